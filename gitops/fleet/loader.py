@@ -1,0 +1,430 @@
+"""Loads a fleet repository from disk into a validated, immutable ``Fleet``.
+
+Part of the model layer: it reads local files and nothing else. It finds every ``*.yaml`` and
+``*.yml`` under the root (skipping ``status/``, ``drift/``, hidden folders and what
+``.gitopsignore`` lists), reads them with the C YAML parser keeping marks, validates each
+document against ``gitops.fleet.spec`` and then the repository as a whole, and reports every
+problem at once as ``path:line:col: message (hint)`` through ``FleetError``. It never lets a
+parser's or validator's own exception escape.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pathspec
+import pydantic
+
+from gitops.fleet.model import Fleet, WaveMembers
+from gitops.fleet.problems import FleetError, Problem
+from gitops.fleet.spec import API_VERSION, KINDS, ClusterDocument, FleetDocument
+from gitops.fleet.yamlread import Document, read_documents
+
+MAX_FILE_BYTES = 1024 * 1024
+SKIPPED_DIRS = frozenset({"status", "drift"})
+IGNORE_FILE = ".gitopsignore"
+_SUFFIXES = (".yaml", ".yml")
+_MODELS: dict[str, type[pydantic.BaseModel]] = {"Fleet": FleetDocument, "Cluster": ClusterDocument}
+
+
+def load(root: str | os.PathLike[str]) -> Fleet:
+    """Load and validate the fleet repository at ``root``; raise FleetError listing every problem."""
+    base = Path(root)
+    if not base.is_dir():
+        raise FleetError([Problem(str(root), 1, 1, "not a directory", "give the fleet repository's root")])
+    problems: list[Problem] = []
+    fleets: list[tuple[FleetDocument, Document]] = []
+    clusters: list[tuple[ClusterDocument, Document]] = []
+    for rel in discover(base, problems):
+        text = _read_text(base, rel, problems)
+        if text is None:
+            continue
+        for doc in read_documents(rel, text, problems):
+            model = _validate(doc, problems)
+            if isinstance(model, FleetDocument):
+                fleets.append((model, doc))
+            elif isinstance(model, ClusterDocument):
+                clusters.append((model, doc))
+    fleet = _assemble(fleets, clusters, problems)
+    if problems or fleet is None:
+        raise FleetError(problems or [Problem(".", 1, 1, "no fleet found")])
+    return fleet
+
+
+def discover(base: Path, problems: list[Problem]) -> list[str]:
+    """Relative POSIX paths of the YAML files that make up the fleet, sorted."""
+    ignore = _ignore_spec(base, problems)
+    found: list[str] = []
+    real_base = base.resolve()
+    for dirpath, dirnames, filenames in os.walk(base):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(base).as_posix()
+        keep = []
+        for name in sorted(dirnames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            full = here / name
+            if name.startswith(".") or (rel_dir == "." and name in SKIPPED_DIRS):
+                continue
+            if ignore.match_file(rel + "/"):
+                continue
+            if full.is_symlink():
+                if not _inside(full, real_base):
+                    problems.append(_symlink_problem(rel))
+                continue  # a link inside the repository names files we read at their real place
+            keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if not name.endswith(_SUFFIXES) or name.startswith("."):
+                continue
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if ignore.match_file(rel):
+                continue
+            if (here / name).is_symlink() and not _inside(here / name, real_base):
+                problems.append(_symlink_problem(rel))
+                continue
+            found.append(rel)
+    return sorted(found)
+
+
+def _ignore_spec(base: Path, problems: list[Problem]) -> pathspec.PathSpec:
+    path = base / IGNORE_FILE
+    if not path.is_file():
+        return pathspec.PathSpec([])
+    try:
+        return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text("utf-8").splitlines())
+    except (UnicodeDecodeError, pathspec.patterns.GitWildMatchPatternError, OSError) as err:
+        problems.append(Problem(IGNORE_FILE, 1, 1, f"cannot use {IGNORE_FILE}: {err}", "fix the pattern"))
+        return pathspec.PathSpec([])
+
+
+def _inside(path: Path, real_base: Path) -> bool:
+    try:
+        path.resolve().relative_to(real_base)
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _symlink_problem(rel: str) -> Problem:
+    return Problem(
+        rel, 1, 1, "symlink points outside the repository",
+        "copy the file into the repository or list the link in .gitopsignore",
+    )
+
+
+def _read_text(base: Path, rel: str, problems: list[Problem]) -> str | None:
+    path = base / rel
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            problems.append(
+                Problem(rel, 1, 1, f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}",
+                        "split it into several files")
+            )
+            return None
+        data = path.read_bytes()
+    except OSError as err:
+        problems.append(Problem(rel, 1, 1, f"cannot read file: {err.strerror or err}"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        problems.append(
+            Problem(rel, line, col, f"file is not UTF-8 (byte 0x{data[err.start]:02x})", "save it as UTF-8")
+        )
+        return None
+
+
+def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | None:
+    value = doc.value
+    if not isinstance(value, dict):
+        line, col = doc.start
+        problems.append(
+            Problem(doc.file, line, col, "a document must be a mapping with apiVersion, kind, metadata and spec")
+        )
+        return None
+    api_version, kind = value.get("apiVersion"), value.get("kind")
+    if api_version != API_VERSION:
+        line, col = doc.where(("apiVersion",))
+        shown = "missing" if api_version is None else repr(api_version)
+        problems.append(
+            Problem(doc.file, line, col, f"unknown apiVersion {shown}",
+                    f"use {API_VERSION}, or list the file in {IGNORE_FILE} if it is not a fleet document")
+        )
+        return None
+    if kind not in _MODELS:
+        line, col = doc.where(("kind",))
+        problems.append(
+            Problem(doc.file, line, col, f"unknown kind {kind!r}", _did_you_mean(str(kind), KINDS, "use one of Fleet, Cluster"))
+        )
+        return None
+    model = _MODELS[kind]
+    try:
+        return model.model_validate(value)
+    except pydantic.ValidationError as err:
+        for error in err.errors():
+            problems.append(_problem_from_error(doc, model, error))
+        return None
+
+
+def _problem_from_error(doc: Document, model: type[pydantic.BaseModel], error: Any) -> Problem:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+    kind = error["type"]
+    value = error.get("input")
+    where = ".".join(str(p) for p in loc) or "document"
+    hint = ""
+    if kind == "extra_forbidden":
+        line, col = doc.where(loc, key=True)
+        allowed = _allowed_keys(model, loc[:-1])
+        message = f"unknown key {loc[-1]!r} in {'.'.join(str(p) for p in loc[:-1]) or 'document'}"
+        hint = _did_you_mean(str(loc[-1]), allowed, "allowed: " + ", ".join(sorted(allowed)))
+    elif kind == "missing":
+        line, col = doc.where(loc[:-1], key=True)
+        parent = ".".join(str(p) for p in loc[:-1]) or "document"
+        message = f"missing required key {loc[-1]!r} in {parent}"
+        hint = f"add {loc[-1]}: to {parent}"
+    else:
+        line, col = doc.where(loc)
+        message, hint = _describe(kind, error, value)
+        message = f"{where}: {message}"
+    return Problem(doc.file, line, col, message, hint)
+
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "mapping_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+}
+
+
+def _describe(kind: str, error: Any, value: Any) -> tuple[str, str]:
+    if kind in _TYPE_NAMES:
+        shown = "null" if value is None else repr(value)
+        hint = ""
+        if kind == "string_type" and isinstance(value, bool | int | float):
+            hint = f'quote it: "{str(value).lower() if isinstance(value, bool) else value}"'
+        return f"expected {_TYPE_NAMES[kind]}, got {shown}", hint
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        options = re.findall(r"'([^']*)'", expected)
+        return f"{value!r} is not one of {', '.join(options)}", _did_you_mean(str(value), options, "")
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, "), ""
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not have the required form", _pattern_hint(error)
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty", ""
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return f"{value!r}: {error['msg'].lower()}", ""
+    return str(error["msg"]), ""
+
+
+def _pattern_hint(error: Any) -> str:
+    pattern = error.get("ctx", {}).get("pattern", "")
+    if pattern.startswith("^v\\d"):
+        return "write a version such as v1.31.4"
+    if "[-a-z0-9]" in pattern:
+        return "use lower-case letters, digits and '-', starting and ending with a letter or digit"
+    return f"it must match {pattern}"
+
+
+def _did_you_mean(word: str, options: Iterable[str], fallback: str) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if not close:
+        close = [o for o in options if o.lower() == word.lower()]
+    return f"did you mean {close[0]!r}?" if close else fallback
+
+
+def _allowed_keys(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The YAML keys a mapping at ``loc`` accepts, found by walking the model's annotations."""
+    target: Any = model
+    for part in loc:
+        target = _step(target, part)
+        if target is None:
+            return []
+    if isinstance(target, type) and issubclass(target, pydantic.BaseModel):
+        return [f.alias or name for name, f in target.model_fields.items()]
+    return []
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return _unwrap(info.annotation)
+        return None
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list) and args:
+        return _unwrap(args[0])
+    if origin in (dict, Mapping) and len(args) == 2:
+        return _unwrap(args[1])
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0] if len(members) == 1 else annotation
+            if len(members) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def _assemble(
+    fleets: list[tuple[FleetDocument, Document]],
+    clusters: list[tuple[ClusterDocument, Document]],
+    problems: list[Problem],
+) -> Fleet | None:
+    if not fleets:
+        if not problems:
+            problems.append(
+                Problem(".", 1, 1, "no Fleet document found", "add fleet.yaml with kind: Fleet (see fleet-repo-example/)")
+            )
+        return None
+    fleet_doc, fleet_src = fleets[0]
+    for _, extra in fleets[1:]:
+        line, col = extra.where(("kind",))
+        first = f"{fleet_src.file}:{fleet_src.where(('kind',))[0]}"
+        problems.append(Problem(extra.file, line, col, f"a second Fleet document (the first is at {first})", "keep one"))
+
+    by_name: dict[str, tuple[ClusterDocument, Document]] = {}
+    for cluster, src in clusters:
+        if cluster.name in by_name:
+            other = by_name[cluster.name][1]
+            line, col = src.where(("metadata", "name"))
+            oline, _ = other.where(("metadata", "name"))
+            problems.append(
+                Problem(src.file, line, col, f"duplicate cluster {cluster.name!r} (also at {other.file}:{oline})",
+                        "rename one of them")
+            )
+            continue
+        by_name[cluster.name] = (cluster, src)
+        _check_cluster(cluster, src, fleet_doc, problems)
+
+    waves = _assign_waves(fleet_doc, fleet_src, by_name, problems)
+    if problems:
+        return None
+    ordered = tuple(by_name[name][0] for name in sorted(by_name))
+    sources = MappingProxyType({name: by_name[name][1].file for name in sorted(by_name)})
+    return Fleet(document=fleet_doc, clusters=ordered, waves=waves, sources=sources)
+
+
+def _check_cluster(
+    cluster: ClusterDocument, src: Document, fleet: FleetDocument, problems: list[Problem]
+) -> None:
+    images = fleet.spec.images
+    cp_minor = _minor(cluster.spec.kubernetes_version)
+    seen_pools: dict[str, int] = {}
+    for index, pool in enumerate(cluster.spec.node_pools):
+        here = ("spec", "nodePools", index)
+        if pool.name in seen_pools:
+            line, col = src.where((*here, "name"))
+            first_line, _ = src.where(("spec", "nodePools", seen_pools[pool.name], "name"))
+            problems.append(
+                Problem(src.file, line, col, f"duplicate pool {pool.name!r} in cluster {cluster.name!r} "
+                        f"(also at {src.file}:{first_line})", "rename one of them")
+            )
+        else:
+            seen_pools[pool.name] = index
+        image = images.get(pool.image)
+        if image is None:
+            line, col = src.where((*here, "image"))
+            problems.append(
+                Problem(src.file, line, col, f"pool {pool.name!r}: unknown image {pool.image!r}",
+                        _did_you_mean(pool.image, images, "declare it under spec.images in the Fleet document"))
+            )
+        elif cp_minor is not None:
+            kubelet = _minor(image.kubelet_version)
+            if kubelet is not None and not (cp_minor[0] == kubelet[0] and cp_minor[1] - 3 <= kubelet[1] <= cp_minor[1]):
+                line, col = src.where((*here, "image"))
+                problems.append(
+                    Problem(src.file, line, col,
+                            f"pool {pool.name!r}: image {pool.image!r} has kubelet {image.kubelet_version}, "
+                            f"outside the skew policy for control plane {cluster.spec.kubernetes_version}",
+                            "the kubelet may be at most three minor versions older and never newer")
+                )
+        if pool.surge == 0 and pool.unavailable == 0:
+            line, col = src.where((*here, "update"), key=True) if ("spec", "nodePools", index, "update") in src.keys else src.where((*here, "name"))
+            problems.append(
+                Problem(src.file, line, col,
+                        f"pool {pool.name!r}: maxSurge and maxUnavailable both resolve to 0 for "
+                        f"{pool.replicas} replicas, so no node could ever be replaced",
+                        "set maxSurge to at least 1")
+            )
+        if len(set(pool.zones)) != len(pool.zones):
+            line, col = src.where((*here, "zones"))
+            problems.append(Problem(src.file, line, col, f"pool {pool.name!r}: a zone is listed twice", "list each zone once"))
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    match = re.match(r"^v(\d+)\.(\d+)\.", version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _assign_waves(
+    fleet: FleetDocument,
+    src: Document,
+    clusters: dict[str, tuple[ClusterDocument, Document]],
+    problems: list[Problem],
+) -> tuple[WaveMembers, ...]:
+    waves = fleet.spec.rollout.waves
+    members: list[list[str]] = [[] for _ in waves]
+    seen_names: dict[str, int] = {}
+    for index, wave in enumerate(waves):
+        if wave.name in seen_names:
+            line, col = src.where(("spec", "rollout", "waves", index, "name"))
+            problems.append(Problem(src.file, line, col, f"duplicate wave {wave.name!r}", "rename one of them"))
+        seen_names.setdefault(wave.name, index)
+    for name in sorted(clusters):
+        cluster, csrc = clusters[name]
+        hits = [i for i, wave in enumerate(waves) if wave.clusters.matches(cluster.metadata.labels)]
+        for i in hits:
+            members[i].append(name)
+        if not hits:
+            line, col = csrc.where(("metadata", "labels"), key=True) if ("metadata", "labels") in csrc.keys else csrc.where(("metadata", "name"))
+            problems.append(
+                Problem(csrc.file, line, col, f"cluster {name!r} is in no wave",
+                        "give it labels that one wave's selector matches (e.g. ring: prod)")
+            )
+        elif len(hits) > 1:
+            line, col = csrc.where(("metadata", "labels"), key=True)
+            names = " and ".join(repr(waves[i].name) for i in hits)
+            problems.append(
+                Problem(csrc.file, line, col, f"cluster {name!r} is in waves {names}",
+                        "make the wave selectors disjoint so each cluster is in exactly one wave")
+            )
+    for index, wave in enumerate(waves):
+        if not members[index]:
+            line, col = src.where(("spec", "rollout", "waves", index, "clusters"))
+            problems.append(
+                Problem(src.file, line, col, f"wave {wave.name!r} selects no cluster",
+                        "fix its selector or remove the wave")
+            )
+    return tuple(WaveMembers(wave, tuple(m)) for wave, m in zip(waves, members, strict=True))

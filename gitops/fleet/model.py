@@ -1,0 +1,76 @@
+"""The loaded fleet: the Fleet document, its Clusters and which wave each cluster rolls in.
+
+Part of the model layer: frozen, pure. ``gitops.fleet.load`` builds it; every other layer reads
+it and never changes it (``with_revision`` returns a copy that names the git revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from gitops.fleet.spec import ClusterDocument, FleetDocument, Image, NodePool, Wave
+
+
+@dataclass(frozen=True)
+class WaveMembers:
+    """A wave and the names of the clusters it selects, sorted."""
+
+    wave: Wave
+    clusters: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Everything a fleet repository declares, validated."""
+
+    document: FleetDocument
+    clusters: tuple[ClusterDocument, ...]
+    waves: tuple[WaveMembers, ...]
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    revision: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.document.metadata.name
+
+    @property
+    def images(self) -> Mapping[str, Image]:
+        return self.document.spec.images
+
+    def cluster(self, name: str) -> ClusterDocument | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def wave_of(self, cluster: str) -> int:
+        """Index of the wave that selects ``cluster``; ValueError when none does."""
+        for index, members in enumerate(self.waves):
+            if cluster in members.clusters:
+                return index
+        raise ValueError(f"cluster {cluster!r} is in no wave")
+
+    def previous_image(self, image: str) -> str:
+        """The image listed before ``image`` in its family (itself when it is the oldest)."""
+        family = self.images[image].family
+        earlier = None
+        for name, candidate in self.images.items():
+            if name == image:
+                return earlier or image
+            if candidate.family == family:
+                earlier = name
+        raise KeyError(image)
+
+    def pools(self) -> tuple[tuple[ClusterDocument, NodePool], ...]:
+        return tuple((c, p) for c in self.clusters for p in c.spec.node_pools)
+
+    def with_revision(self, revision: str) -> Fleet:
+        return replace(self, revision=revision)
+
+    def summary(self) -> str:
+        pools = self.pools()
+        nodes = sum(p.replicas for _, p in pools)
+        waves = ", ".join(f"{w.wave.name} ({len(w.clusters)})" for w in self.waves)
+        return (
+            f"fleet {self.name}: {len(self.clusters)} clusters, {len(pools)} pools, {nodes} nodes, "
+            f"{len(self.images)} images; waves {waves}"
+        )

@@ -1,0 +1,384 @@
+"""The fleet repository's documents (``fleet.gitops.io/v1alpha1`` Fleet and Cluster) as frozen models.
+
+Part of the model layer: pure, no I/O. These classes are at once the validator of what engineers
+write, the immutable in-memory desired state every other layer reads, and the source of the JSON
+Schema that ``gitops schema`` prints. Field names are snake_case in Python and camelCase in YAML.
+Durations are held in seconds; int-or-percent budgets are resolved per pool against its replicas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from gitops.fleet.quantities import parse_duration, parse_percent, resolve_int_or_percent
+
+API_VERSION = "fleet.gitops.io/v1alpha1"
+KINDS = ("Fleet", "Cluster")
+
+# Kubernetes naming rules (apimachinery validation): DNS-1123 labels and qualified label keys.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_NAME_PART = r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]"
+_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_LABEL_KEY = re.compile(rf"^({_DNS_SUBDOMAIN}/)?{_NAME_PART}$")
+_LABEL_VALUE = re.compile(rf"^({_NAME_PART})?$")
+VERSION = r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"
+
+
+def _check_label_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if not _LABEL_KEY.match(key) or len(name) > 63 or len(prefix) > 253:
+        raise ValueError(
+            f"{key!r} is not a valid label key; use an optional DNS prefix and a name of at most "
+            "63 characters of letters, digits, '-', '_' and '.', e.g. example.com/tier"
+        )
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid label value; use at most 63 letters, digits, '-', '_' or '.',"
+            " starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+def _check_labels(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    for key, value in mapping.items():
+        _check_label_key(key)
+        _check_label_value(value)
+    return _freeze(mapping)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let pydantic reject it with a type error
+    if value == 0 or value == "0":
+        return 0.0
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+def _int_or_percent(value: Any) -> Any:
+    if isinstance(value, str):
+        parse_percent(value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is neither an integer nor a percentage like 25%")
+    if value < 0:
+        raise ValueError(f"{value} is negative; use 0 or more")
+    return value
+
+
+_Serialize = PlainSerializer(dict, return_type=dict)
+Labels = Annotated[
+    Mapping[str, str],
+    AfterValidator(_check_labels),
+    _Serialize,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 63},
+            "description": "Kubernetes labels: qualified keys, values of at most 63 characters.",
+        }
+    ),
+]
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    Field(ge=0),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(0|(\d+(\.\d+)?(ms|h|m|s))+)$",
+            "description": "A duration such as 90s, 10m or 1h30m.",
+        }
+    ),
+]
+IntOrPercent = Annotated[
+    int | str,
+    BeforeValidator(_int_or_percent),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\d{1,3}%$"},
+            ],
+            "description": "A number of nodes, or a percentage of the pool's replicas (e.g. 25%).",
+        }
+    ),
+]
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+Version = Annotated[str, Field(pattern=VERSION)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        str_strip_whitespace=False,
+    )
+
+
+class ObjectMeta(_Model):
+    """The metadata every document carries."""
+
+    name: DnsLabel = Field(description="Unique name: lower-case letters, digits and '-'.")
+    labels: Labels = Field(default_factory=lambda: _freeze({}), description="Labels used by wave selectors.")
+    annotations: Annotated[Mapping[str, str], AfterValidator(_freeze), _Serialize] = Field(
+        default_factory=lambda: _freeze({}), description="Free-form notes; never interpreted."
+    )
+
+
+class Image(_Model):
+    """An immutable OS image: what a node booted from it must report, and what a provider boots."""
+
+    os_image: str = Field(min_length=1, description="Expected node.status.nodeInfo.osImage.")
+    kernel_version: str = Field(min_length=1, description="Expected nodeInfo.kernelVersion.")
+    kubelet_version: Version = Field(description="Expected nodeInfo.kubeletVersion, e.g. v1.31.4.")
+    container_runtime_version: str = Field(
+        min_length=1, description="Expected nodeInfo.containerRuntimeVersion."
+    )
+    source: str = Field(min_length=1, description="What the provider boots (AMI, installer image).")
+    family: str = Field(
+        default="",
+        description="Images of one family replace each other; the catalog lists each family "
+        "oldest first, so the image before another of its family is its predecessor.",
+    )
+
+
+class LabelSelectorRequirement(_Model):
+    """One matchExpressions entry, as in Kubernetes label selectors."""
+
+    key: LabelKey = Field(description="The label key the requirement applies to.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In, NotIn, Exists or DoesNotExist."
+    )
+    values: tuple[str, ...] = Field(default=(), description="Values for In and NotIn.")
+
+    @model_validator(mode="after")
+    def _values_match_operator(self) -> LabelSelectorRequirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs a non-empty values list")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no values; remove them")
+        return self
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "Exists":
+            return present
+        if self.operator == "DoesNotExist":
+            return not present
+        if self.operator == "In":
+            return present and labels[self.key] in self.values
+        return not present or labels[self.key] not in self.values
+
+
+class LabelSelector(_Model):
+    """A Kubernetes label selector over cluster labels; an empty selector selects every cluster."""
+
+    match_labels: Labels = Field(
+        default_factory=lambda: _freeze({}), description="Labels a cluster must carry."
+    )
+    match_expressions: tuple[LabelSelectorRequirement, ...] = Field(
+        default=(), description="Set-based requirements, all of which must hold."
+    )
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            req.matches(labels) for req in self.match_expressions
+        )
+
+
+class Wave(_Model):
+    """A fleet-level ring of clusters; waves roll in the order they are listed."""
+
+    name: DnsLabel = Field(description="Wave name, e.g. canary.")
+    clusters: LabelSelector = Field(description="Which clusters belong to this wave.")
+    soak: Duration = Field(default=0.0, description="Time the wave must stay healthy before the next starts.")
+    max_clusters_in_parallel: int | None = Field(
+        default=None, ge=1, description="Clusters of this wave rolled at once (default: all)."
+    )
+
+
+class Rollout(_Model):
+    """How changes travel through the fleet."""
+
+    waves: tuple[Wave, ...] = Field(min_length=1, description="Rings in order; every cluster in exactly one.")
+    max_failed_nodes: int = Field(
+        default=1, ge=0, description="Failure budget per wave; exceeding it halts the rollout."
+    )
+    max_drifted_fraction: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Refuse to act when a larger share of the fleet's nodes has drifted at once.",
+    )
+
+
+class DriftPolicy(_Model):
+    """What to do about drift (nodes that differ from their pool's declaration)."""
+
+    remediate: Literal["replace", "report"] = Field(
+        default="replace", description="replace drifted nodes, or only report them."
+    )
+
+
+class StatusSpec(_Model):
+    """Where status is written back to git."""
+
+    branch: str = Field(
+        default="gitops/status", min_length=1, description="Status branch; never the branch you merge to."
+    )
+
+
+class FleetSpec(_Model):
+    """Fleet-wide settings: the image catalog and the rollout policy."""
+
+    images: Annotated[Mapping[str, Image], AfterValidator(_freeze), PlainSerializer(
+        lambda m: {k: v.model_dump(by_alias=True) for k, v in m.items()}, return_type=dict
+    )] = Field(min_length=1, description="Image catalog by name, each family listed oldest first.")
+    rollout: Rollout = Field(description="Waves and budgets.")
+    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift policy.")
+    status: StatusSpec = Field(default_factory=StatusSpec, description="Status write-back.")
+
+
+class FleetDocument(_Model):
+    """The one Fleet document of a repository."""
+
+    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(description="Always fleet.gitops.io/v1alpha1.")
+    kind: Literal["Fleet"] = Field(description="Fleet.")
+    metadata: ObjectMeta = Field(description="Name of the fleet.")
+    spec: FleetSpec = Field(description="Fleet settings.")
+
+
+class Machines(_Model):
+    """Which machine provider manages the cluster's nodes and where its objects live."""
+
+    provider: Literal["clusterapi"] = Field(default="clusterapi", description="Machine provider.")
+    namespace: DnsLabel | None = Field(
+        default=None, description="Namespace of the Machines in the management cluster (default: cluster name)."
+    )
+
+
+class ObjectReference(_Model):
+    """A reference to a provider template object in the management cluster."""
+
+    api_version: str = Field(min_length=1, description="apiVersion of the template.")
+    kind: str = Field(min_length=1, description="Kind of the template, e.g. AWSMachineTemplate.")
+    name: str = Field(min_length=1, description="Name of the template.")
+    namespace: str | None = Field(default=None, description="Namespace (default: the machines namespace).")
+
+
+class MachineTemplate(_Model):
+    """Provider templates a new Machine is cloned from, passed through to the provider."""
+
+    infrastructure_ref: ObjectReference = Field(description="Infrastructure machine template.")
+    bootstrap_ref: ObjectReference | None = Field(default=None, description="Bootstrap config template.")
+    image_field: str = Field(
+        default="spec.template.spec.image",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="Dotted path in the cloned infrastructure template where the image source goes.",
+    )
+
+
+class Taint(_Model):
+    """A taint every node of the pool must carry."""
+
+    key: LabelKey = Field(description="Taint key.")
+    value: str | None = Field(default=None, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
+
+
+class UpdatePolicy(_Model):
+    """How a pool's nodes are replaced."""
+
+    max_surge: IntOrPercent = Field(default=1, description="Extra nodes allowed during replacement (percent rounds up).")
+    max_unavailable: IntOrPercent = Field(
+        default=0, description="Nodes allowed to be unavailable (percent rounds down)."
+    )
+    node_startup_timeout: Duration = Field(default=600.0, description="A new node not Ready by then has failed.")
+    drain_timeout: Duration = Field(default=600.0, description="How long a drain may be blocked.")
+    on_drain_timeout: Literal["fail", "quarantine", "force"] = Field(
+        default="fail", description="fail (stop), quarantine (leave cordoned, go on) or force (delete pods)."
+    )
+    soak: Duration = Field(default=0.0, description="Time a new batch must stay healthy before the next.")
+
+
+class NodePool(_Model):
+    """A set of identical nodes booted from one image."""
+
+    name: DnsLabel = Field(description="Pool name, unique in the cluster.")
+    image: str = Field(min_length=1, description="Name of an image in the fleet's catalog.")
+    replicas: int = Field(ge=0, description="Number of nodes.")
+    zones: tuple[str, ...] = Field(min_length=1, description="Failure domains nodes are spread over.")
+    labels: Labels = Field(default_factory=lambda: _freeze({}), description="Labels every node must carry.")
+    taints: tuple[Taint, ...] = Field(default=(), description="Taints every node must carry.")
+    machine_template: MachineTemplate | None = Field(
+        default=None, description="Provider templates for new Machines."
+    )
+    update: UpdatePolicy = Field(default_factory=UpdatePolicy, description="Replacement policy.")
+
+    @property
+    def surge(self) -> int:
+        """maxSurge resolved against replicas (percentages round up)."""
+        return resolve_int_or_percent(self.update.max_surge, self.replicas, round_up=True)
+
+    @property
+    def unavailable(self) -> int:
+        """maxUnavailable resolved against replicas (percentages round down)."""
+        return resolve_int_or_percent(self.update.max_unavailable, self.replicas, round_up=False)
+
+
+class ClusterSpec(_Model):
+    """What one cluster must run."""
+
+    kubernetes_version: Version = Field(description="The control plane's version; Machines get it as spec.version.")
+    paused: bool = Field(default=False, description="Stops all new actions on this cluster.")
+    machines: Machines = Field(default_factory=Machines, description="Machine provider settings.")
+    node_pools: tuple[NodePool, ...] = Field(min_length=1, description="The cluster's node pools.")
+
+
+class ClusterDocument(_Model):
+    """One Cluster document per cluster."""
+
+    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(description="Always fleet.gitops.io/v1alpha1.")
+    kind: Literal["Cluster"] = Field(description="Cluster.")
+    metadata: ObjectMeta = Field(description="Name and labels of the cluster.")
+    spec: ClusterSpec = Field(description="Cluster settings.")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        """Namespace of the cluster's Machines and kubeconfig Secret in the management cluster."""
+        return self.spec.machines.namespace or self.metadata.name
+
+    def pool(self, name: str) -> NodePool | None:
+        return next((p for p in self.spec.node_pools if p.name == name), None)
