@@ -88,5 +88,13 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=False))
 
 
+def _register() -> None:
+    from gitops.sim.command import sim
+
+    main.add_command(sim)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,23 @@
+"""Label and annotation keys shared by every layer that reads or writes cluster objects.
+
+Part of the model layer. The pool label is Cluster API's (it syncs the ``node.cluster.x-k8s.io``
+domain from Machines to Nodes); the ``fleet.gitops.io`` annotations record, on the objects
+themselves, what the controller did and why, so that a restart can resume from them.
+"""
+
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+POOL_LABEL = "node.cluster.x-k8s.io/pool"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+MACHINE_ANNOTATION = "cluster.x-k8s.io/machine"  # on Nodes: the Machine that owns them
+
+PREFIX = "fleet.gitops.io/"
+POOL_ANNOTATION = PREFIX + "pool"
+IMAGE_ANNOTATION = PREFIX + "image"
+PLAN_ID_ANNOTATION = PREFIX + "plan-id"
+REPLACES_ANNOTATION = PREFIX + "replaces"  # on a replacement Machine: the node it replaces
+PHASE_ANNOTATION = PREFIX + "phase"  # planned, provisioning, ready, cordoned, draining, retired
+FAILED_ANNOTATION = PREFIX + "failed"  # reason a replacement or drain failed
+QUARANTINE_LABEL = PREFIX + "quarantined"
+CORDONED_BY_ANNOTATION = PREFIX + "cordoned-by"  # set when the controller cordoned the node
+
+PHASES = ("planned", "provisioning", "ready", "cordoned", "draining", "retired")
