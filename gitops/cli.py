@@ -49,7 +49,9 @@ def validate(path: Path, fmt: str) -> None:
         _report_problems(err, fmt)
         sys.exit(1)
     if fmt == "json":
-        click.echo(json.dumps({"valid": True, "summary": _summary_json(fleet), "problems": []}, indent=2))
+        click.echo(
+            json.dumps({"valid": True, "summary": _summary_json(fleet), "problems": []}, indent=2)
+        )
     else:
         click.echo(f"valid: {fleet.summary()}")
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import types
 import typing
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -38,10 +40,12 @@ def load(root: str | os.PathLike[str]) -> Fleet:
     """Load and validate the fleet repository at ``root``; raise FleetError listing every problem."""
     base = Path(root)
     if not base.is_dir():
-        raise FleetError([Problem(str(root), 1, 1, "not a directory", "give the fleet repository's root")])
+        raise FleetError(
+            [Problem(str(root), 1, 1, "not a directory", "give the fleet repository's root")]
+        )
     problems: list[Problem] = []
     fleets: list[tuple[FleetDocument, Document]] = []
-    clusters: list[tuple[ClusterDocument, Document]] = []
+    clusters: list[tuple[ClusterDocument | None, Document]] = []
     for rel in discover(base, problems):
         text = _read_text(base, rel, problems)
         if text is None:
@@ -50,8 +54,10 @@ def load(root: str | os.PathLike[str]) -> Fleet:
             model = _validate(doc, problems)
             if isinstance(model, FleetDocument):
                 fleets.append((model, doc))
-            elif isinstance(model, ClusterDocument):
-                clusters.append((model, doc))
+            elif isinstance(model, ClusterDocument) or _is_cluster(doc):
+                # An invalid Cluster still takes part in the repository-wide checks, so that
+                # one typo does not also make its wave look empty.
+                clusters.append((model if isinstance(model, ClusterDocument) else None, doc))
     fleet = _assemble(fleets, clusters, problems)
     if problems or fleet is None:
         raise FleetError(problems or [Problem(".", 1, 1, "no fleet found")])
@@ -86,22 +92,28 @@ def discover(base: Path, problems: list[Problem]) -> list[str]:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             if ignore.match_file(rel):
                 continue
-            if (here / name).is_symlink() and not _inside(here / name, real_base):
-                problems.append(_symlink_problem(rel))
+            if (here / name).is_symlink():
+                # A link inside the repository names a file read at its real place; reading it
+                # twice would declare its clusters twice.
+                if not _inside(here / name, real_base):
+                    problems.append(_symlink_problem(rel))
                 continue
             found.append(rel)
     return sorted(found)
 
 
-def _ignore_spec(base: Path, problems: list[Problem]) -> pathspec.PathSpec:
+def _ignore_spec(base: Path, problems: list[Problem]) -> pathspec.GitIgnoreSpec:
+    """The patterns of ``.gitopsignore``, with .gitignore semantics."""
     path = base / IGNORE_FILE
     if not path.is_file():
-        return pathspec.PathSpec([])
+        return pathspec.GitIgnoreSpec([])
     try:
-        return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text("utf-8").splitlines())
-    except (UnicodeDecodeError, pathspec.patterns.GitWildMatchPatternError, OSError) as err:
-        problems.append(Problem(IGNORE_FILE, 1, 1, f"cannot use {IGNORE_FILE}: {err}", "fix the pattern"))
-        return pathspec.PathSpec([])
+        return pathspec.GitIgnoreSpec.from_lines(path.read_text("utf-8").splitlines())
+    except (UnicodeDecodeError, ValueError, OSError) as err:
+        problems.append(
+            Problem(IGNORE_FILE, 1, 1, f"cannot use {IGNORE_FILE}: {err}", "fix the pattern")
+        )
+        return pathspec.GitIgnoreSpec([])
 
 
 def _inside(path: Path, real_base: Path) -> bool:
@@ -114,7 +126,10 @@ def _inside(path: Path, real_base: Path) -> bool:
 
 def _symlink_problem(rel: str) -> Problem:
     return Problem(
-        rel, 1, 1, "symlink points outside the repository",
+        rel,
+        1,
+        1,
+        "symlink points outside the repository",
         "copy the file into the repository or list the link in .gitopsignore",
     )
 
@@ -125,8 +140,13 @@ def _read_text(base: Path, rel: str, problems: list[Problem]) -> str | None:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             problems.append(
-                Problem(rel, 1, 1, f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}",
-                        "split it into several files")
+                Problem(
+                    rel,
+                    1,
+                    1,
+                    f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}",
+                    "split it into several files",
+                )
             )
             return None
         data = path.read_bytes()
@@ -139,7 +159,13 @@ def _read_text(base: Path, rel: str, problems: list[Problem]) -> str | None:
         line = data[: err.start].count(b"\n") + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         problems.append(
-            Problem(rel, line, col, f"file is not UTF-8 (byte 0x{data[err.start]:02x})", "save it as UTF-8")
+            Problem(
+                rel,
+                line,
+                col,
+                f"file is not UTF-8 (byte 0x{data[err.start]:02x})",
+                "save it as UTF-8",
+            )
         )
         return None
 
@@ -149,7 +175,12 @@ def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | No
     if not isinstance(value, dict):
         line, col = doc.start
         problems.append(
-            Problem(doc.file, line, col, "a document must be a mapping with apiVersion, kind, metadata and spec")
+            Problem(
+                doc.file,
+                line,
+                col,
+                "a document must be a mapping with apiVersion, kind, metadata and spec",
+            )
         )
         return None
     api_version, kind = value.get("apiVersion"), value.get("kind")
@@ -157,39 +188,57 @@ def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | No
         line, col = doc.where(("apiVersion",))
         shown = "missing" if api_version is None else repr(api_version)
         problems.append(
-            Problem(doc.file, line, col, f"unknown apiVersion {shown}",
-                    f"use {API_VERSION}, or list the file in {IGNORE_FILE} if it is not a fleet document")
+            Problem(
+                doc.file,
+                line,
+                col,
+                f"unknown apiVersion {shown}",
+                f"use {API_VERSION}, or list the file in {IGNORE_FILE} if it is not a fleet document",
+            )
         )
         return None
     if kind not in _MODELS:
         line, col = doc.where(("kind",))
         problems.append(
-            Problem(doc.file, line, col, f"unknown kind {kind!r}", _did_you_mean(str(kind), KINDS, "use one of Fleet, Cluster"))
+            Problem(
+                doc.file,
+                line,
+                col,
+                f"unknown kind {kind!r}",
+                _did_you_mean(str(kind), KINDS, "use one of Fleet, Cluster"),
+            )
         )
         return None
     model = _MODELS[kind]
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as err:
-        for error in err.errors():
+        errors = err.errors()
+        for error in errors:
+            if error["type"] == "too_short" and _has_nested(error["loc"], errors):
+                continue  # pydantic also calls a list "too short" once an invalid item is dropped
             problems.append(_problem_from_error(doc, model, error))
         return None
+
+
+def _has_nested(loc: tuple[Any, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors)
 
 
 def _problem_from_error(doc: Document, model: type[pydantic.BaseModel], error: Any) -> Problem:
     loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
     kind = error["type"]
     value = error.get("input")
-    where = ".".join(str(p) for p in loc) or "document"
+    where = _dotted(loc)
     hint = ""
     if kind == "extra_forbidden":
         line, col = doc.where(loc, key=True)
         allowed = _allowed_keys(model, loc[:-1])
-        message = f"unknown key {loc[-1]!r} in {'.'.join(str(p) for p in loc[:-1]) or 'document'}"
+        message = f"unknown key {loc[-1]!r} in {_dotted(loc[:-1])}"
         hint = _did_you_mean(str(loc[-1]), allowed, "allowed: " + ", ".join(sorted(allowed)))
     elif kind == "missing":
         line, col = doc.where(loc[:-1], key=True)
-        parent = ".".join(str(p) for p in loc[:-1]) or "document"
+        parent = _dotted(loc[:-1])
         message = f"missing required key {loc[-1]!r} in {parent}"
         hint = f"add {loc[-1]}: to {parent}"
     else:
@@ -197,6 +246,21 @@ def _problem_from_error(doc: Document, model: type[pydantic.BaseModel], error: A
         message, hint = _describe(kind, error, value)
         message = f"{where}: {message}"
     return Problem(doc.file, line, col, message, hint)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``spec.nodePools[0].update`` for a location, ``document`` for the root."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "document"
+
+
+def _shown(value: Any) -> str:
+    """A value the way it was written in YAML (true, null, 3, 'text')."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    return repr(value)
 
 
 _TYPE_NAMES = {
@@ -219,7 +283,7 @@ _TYPE_NAMES = {
 
 def _describe(kind: str, error: Any, value: Any) -> tuple[str, str]:
     if kind in _TYPE_NAMES:
-        shown = "null" if value is None else repr(value)
+        shown = _shown(value)
         hint = ""
         if kind == "string_type" and isinstance(value, bool | int | float):
             hint = f'quote it: "{str(value).lower() if isinstance(value, bool) else value}"'
@@ -227,7 +291,9 @@ def _describe(kind: str, error: Any, value: Any) -> tuple[str, str]:
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         options = re.findall(r"'([^']*)'", expected)
-        return f"{value!r} is not one of {', '.join(options)}", _did_you_mean(str(value), options, "")
+        return f"{value!r} is not one of {', '.join(options)}", _did_you_mean(
+            str(value), options, ""
+        )
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, "), ""
     if kind == "string_pattern_mismatch":
@@ -288,52 +354,162 @@ def _unwrap(annotation: Any) -> Any:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        elif origin in (typing.Union, types.UnionType):
             members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = members[0] if len(members) == 1 else annotation
             if len(members) != 1:
                 return annotation
+            annotation = members[0]
         else:
             return annotation
 
 
+def _is_cluster(doc: Document) -> bool:
+    value = doc.value
+    return (
+        isinstance(value, dict)
+        and value.get("apiVersion") == API_VERSION
+        and value.get("kind") == "Cluster"
+    )
+
+
+@dataclass(frozen=True)
+class _ClusterFacts:
+    """What the repository-wide checks need of a Cluster document, read even when it is invalid."""
+
+    name: str
+    labels: Mapping[str, str]
+    pools: tuple[tuple[int, str, str], ...]  # (index, name, image)
+    model: ClusterDocument | None
+    doc: Document
+
+
+def _facts(model: ClusterDocument | None, doc: Document) -> _ClusterFacts | None:
+    if model is not None:
+        pools = tuple((i, p.name, p.image) for i, p in enumerate(model.spec.node_pools))
+        return _ClusterFacts(model.name, model.metadata.labels, pools, model, doc)
+    value = doc.value
+    metadata = value.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str):
+        return None
+    labels = metadata.get("labels")
+    labels = (
+        {k: v for k, v in labels.items() if isinstance(v, str)} if isinstance(labels, dict) else {}
+    )
+    spec = value.get("spec")
+    raw_pools = spec.get("nodePools") if isinstance(spec, dict) else None
+    pools = tuple(
+        (i, p["name"], p["image"])
+        for i, p in enumerate(raw_pools if isinstance(raw_pools, list) else [])
+        if isinstance(p, dict)
+        and isinstance(p.get("name"), str)
+        and isinstance(p.get("image"), str)
+    )
+    return _ClusterFacts(name, labels, pools, None, doc)
+
+
 def _assemble(
     fleets: list[tuple[FleetDocument, Document]],
-    clusters: list[tuple[ClusterDocument, Document]],
+    clusters: list[tuple[ClusterDocument | None, Document]],
     problems: list[Problem],
 ) -> Fleet | None:
     if not fleets:
         if not problems:
             problems.append(
-                Problem(".", 1, 1, "no Fleet document found", "add fleet.yaml with kind: Fleet (see fleet-repo-example/)")
+                Problem(
+                    ".",
+                    1,
+                    1,
+                    "no Fleet document found",
+                    "add fleet.yaml with kind: Fleet (see fleet-repo-example/)",
+                )
             )
         return None
     fleet_doc, fleet_src = fleets[0]
     for _, extra in fleets[1:]:
         line, col = extra.where(("kind",))
         first = f"{fleet_src.file}:{fleet_src.where(('kind',))[0]}"
-        problems.append(Problem(extra.file, line, col, f"a second Fleet document (the first is at {first})", "keep one"))
+        problems.append(
+            Problem(
+                extra.file,
+                line,
+                col,
+                f"a second Fleet document (the first is at {first})",
+                "keep one",
+            )
+        )
 
-    by_name: dict[str, tuple[ClusterDocument, Document]] = {}
-    for cluster, src in clusters:
-        if cluster.name in by_name:
-            other = by_name[cluster.name][1]
+    by_name: dict[str, _ClusterFacts] = {}
+    for model, src in clusters:
+        facts = _facts(model, src)
+        if facts is None:
+            continue
+        if facts.name in by_name:
+            other = by_name[facts.name].doc
             line, col = src.where(("metadata", "name"))
             oline, _ = other.where(("metadata", "name"))
             problems.append(
-                Problem(src.file, line, col, f"duplicate cluster {cluster.name!r} (also at {other.file}:{oline})",
-                        "rename one of them")
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"duplicate cluster {facts.name!r} (also at {other.file}:{oline})",
+                    "rename one of them",
+                )
             )
             continue
-        by_name[cluster.name] = (cluster, src)
-        _check_cluster(cluster, src, fleet_doc, problems)
+        by_name[facts.name] = facts
+        _check_pools(facts, fleet_doc, problems)
+        if facts.model is not None:
+            _check_cluster(facts.model, src, fleet_doc, problems)
 
     waves = _assign_waves(fleet_doc, fleet_src, by_name, problems)
     if problems:
         return None
-    ordered = tuple(by_name[name][0] for name in sorted(by_name))
-    sources = MappingProxyType({name: by_name[name][1].file for name in sorted(by_name)})
-    return Fleet(document=fleet_doc, clusters=ordered, waves=waves, sources=sources)
+    ordered = tuple(by_name[name].model for name in sorted(by_name))
+    sources = MappingProxyType({name: by_name[name].doc.file for name in sorted(by_name)})
+    return Fleet(
+        document=fleet_doc,
+        clusters=tuple(c for c in ordered if c is not None),
+        waves=waves,
+        sources=sources,
+    )
+
+
+def _check_pools(facts: _ClusterFacts, fleet: FleetDocument, problems: list[Problem]) -> None:
+    images = fleet.spec.images
+    src = facts.doc
+    seen_pools: dict[str, int] = {}
+    for index, name, image in facts.pools:
+        here = ("spec", "nodePools", index)
+        if name in seen_pools:
+            line, col = src.where((*here, "name"))
+            first_line, _ = src.where(("spec", "nodePools", seen_pools[name], "name"))
+            problems.append(
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"duplicate pool {name!r} in cluster {facts.name!r} "
+                    f"(also at {src.file}:{first_line})",
+                    "rename one of them",
+                )
+            )
+        else:
+            seen_pools[name] = index
+        if image not in images:
+            line, col = src.where((*here, "image"))
+            problems.append(
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"pool {name!r}: unknown image {image!r}",
+                    _did_you_mean(
+                        image, images, "declare it under spec.images in the Fleet document"
+                    ),
+                )
+            )
 
 
 def _check_cluster(
@@ -341,46 +517,52 @@ def _check_cluster(
 ) -> None:
     images = fleet.spec.images
     cp_minor = _minor(cluster.spec.kubernetes_version)
-    seen_pools: dict[str, int] = {}
     for index, pool in enumerate(cluster.spec.node_pools):
         here = ("spec", "nodePools", index)
-        if pool.name in seen_pools:
-            line, col = src.where((*here, "name"))
-            first_line, _ = src.where(("spec", "nodePools", seen_pools[pool.name], "name"))
-            problems.append(
-                Problem(src.file, line, col, f"duplicate pool {pool.name!r} in cluster {cluster.name!r} "
-                        f"(also at {src.file}:{first_line})", "rename one of them")
-            )
-        else:
-            seen_pools[pool.name] = index
         image = images.get(pool.image)
-        if image is None:
-            line, col = src.where((*here, "image"))
-            problems.append(
-                Problem(src.file, line, col, f"pool {pool.name!r}: unknown image {pool.image!r}",
-                        _did_you_mean(pool.image, images, "declare it under spec.images in the Fleet document"))
-            )
-        elif cp_minor is not None:
+        if image is not None and cp_minor is not None:
             kubelet = _minor(image.kubelet_version)
-            if kubelet is not None and not (cp_minor[0] == kubelet[0] and cp_minor[1] - 3 <= kubelet[1] <= cp_minor[1]):
+            if kubelet is not None and not (
+                cp_minor[0] == kubelet[0] and cp_minor[1] - 3 <= kubelet[1] <= cp_minor[1]
+            ):
                 line, col = src.where((*here, "image"))
                 problems.append(
-                    Problem(src.file, line, col,
-                            f"pool {pool.name!r}: image {pool.image!r} has kubelet {image.kubelet_version}, "
-                            f"outside the skew policy for control plane {cluster.spec.kubernetes_version}",
-                            "the kubelet may be at most three minor versions older and never newer")
+                    Problem(
+                        src.file,
+                        line,
+                        col,
+                        f"pool {pool.name!r}: image {pool.image!r} has kubelet {image.kubelet_version}, "
+                        f"outside the skew policy for control plane {cluster.spec.kubernetes_version}",
+                        "the kubelet may be at most three minor versions older and never newer",
+                    )
                 )
         if pool.surge == 0 and pool.unavailable == 0:
-            line, col = src.where((*here, "update"), key=True) if ("spec", "nodePools", index, "update") in src.keys else src.where((*here, "name"))
+            line, col = (
+                src.where((*here, "update"), key=True)
+                if ("spec", "nodePools", index, "update") in src.keys
+                else src.where((*here, "name"))
+            )
             problems.append(
-                Problem(src.file, line, col,
-                        f"pool {pool.name!r}: maxSurge and maxUnavailable both resolve to 0 for "
-                        f"{pool.replicas} replicas, so no node could ever be replaced",
-                        "set maxSurge to at least 1")
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"pool {pool.name!r}: maxSurge and maxUnavailable both resolve to 0 for "
+                    f"{pool.replicas} replicas, so no node could ever be replaced",
+                    "set maxSurge to at least 1",
+                )
             )
         if len(set(pool.zones)) != len(pool.zones):
             line, col = src.where((*here, "zones"))
-            problems.append(Problem(src.file, line, col, f"pool {pool.name!r}: a zone is listed twice", "list each zone once"))
+            problems.append(
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"pool {pool.name!r}: a zone is listed twice",
+                    "list each zone once",
+                )
+            )
 
 
 def _minor(version: str) -> tuple[int, int] | None:
@@ -391,7 +573,7 @@ def _minor(version: str) -> tuple[int, int] | None:
 def _assign_waves(
     fleet: FleetDocument,
     src: Document,
-    clusters: dict[str, tuple[ClusterDocument, Document]],
+    clusters: dict[str, _ClusterFacts],
     problems: list[Problem],
 ) -> tuple[WaveMembers, ...]:
     waves = fleet.spec.rollout.waves
@@ -400,31 +582,53 @@ def _assign_waves(
     for index, wave in enumerate(waves):
         if wave.name in seen_names:
             line, col = src.where(("spec", "rollout", "waves", index, "name"))
-            problems.append(Problem(src.file, line, col, f"duplicate wave {wave.name!r}", "rename one of them"))
+            problems.append(
+                Problem(src.file, line, col, f"duplicate wave {wave.name!r}", "rename one of them")
+            )
         seen_names.setdefault(wave.name, index)
     for name in sorted(clusters):
-        cluster, csrc = clusters[name]
-        hits = [i for i, wave in enumerate(waves) if wave.clusters.matches(cluster.metadata.labels)]
+        facts = clusters[name]
+        csrc = facts.doc
+        hits = [i for i, wave in enumerate(waves) if wave.clusters.matches(facts.labels)]
         for i in hits:
             members[i].append(name)
         if not hits:
-            line, col = csrc.where(("metadata", "labels"), key=True) if ("metadata", "labels") in csrc.keys else csrc.where(("metadata", "name"))
+            line, col = (
+                csrc.where(("metadata", "labels"), key=True)
+                if ("metadata", "labels") in csrc.keys
+                else csrc.where(("metadata", "name"))
+            )
             problems.append(
-                Problem(csrc.file, line, col, f"cluster {name!r} is in no wave",
-                        "give it labels that one wave's selector matches (e.g. ring: prod)")
+                Problem(
+                    csrc.file,
+                    line,
+                    col,
+                    f"cluster {name!r} is in no wave",
+                    "give it labels that one wave's selector matches (e.g. ring: prod)",
+                )
             )
         elif len(hits) > 1:
             line, col = csrc.where(("metadata", "labels"), key=True)
             names = " and ".join(repr(waves[i].name) for i in hits)
             problems.append(
-                Problem(csrc.file, line, col, f"cluster {name!r} is in waves {names}",
-                        "make the wave selectors disjoint so each cluster is in exactly one wave")
+                Problem(
+                    csrc.file,
+                    line,
+                    col,
+                    f"cluster {name!r} is in waves {names}",
+                    "make the wave selectors disjoint so each cluster is in exactly one wave",
+                )
             )
     for index, wave in enumerate(waves):
         if not members[index]:
             line, col = src.where(("spec", "rollout", "waves", index, "clusters"))
             problems.append(
-                Problem(src.file, line, col, f"wave {wave.name!r} selects no cluster",
-                        "fix its selector or remove the wave")
+                Problem(
+                    src.file,
+                    line,
+                    col,
+                    f"wave {wave.name!r} selects no cluster",
+                    "fix its selector or remove the wave",
+                )
             )
     return tuple(WaveMembers(wave, tuple(m)) for wave, m in zip(waves, members, strict=True))

@@ -41,4 +41,6 @@ class FleetError(Exception):
         count = len(self.problems)
         head = "\n".join(str(p) for p in self.problems[:20])
         more = f"\n... and {count - 20} more" if count > 20 else ""
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the fleet repository:\n{head}{more}")
+        super().__init__(
+            f"{count} problem{'s' if count != 1 else ''} in the fleet repository:\n{head}{more}"
+        )

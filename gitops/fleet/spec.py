@@ -72,7 +72,7 @@ def _check_labels(mapping: Mapping[str, str]) -> Mapping[str, str]:
 def _duration(value: Any) -> Any:
     if isinstance(value, bool):
         return value  # let pydantic reject it with a type error
-    if value == 0 or value == "0":
+    if value in {0, "0"}:
         return 0.0
     if isinstance(value, str):
         return parse_duration(value)
@@ -147,7 +147,9 @@ class ObjectMeta(_Model):
     """The metadata every document carries."""
 
     name: DnsLabel = Field(description="Unique name: lower-case letters, digits and '-'.")
-    labels: Labels = Field(default_factory=lambda: _freeze({}), description="Labels used by wave selectors.")
+    labels: Labels = Field(
+        default_factory=lambda: _freeze({}), description="Labels used by wave selectors."
+    )
     annotations: Annotated[Mapping[str, str], AfterValidator(_freeze), _Serialize] = Field(
         default_factory=lambda: _freeze({}), description="Free-form notes; never interpreted."
     )
@@ -219,7 +221,9 @@ class Wave(_Model):
 
     name: DnsLabel = Field(description="Wave name, e.g. canary.")
     clusters: LabelSelector = Field(description="Which clusters belong to this wave.")
-    soak: Duration = Field(default=0.0, description="Time the wave must stay healthy before the next starts.")
+    soak: Duration = Field(
+        default=0.0, description="Time the wave must stay healthy before the next starts."
+    )
     max_clusters_in_parallel: int | None = Field(
         default=None, ge=1, description="Clusters of this wave rolled at once (default: all)."
     )
@@ -228,7 +232,9 @@ class Wave(_Model):
 class Rollout(_Model):
     """How changes travel through the fleet."""
 
-    waves: tuple[Wave, ...] = Field(min_length=1, description="Rings in order; every cluster in exactly one.")
+    waves: tuple[Wave, ...] = Field(
+        min_length=1, description="Rings in order; every cluster in exactly one."
+    )
     max_failed_nodes: int = Field(
         default=1, ge=0, description="Failure budget per wave; exceeding it halts the rollout."
     )
@@ -252,16 +258,22 @@ class StatusSpec(_Model):
     """Where status is written back to git."""
 
     branch: str = Field(
-        default="gitops/status", min_length=1, description="Status branch; never the branch you merge to."
+        default="gitops/status",
+        min_length=1,
+        description="Status branch; never the branch you merge to.",
     )
 
 
 class FleetSpec(_Model):
     """Fleet-wide settings: the image catalog and the rollout policy."""
 
-    images: Annotated[Mapping[str, Image], AfterValidator(_freeze), PlainSerializer(
-        lambda m: {k: v.model_dump(by_alias=True) for k, v in m.items()}, return_type=dict
-    )] = Field(min_length=1, description="Image catalog by name, each family listed oldest first.")
+    images: Annotated[
+        Mapping[str, Image],
+        AfterValidator(_freeze),
+        PlainSerializer(
+            lambda m: {k: v.model_dump(by_alias=True) for k, v in m.items()}, return_type=dict
+        ),
+    ] = Field(min_length=1, description="Image catalog by name, each family listed oldest first.")
     rollout: Rollout = Field(description="Waves and budgets.")
     drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift policy.")
     status: StatusSpec = Field(default_factory=StatusSpec, description="Status write-back.")
@@ -270,7 +282,9 @@ class FleetSpec(_Model):
 class FleetDocument(_Model):
     """The one Fleet document of a repository."""
 
-    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(description="Always fleet.gitops.io/v1alpha1.")
+    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(
+        description="Always fleet.gitops.io/v1alpha1."
+    )
     kind: Literal["Fleet"] = Field(description="Fleet.")
     metadata: ObjectMeta = Field(description="Name of the fleet.")
     spec: FleetSpec = Field(description="Fleet settings.")
@@ -281,7 +295,8 @@ class Machines(_Model):
 
     provider: Literal["clusterapi"] = Field(default="clusterapi", description="Machine provider.")
     namespace: DnsLabel | None = Field(
-        default=None, description="Namespace of the Machines in the management cluster (default: cluster name)."
+        default=None,
+        description="Namespace of the Machines in the management cluster (default: cluster name).",
     )
 
 
@@ -291,14 +306,18 @@ class ObjectReference(_Model):
     api_version: str = Field(min_length=1, description="apiVersion of the template.")
     kind: str = Field(min_length=1, description="Kind of the template, e.g. AWSMachineTemplate.")
     name: str = Field(min_length=1, description="Name of the template.")
-    namespace: str | None = Field(default=None, description="Namespace (default: the machines namespace).")
+    namespace: str | None = Field(
+        default=None, description="Namespace (default: the machines namespace)."
+    )
 
 
 class MachineTemplate(_Model):
     """Provider templates a new Machine is cloned from, passed through to the provider."""
 
     infrastructure_ref: ObjectReference = Field(description="Infrastructure machine template.")
-    bootstrap_ref: ObjectReference | None = Field(default=None, description="Bootstrap config template.")
+    bootstrap_ref: ObjectReference | None = Field(
+        default=None, description="Bootstrap config template."
+    )
     image_field: str = Field(
         default="spec.template.spec.image",
         pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
@@ -311,22 +330,31 @@ class Taint(_Model):
 
     key: LabelKey = Field(description="Taint key.")
     value: str | None = Field(default=None, description="Taint value.")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        description="Taint effect."
+    )
 
 
 class UpdatePolicy(_Model):
     """How a pool's nodes are replaced."""
 
-    max_surge: IntOrPercent = Field(default=1, description="Extra nodes allowed during replacement (percent rounds up).")
+    max_surge: IntOrPercent = Field(
+        default=1, description="Extra nodes allowed during replacement (percent rounds up)."
+    )
     max_unavailable: IntOrPercent = Field(
         default=0, description="Nodes allowed to be unavailable (percent rounds down)."
     )
-    node_startup_timeout: Duration = Field(default=600.0, description="A new node not Ready by then has failed.")
+    node_startup_timeout: Duration = Field(
+        default=600.0, description="A new node not Ready by then has failed."
+    )
     drain_timeout: Duration = Field(default=600.0, description="How long a drain may be blocked.")
     on_drain_timeout: Literal["fail", "quarantine", "force"] = Field(
-        default="fail", description="fail (stop), quarantine (leave cordoned, go on) or force (delete pods)."
+        default="fail",
+        description="fail (stop), quarantine (leave cordoned, go on) or force (delete pods).",
     )
-    soak: Duration = Field(default=0.0, description="Time a new batch must stay healthy before the next.")
+    soak: Duration = Field(
+        default=0.0, description="Time a new batch must stay healthy before the next."
+    )
 
 
 class NodePool(_Model):
@@ -335,8 +363,12 @@ class NodePool(_Model):
     name: DnsLabel = Field(description="Pool name, unique in the cluster.")
     image: str = Field(min_length=1, description="Name of an image in the fleet's catalog.")
     replicas: int = Field(ge=0, description="Number of nodes.")
-    zones: tuple[str, ...] = Field(min_length=1, description="Failure domains nodes are spread over.")
-    labels: Labels = Field(default_factory=lambda: _freeze({}), description="Labels every node must carry.")
+    zones: tuple[str, ...] = Field(
+        min_length=1, description="Failure domains nodes are spread over."
+    )
+    labels: Labels = Field(
+        default_factory=lambda: _freeze({}), description="Labels every node must carry."
+    )
     taints: tuple[Taint, ...] = Field(default=(), description="Taints every node must carry.")
     machine_template: MachineTemplate | None = Field(
         default=None, description="Provider templates for new Machines."
@@ -357,7 +389,9 @@ class NodePool(_Model):
 class ClusterSpec(_Model):
     """What one cluster must run."""
 
-    kubernetes_version: Version = Field(description="The control plane's version; Machines get it as spec.version.")
+    kubernetes_version: Version = Field(
+        description="The control plane's version; Machines get it as spec.version."
+    )
     paused: bool = Field(default=False, description="Stops all new actions on this cluster.")
     machines: Machines = Field(default_factory=Machines, description="Machine provider settings.")
     node_pools: tuple[NodePool, ...] = Field(min_length=1, description="The cluster's node pools.")
@@ -366,7 +400,9 @@ class ClusterSpec(_Model):
 class ClusterDocument(_Model):
     """One Cluster document per cluster."""
 
-    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(description="Always fleet.gitops.io/v1alpha1.")
+    api_version: Literal["fleet.gitops.io/v1alpha1"] = Field(
+        description="Always fleet.gitops.io/v1alpha1."
+    )
     kind: Literal["Cluster"] = Field(description="Cluster.")
     metadata: ObjectMeta = Field(description="Name and labels of the cluster.")
     spec: ClusterSpec = Field(description="Cluster settings.")

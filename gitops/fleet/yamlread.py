@@ -16,10 +16,39 @@ import yaml
 
 from gitops.fleet.problems import Problem
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,misc]
-except AttributeError:  # pragma: no cover - libyaml is in every wheel we install
-    _Loader = yaml.SafeLoader
+
+class _Loader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc,name-defined]
+    """The C parser with a memo of implicit tag resolution, which is otherwise done in Python.
+
+    A fleet repository repeats the same keys and values thousands of times, and resolving a
+    plain scalar's tag runs a regular expression per call.
+    """
+
+    _memo: dict[tuple[str, Any], str] = {}
+
+    def __init__(self, stream: str) -> None:
+        yaml.cyaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode:
+            return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        key = (value, implicit)
+        try:
+            return self._memo[key]
+        except KeyError:
+            tag = str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+            if len(self._memo) < 100_000:
+                self._memo[key] = tag
+            return tag
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers are registered, so there is nothing to track."""
+
+    def ascend_resolver(self) -> None:
+        """No path resolvers are registered, so there is nothing to track."""
+
 
 Path = tuple[str | int, ...]
 MAX_DEPTH = 64
@@ -28,6 +57,12 @@ ALIAS_EXPANSION_FACTOR = 10
 ALIAS_EXPANSION_FLOOR = 10_000
 
 _MERGE = "tag:yaml.org,2002:merge"
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_SCALARS = {
+    tag: yaml.constructor.SafeConstructor.yaml_constructors[tag]
+    for tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", _NULL, "tag:yaml.org,2002:float")
+}
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -71,7 +106,9 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> 
     if key in sizes:
         return sizes[key]
     if key in active:
-        raise _Refused(node.start_mark, "recursive alias: a node contains itself", "remove the alias cycle")
+        raise _Refused(
+            node.start_mark, "recursive alias: a node contains itself", "remove the alias cycle"
+        )
     if len(active) > MAX_DEPTH:
         raise _Refused(node.start_mark, f"nested more than {MAX_DEPTH} levels deep")
     active.add(key)
@@ -97,15 +134,23 @@ class _Builder:
         self.problems.append(Problem(self.doc.file, line, col, message, hint))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.doc.values.setdefault(path, _pos(node.start_mark))
+        mark = node.start_mark
+        self.doc.values.setdefault(path, (mark.line + 1, mark.column + 1))
+        if len(path) > MAX_DEPTH:
+            raise _Refused(mark, f"nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR:
+            return node.value
+        construct = _SCALARS.get(node.tag)
         try:
-            return _constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as err:
-            self.problem(node.start_mark, f"cannot read value: {err.problem}")
+            if construct is None:
+                return _constructor.construct_object(node, deep=True)
+            return construct(_constructor, node)
+        except (yaml.constructor.ConstructorError, ValueError) as err:
+            self.problem(mark, f"cannot read value: {getattr(err, 'problem', None) or err}")
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
@@ -114,10 +159,15 @@ class _Builder:
         merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
                 for source in sources:
                     if not isinstance(source, yaml.MappingNode):
-                        self.problem(source.start_mark, "a merge key (<<) needs a mapping or a list of mappings")
+                        self.problem(
+                            source.start_mark,
+                            "a merge key (<<) needs a mapping or a list of mappings",
+                        )
                         continue
                     for k, v in self._mapping(source, path).items():
                         merged.setdefault(k, v)
@@ -127,7 +177,7 @@ class _Builder:
                 self.problem(
                     key_node.start_mark,
                     f"key {shown!r} is not a string",
-                    "quote the key, e.g. \"80\": value",
+                    'quote the key, e.g. "80": value',
                 )
                 continue
             key = key_node.value
@@ -156,7 +206,9 @@ def read_documents(file: str, text: str, problems: list[Problem]) -> Iterator[Do
         line, col = _pos(mark)
         what = err.problem or "invalid YAML"
         context = f" {err.context}" if err.context else ""
-        problems.append(Problem(file, line, col, f"YAML syntax error: {what}{context}", "fix the YAML syntax"))
+        problems.append(
+            Problem(file, line, col, f"YAML syntax error: {what}{context}", "fix the YAML syntax")
+        )
         return
     except yaml.YAMLError as err:
         problems.append(Problem(file, 1, 1, f"YAML error: {err}", "fix the YAML syntax"))
@@ -165,30 +217,32 @@ def read_documents(file: str, text: str, problems: list[Problem]) -> Iterator[Do
         problems.append(Problem(file, 1, 1, "YAML nested too deeply to read"))
         return
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
+        if node is None or (
+            isinstance(node, yaml.ScalarNode) and node.tag == _NULL and not node.value
+        ):
+            continue  # an empty document, e.g. after a trailing "---"
         doc = Document(file, index, None, _pos(node.start_mark))
         try:
-            written = _count_written(node)
-            expanded = _expanded_size(node, {}, set())
+            # Without an anchor there can be no alias, and so no bomb and no cycle to look for.
+            if "&" in text:
+                _refuse_alias_bombs(node)
+            doc.value = _Builder(doc, problems).build(node, ())
         except _Refused as refused:
             line, col = _pos(refused.mark)
             problems.append(Problem(file, line, col, refused.message, refused.hint))
             continue
-        if expanded > max(ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_FACTOR * written):
-            line, col = doc.start
-            problems.append(
-                Problem(
-                    file,
-                    line,
-                    col,
-                    f"refused: aliases expand {written} written nodes into {expanded}",
-                    "this looks like an alias bomb; write the values out",
-                )
-            )
-            continue
-        doc.value = _Builder(doc, problems).build(node, ())
         yield doc
+
+
+def _refuse_alias_bombs(node: yaml.Node) -> None:
+    written = _count_written(node)
+    expanded = _expanded_size(node, {}, set())
+    if expanded > max(ALIAS_EXPANSION_FLOOR, ALIAS_EXPANSION_FACTOR * written):
+        raise _Refused(
+            node.start_mark,
+            f"refused: aliases expand {written} written nodes into {expanded}",
+            "this looks like an alias bomb; write the values out",
+        )
 
 
 def _count_written(root: yaml.Node) -> int:

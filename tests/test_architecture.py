@@ -1,0 +1,38 @@
+"""The import-linter contracts of pyproject.toml hold, and they do catch a layering violation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(cwd / "pyproject.toml"), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_contracts_are_kept() -> None:
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_contracts_catch_a_model_module_importing_the_entry_layer(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "gitops", tmp_path / "gitops", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "gitops" / "fleet" / "upward.py").write_text("import gitops.cli\nimport kubernetes\n")
+    result = _lint(tmp_path)
+    assert result.returncode == 1
+    assert "Layers: entry > shell > adapters > core > model BROKEN" in result.stdout
+    assert "Only gitops.kube imports kubernetes BROKEN" in result.stdout
