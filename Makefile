@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gitops demo
+	$(BIN)/gitops validate fleet-repo-example
+	$(BIN)/gitops describe fleet-repo-example
 
 lint: $(STAMP)
 	$(BIN)/ruff check gitops tests bench

@@ -85,6 +85,63 @@ def _report_problems(err: FleetError, fmt: str) -> None:
 
 
 @main.command()
+@click.argument("path", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def describe(path: Path, output: str) -> None:
+    """Show what the fleet repository at PATH declares: waves, clusters, pools and images.
+
+    Exit status: 0 when the repository is valid, 1 when it is not.
+    """
+    try:
+        fleet = load(path)
+    except FleetError as err:
+        _report_problems(err, "text")
+        sys.exit(1)
+    rows = [
+        {
+            "wave": fleet.waves[fleet.wave_of(cluster.name)].wave.name,
+            "cluster": cluster.name,
+            "paused": cluster.spec.paused,
+            "pool": pool.name,
+            "image": pool.image,
+            "replicas": pool.replicas,
+            "zones": list(pool.zones),
+            "maxSurge": pool.surge,
+            "maxUnavailable": pool.unavailable,
+        }
+        for cluster, pool in sorted(
+            fleet.pools(), key=lambda cp: (fleet.wave_of(cp[0].name), cp[0].name)
+        )
+    ]
+    if output == "json":
+        click.echo(json.dumps({"summary": _summary_json(fleet), "pools": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=fleet.summary(), title_justify="left")
+    for column in ("wave", "cluster", "pool", "image", "nodes", "zones", "surge/unavail."):
+        table.add_column(column, justify="right" if column == "nodes" else "left", no_wrap=True)
+    for row in rows:
+        cluster = str(row["cluster"]) + (" (paused)" if row["paused"] else "")
+        table.add_row(
+            str(row["wave"]),
+            cluster,
+            str(row["pool"]),
+            str(row["image"]),
+            str(row["replicas"]),
+            ", ".join(row["zones"]),
+            f"{row['maxSurge']}/{row['maxUnavailable']}",  # type: ignore[arg-type]
+        )
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160  # piped output is read by people in wide terminals and by CI logs
+    console.print(table)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of fleet documents, for editors and CI."""
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=False))

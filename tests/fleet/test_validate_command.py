@@ -78,3 +78,23 @@ def test_installed_command_never_prints_a_traceback(make_repo: Callable[..., Pat
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "clusters/bad.yaml:1:1: file is not UTF-8 (byte 0xff)" in proc.stdout
+
+
+def test_describe_lists_every_pool_in_wave_order() -> None:
+    result = CliRunner().invoke(main, ["describe", str(EXAMPLE), "-o", "json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)["pools"]
+    assert len(rows) == 12
+    assert [r["wave"] for r in rows] == sorted(
+        (r["wave"] for r in rows), key=["canary", "staging", "prod"].index
+    )
+    general = next(r for r in rows if (r["cluster"], r["pool"]) == ("prod-eu-1", "general"))
+    assert (general["replicas"], general["maxSurge"], general["maxUnavailable"]) == (40, 10, 4)
+    text = CliRunner().invoke(main, ["describe", str(EXAMPLE)])
+    assert "prod-eu-1" in text.output and "gpu-h100" in text.output
+
+
+def test_describe_reports_problems_of_an_invalid_fleet(make_repo: Callable[..., Path]) -> None:
+    result = CliRunner().invoke(main, ["describe", str(make_repo(BROKEN))])
+    assert result.exit_code == 1
+    assert "unknown key 'replica'" in result.output
