@@ -29,9 +29,13 @@ def test_contracts_are_kept() -> None:
 
 
 def test_contracts_catch_a_model_module_importing_the_entry_layer(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "gitops", tmp_path / "gitops", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "gitops", tmp_path / "gitops", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "gitops" / "fleet" / "upward.py").write_text("import gitops.cli\nimport kubernetes\n")
+    (tmp_path / "gitops" / "fleet" / "upward.py").write_text(
+        "import gitops.cli\nimport kubernetes\n"
+    )
     result = _lint(tmp_path)
     assert result.returncode == 1
     assert "Layers: entry > shell > adapters > core > model BROKEN" in result.stdout

@@ -43,9 +43,11 @@ def test_json_format(make_repo: Callable[..., Path]) -> None:
     bad = CliRunner().invoke(main, ["validate", str(make_repo(BROKEN)), "--format", "json"])
     assert bad.exit_code == 1
     problems = json.loads(bad.stdout)["problems"]
-    assert {
-        k: problems[1][k] for k in ("path", "line", "col")
-    } == {"path": "clusters/prod.yaml", "line": 11, "col": 7}
+    assert {k: problems[1][k] for k in ("path", "line", "col")} == {
+        "path": "clusters/prod.yaml",
+        "line": 11,
+        "col": 7,
+    }
 
 
 def test_github_format_prints_workflow_annotations(make_repo: Callable[..., Path]) -> None:
