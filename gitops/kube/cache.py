@@ -1,0 +1,211 @@
+"""List-then-watch caches of Kubernetes objects, kept as plain dicts.
+
+Adapter layer. A cache LISTs its resource once, then follows a WATCH from the list's
+resourceVersion, resuming from the last version it saw when the stream ends or drops, and
+LISTs again only when the server answers 410 Gone. Repeated observations therefore cost no
+requests at all. Objects stay plain JSON dicts (the generated models are far too slow at fleet
+scale) and are translated into ``gitops.inventory`` types by ``gitops.kube.observe``; readers
+must treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import tenacity
+from kubernetes import watch as k8s_watch
+
+from gitops.errors import Transient
+from gitops.kube.errors import Gone, KubeError, call, translate
+
+log = logging.getLogger(__name__)
+
+WATCH_TIMEOUT_SECONDS = 300  # ask the server to end each watch after this; we resume at once
+ListFunction = Callable[..., Any]
+Key = tuple[str, str]  # (namespace, name)
+
+
+class WatchCache:
+    """The objects of one resource in one cluster, kept current by a background watch."""
+
+    def __init__(
+        self,
+        what: str,
+        list_fn: ListFunction,
+        *,
+        on_change: Callable[[str, dict[str, Any]], None] | None = None,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self.what = what
+        self._list_fn = list_fn
+        self._on_change = on_change
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._generation = 0
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watch: k8s_watch.Watch | None = None
+        self._backoff = tenacity.wait_exponential_jitter(initial=0.1, max=backoff_max)
+        self.resource_version = ""
+        self.lists = 0
+        self.watches = 0
+        self.events = 0
+        self.last_error = ""
+
+    # -- reading -------------------------------------------------------------------------
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The current objects, sorted by namespace and name (read-only dicts)."""
+        with self._lock:
+            return [self._objects[k] for k in sorted(self._objects)]
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._objects.get((namespace, name))
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    @property
+    def generation(self) -> int:
+        """Grows by one with every change seen; see ``wait_changed``."""
+        return self._generation
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def wait_changed(self, since: int, timeout: float) -> int:
+        """Block until the generation moves past ``since`` or ``timeout`` passes; return it."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation > since or self._stop.is_set(), timeout)
+            return self._generation
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self) -> WatchCache:
+        self._thread = threading.Thread(target=self._run, name=f"watch {self.what}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.stop()
+            response = getattr(self._watch, "_resp", None)
+            if response is not None:
+                # Unblock the reading thread now rather than at the next event.
+                with contextlib.suppress(Exception):
+                    response.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        attempt = 0
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self._relist()
+                    need_list = False
+                self._follow()
+                attempt = 0
+            except Gone:
+                log.info("Watch of %s expired (410 Gone); listing again.", self.what)
+                need_list = True
+            except Transient as err:
+                attempt += 1
+                self.last_error = str(err)
+                delay = self._backoff(_state(attempt))
+                log.warning("Watching %s failed: %s; retrying in %.1fs.", self.what, err, delay)
+                self._stop.wait(delay)
+            except KubeError as err:  # Forbidden, NotFound: a human must act, keep trying slowly
+                attempt += 1
+                self.last_error = str(err)
+                log.error("Cannot watch %s: %s", self.what, err)
+                self._stop.wait(self._backoff(_state(attempt + 5)))
+
+    def _relist(self) -> None:
+        response = call(
+            f"listing {self.what}", self._list_fn, _preload_content=False, _request_timeout=(5, 60)
+        )
+        body = json.loads(response.data)
+        self.lists += 1
+        fresh = {_key(o): o for o in body.get("items") or []}
+        with self._changed:
+            old = self._objects
+            self._objects = fresh
+            self.resource_version = str(body.get("metadata", {}).get("resourceVersion", ""))
+            self._generation += 1
+            self._changed.notify_all()
+        self.last_error = ""
+        self._synced.set()
+        if self._on_change is not None:
+            for key in sorted(set(old) | set(fresh)):
+                if old.get(key) is not fresh.get(key):
+                    self._on_change(
+                        "DELETED" if key not in fresh else "MODIFIED", fresh.get(key) or old[key]
+                    )
+
+    def _follow(self) -> None:
+        self._watch = k8s_watch.Watch()
+        self.watches += 1
+        with translate(f"watching {self.what}"):
+            stream = self._watch.stream(
+                self._list_fn,
+                resource_version=self.resource_version,
+                timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                allow_watch_bookmarks=True,
+                deserialize=False,
+                _request_timeout=(5, WATCH_TIMEOUT_SECONDS + 30),
+            )
+            for event in stream:
+                if self._stop.is_set():
+                    break
+                self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind, obj = event.get("type"), event.get("object") or {}
+        version = str(obj.get("metadata", {}).get("resourceVersion", ""))
+        if kind == "BOOKMARK":
+            self.resource_version = version or self.resource_version
+            return
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            return
+        with self._changed:
+            if kind == "DELETED":
+                self._objects.pop(_key(obj), None)
+            else:
+                self._objects[_key(obj)] = obj
+            self.resource_version = version or self.resource_version
+            self._generation += 1
+            self.events += 1
+            self._changed.notify_all()
+        if self._on_change is not None:
+            self._on_change(str(kind), obj)
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def _state(attempt: int) -> tenacity.RetryCallState:
+    state = tenacity.RetryCallState(None, None, (), {})
+    state.attempt_number = attempt
+    return state
+
+
+def start_all(caches: Iterable[WatchCache]) -> list[WatchCache]:
+    return [cache.start() for cache in caches]

@@ -1,0 +1,129 @@
+"""Translation of Kubernetes client failures into the project's typed errors.
+
+Adapter layer. Every call into ``kubernetes`` goes through ``translate`` so that callers see
+``KubeError`` subclasses (themselves ``Stalled`` or ``Transient``) carrying the API server's
+own message, and never an ``ApiException`` or a urllib3 error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from gitops.errors import GitopsError, Stalled, Transient
+
+T = TypeVar("T")
+
+
+class KubeError(GitopsError):
+    """A Kubernetes API request failed; ``code`` is the HTTP status (0 when none came back)."""
+
+    code = 0
+
+    def __init__(
+        self, message: str, *, reason: str = "", details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details or {}
+
+
+class NotFound(KubeError, Stalled):
+    code = 404
+
+
+class Forbidden(KubeError, Stalled):
+    code = 403
+
+
+class Invalid(KubeError, Stalled):
+    code = 422
+
+
+class Conflict(KubeError, Transient):
+    """409: stale resourceVersion or the object already exists; re-read and retry."""
+
+    code = 409
+
+
+class Gone(KubeError, Transient):
+    """410: a watch resumed from a resourceVersion the server no longer keeps; relist."""
+
+    code = 410
+
+
+class TooManyRequests(KubeError, Transient):
+    """429: throttled, or an eviction refused by a PodDisruptionBudget (``details`` names it)."""
+
+    code = 429
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class Unavailable(KubeError, Transient):
+    """5xx, a timeout or a dropped connection."""
+
+
+class BadConfig(KubeError, Stalled):
+    """The kubeconfig or in-cluster configuration cannot be used."""
+
+
+_BY_CODE: dict[int, type[KubeError]] = {
+    404: NotFound,
+    403: Forbidden,
+    401: Forbidden,
+    422: Invalid,
+    409: Conflict,
+    410: Gone,
+    429: TooManyRequests,
+}
+
+
+def from_api_exception(err: ApiException, what: str) -> KubeError:
+    """The typed error for an ApiException, with the server's Status message."""
+    status = int(err.status or 0)
+    reason, message, details = str(err.reason or ""), "", None
+    try:
+        body = json.loads(err.body) if err.body else {}
+        message = body.get("message", "")
+        reason = body.get("reason", reason)
+        details = body.get("details")
+    except (ValueError, TypeError, AttributeError):
+        message = str(err.body or "")[:200]
+    text = f"{what}: {status} {reason}: {message}".rstrip(": ")
+    cls = _BY_CODE.get(status, Unavailable)
+    if cls is TooManyRequests:
+        headers = err.headers or {}
+        retry_after = float(headers.get("Retry-After", 1) or 1)
+        return TooManyRequests(text, retry_after=retry_after, reason=reason, details=details)
+    error = cls(text, reason=reason, details=details)
+    if cls is Unavailable:
+        error.code = status
+    return error
+
+
+@contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Run a block of client calls, re-raising their failures as typed errors about ``what``."""
+    try:
+        yield
+    except ApiException as err:
+        raise from_api_exception(err, what) from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise Unavailable(f"{what}: {err.__class__.__name__}: {err}") from err
+    except ConfigException as err:
+        raise BadConfig(f"{what}: {err}") from err
+
+
+def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` with failures translated."""
+    with translate(what):
+        return fn(*args, **kwargs)

@@ -1,0 +1,184 @@
+"""Observe the live fleet: watch caches for every cluster, read out as an ``Inventory``.
+
+Adapter layer. One cache of Cluster API Machines in the management cluster, and per workload
+cluster (reached through its ``<cluster>-kubeconfig`` Secret) caches of Nodes, Pods and
+PodDisruptionBudgets. After the initial LIST of each, observing costs no request: ``inventory``
+reads the caches. A cluster that cannot be reached is reported as unreachable with the reason,
+and the others are observed as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitops.errors import GitopsError
+from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
+from gitops.inventory import ClusterInventory, Inventory
+from gitops.kube import translate
+from gitops.kube.cache import WatchCache
+from gitops.kube.client import Kube, connect_workload
+
+log = logging.getLogger(__name__)
+
+MACHINES = ("cluster.x-k8s.io", "v1beta1", "machines")
+RECONNECT_SECONDS = 10.0
+
+
+@dataclass
+class _Workload:
+    name: str
+    namespace: str
+    kube: Kube | None = None
+    caches: dict[str, WatchCache] = field(default_factory=dict)
+    error: str = ""
+    tried: float = 0.0
+
+    def stop(self) -> None:
+        for cache in self.caches.values():
+            cache.stop()
+        if self.kube is not None:
+            self.kube.close()
+
+
+class Observer:
+    """Watch caches over the whole fleet; ``inventory()`` is cheap once they have synced."""
+
+    def __init__(
+        self,
+        management: Kube,
+        *,
+        on_change: Callable[[str, str, dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.management = management
+        self._on_change = on_change
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._workloads: dict[str, _Workload] = {}
+        self.machines = WatchCache(
+            "Machines in the management cluster",
+            functools.partial(management.custom.list_cluster_custom_object, *MACHINES),
+            on_change=self._notify(""),
+        ).start()
+
+    def _notify(self, cluster: str) -> Callable[[str, dict[str, Any]], None] | None:
+        if self._on_change is None:
+            return None
+        callback = self._on_change
+        return lambda kind, obj: callback(cluster, kind, obj)
+
+    def track(self, clusters: Iterable[tuple[str, str]]) -> None:
+        """Watch exactly these (cluster, namespace) pairs: start new ones, stop dropped ones."""
+        wanted = dict(clusters)
+        with self._lock:
+            for name in sorted(set(self._workloads) - set(wanted)):
+                self._workloads.pop(name).stop()
+            for name, namespace in sorted(wanted.items()):
+                current = self._workloads.get(name)
+                if current is not None and current.namespace != namespace:
+                    self._workloads.pop(name).stop()
+                if name not in self._workloads:
+                    self._workloads[name] = _Workload(name, namespace)
+                self._connect(self._workloads[name])
+
+    def _connect(self, workload: _Workload) -> None:
+        if workload.kube is not None:
+            return
+        now = self._clock()
+        if workload.tried and now - workload.tried < RECONNECT_SECONDS:
+            return
+        workload.tried = now
+        try:
+            kube = connect_workload(self.management, workload.name, workload.namespace)
+        except GitopsError as err:
+            workload.error = str(err)
+            log.warning("Cannot reach cluster %s: %s", workload.name, err)
+            return
+        workload.kube, workload.error = kube, ""
+        notify = self._notify(workload.name)
+        workload.caches = {
+            "nodes": WatchCache(f"Nodes of {workload.name}", kube.core.list_node, on_change=notify),
+            "pods": WatchCache(
+                f"Pods of {workload.name}", kube.core.list_pod_for_all_namespaces, on_change=notify
+            ),
+            "pdbs": WatchCache(
+                f"PodDisruptionBudgets of {workload.name}",
+                kube.policy.list_pod_disruption_budget_for_all_namespaces,
+                on_change=notify,
+            ),
+        }
+        for cache in workload.caches.values():
+            cache.start()
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until every reachable cache has listed once; False when ``timeout`` passed."""
+        deadline = self._clock() + timeout
+        caches = [self.machines] + [c for w in self._workloads.values() for c in w.caches.values()]
+        return all(c.wait_synced(max(0.0, deadline - self._clock())) for c in caches)
+
+    def inventory(self, clusters: Iterable[str] | None = None) -> Inventory:
+        """The observed state of ``clusters`` (default: all tracked), from the caches."""
+        with self._lock:
+            for workload in self._workloads.values():
+                self._connect(workload)
+            names = sorted(self._workloads) if clusters is None else sorted(clusters)
+            machines_by_cluster: dict[str, list[dict[str, Any]]] = {}
+            if self.machines.synced:
+                for obj in self.machines.objects():
+                    meta = obj.get("metadata") or {}
+                    owner = (meta.get("labels") or {}).get(CLUSTER_NAME_LABEL) or (
+                        obj.get("spec") or {}
+                    ).get("clusterName")
+                    machines_by_cluster.setdefault(str(owner), []).append(obj)
+            return Inventory(
+                tuple(self._observe(name, machines_by_cluster.get(name, [])) for name in names)
+            )
+
+    def _observe(self, name: str, machines: list[dict[str, Any]]) -> ClusterInventory:
+        workload = self._workloads.get(name)
+        if workload is None:
+            return ClusterInventory.unreachable(name, "not tracked")
+        if workload.kube is None:
+            return ClusterInventory.unreachable(name, workload.error or "not connected yet")
+        if not self.machines.synced:
+            return ClusterInventory.unreachable(
+                name, f"Machines not listed yet: {self.machines.last_error or 'waiting'}"
+            )
+        for cache in workload.caches.values():
+            if not cache.synced:
+                return ClusterInventory.unreachable(
+                    name, f"{cache.what} not listed yet: {cache.last_error or 'waiting'}"
+                )
+        return translate.cluster(
+            name,
+            nodes=workload.caches["nodes"].objects(),
+            machines=machines,
+            pods=workload.caches["pods"].objects(),
+            pdbs=workload.caches["pdbs"].objects(),
+        )
+
+    def workload(self, name: str) -> Kube | None:
+        """The client of a tracked, connected workload cluster."""
+        workload = self._workloads.get(name)
+        return workload.kube if workload is not None else None
+
+    def stats(self) -> dict[str, int]:
+        caches = [self.machines] + [c for w in self._workloads.values() for c in w.caches.values()]
+        return {
+            "lists": sum(c.lists for c in caches),
+            "watches": sum(c.watches for c in caches),
+            "events": sum(c.events for c in caches),
+        }
+
+    def stop(self) -> None:
+        self.machines.stop()
+        with self._lock:
+            for workload in self._workloads.values():
+                workload.stop()
+            self._workloads.clear()

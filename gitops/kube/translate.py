@@ -1,0 +1,178 @@
+"""Kubernetes objects (plain JSON dicts) into ``gitops.inventory`` types.
+
+Adapter layer: the boundary past which no Kubernetes object travels. Pure functions; the
+caches in ``gitops.kube.cache`` supply the dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from gitops.inventory import (
+    ClusterInventory,
+    Condition,
+    Machine,
+    Node,
+    NodeTaint,
+    PdbCover,
+    PodDisruptionBudget,
+)
+
+Obj = Mapping[str, Any]
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def timestamp(text: str | None) -> float:
+    """Seconds since the epoch of an RFC 3339 time ("" or None gives 0)."""
+    if not text:
+        return 0.0
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _meta(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    conditions = tuple(
+        Condition(
+            type=str(c.get("type", "")),
+            status=str(c.get("status", "Unknown")),
+            reason=str(c.get("reason") or ""),
+            message=str(c.get("message") or ""),
+            last_transition=timestamp(c.get("lastTransitionTime")),
+        )
+        for c in status.get("conditions") or []
+    )
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    return Node(
+        name=str(meta.get("name", "")),
+        os_image=str(info.get("osImage", "")),
+        kernel_version=str(info.get("kernelVersion", "")),
+        kubelet_version=str(info.get("kubeletVersion", "")),
+        container_runtime_version=str(info.get("containerRuntimeVersion", "")),
+        labels=meta.get("labels") or {},
+        annotations=meta.get("annotations") or {},
+        taints=tuple(
+            NodeTaint(
+                key=str(t.get("key", "")),
+                effect=str(t.get("effect", "")),
+                value=str(t.get("value") or ""),
+            )
+            for t in spec.get("taints") or []
+        ),
+        conditions=conditions,
+        ready=ready is not None and ready.status == "True",
+        ready_since=ready.last_transition if ready is not None and ready.status == "True" else 0.0,
+        unschedulable=bool(spec.get("unschedulable")),
+        created=timestamp(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        pdbs=pdbs,
+    )
+
+
+def machine(obj: Obj) -> Machine:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    return Machine(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        phase=str(status.get("phase", "")),
+        node=str((status.get("nodeRef") or {}).get("name", "")),
+        zone=str(spec.get("failureDomain") or ""),
+        version=str(spec.get("version") or ""),
+        labels=meta.get("labels") or {},
+        annotations=meta.get("annotations") or {},
+        created=timestamp(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def pdb(obj: Obj) -> PodDisruptionBudget:
+    meta, status = _meta(obj), obj.get("status") or {}
+    return PodDisruptionBudget(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        disruptions_allowed=int(status.get("disruptionsAllowed") or 0),
+        current_healthy=int(status.get("currentHealthy") or 0),
+        desired_healthy=int(status.get("desiredHealthy") or 0),
+        expected_pods=int(status.get("expectedPods") or 0),
+    )
+
+
+def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector; a PDB with a null selector selects nothing, an empty one all."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
+        present = key in labels
+        if (
+            (op == "In" and (not present or labels[key] not in values))
+            or (op == "NotIn" and present and labels[key] in values)
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+def evictable(pod: Obj) -> bool:
+    """Pods a drain must evict: not DaemonSet pods, not mirror pods, not finished."""
+    meta = _meta(pod)
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        return False
+    if any(ref.get("kind") == "DaemonSet" for ref in meta.get("ownerReferences") or []):
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def pdb_covers(pods: Iterable[Obj], pdbs: Iterable[Obj]) -> dict[str, tuple[PdbCover, ...]]:
+    """For each node name, the PDBs covering its evictable pods and how many pods each covers."""
+    by_namespace: dict[str, list[Obj]] = {}
+    for budget in pdbs:
+        by_namespace.setdefault(str(_meta(budget).get("namespace", "")), []).append(budget)
+    counts: dict[str, dict[str, int]] = {}
+    for pod in pods:
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or not evictable(pod):
+            continue
+        meta = _meta(pod)
+        namespace = str(meta.get("namespace", ""))
+        labels = meta.get("labels") or {}
+        for budget in by_namespace.get(namespace, ()):
+            if selector_matches((budget.get("spec") or {}).get("selector"), labels):
+                key = f"{namespace}/{_meta(budget).get('name')}"
+                per_node = counts.setdefault(node_name, {})
+                per_node[key] = per_node.get(key, 0) + 1
+    return {
+        name: tuple(PdbCover(pdb=k, pods=v) for k, v in sorted(per.items()))
+        for name, per in counts.items()
+    }
+
+
+def cluster(
+    name: str,
+    nodes: Iterable[Obj],
+    machines: Iterable[Obj],
+    pods: Iterable[Obj],
+    pdbs: Iterable[Obj],
+) -> ClusterInventory:
+    """One cluster's inventory from its raw objects (machines already filtered to the cluster)."""
+    pdb_list = list(pdbs)
+    covers = pdb_covers(pods, pdb_list)
+    return ClusterInventory.build(
+        name,
+        nodes=[node(n, covers.get(str(_meta(n).get("name")), ())) for n in nodes],
+        machines=[machine(m) for m in machines],
+        pdbs=[pdb(p) for p in pdb_list],
+    )
