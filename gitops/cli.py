@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gitops import __version__
+from gitops.errors import GitopsError
 from gitops.fleet import Fleet, FleetError, load
 from gitops.fleet.schema import json_schema
 
@@ -145,6 +146,197 @@ def describe(path: Path, output: str) -> None:
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of fleet documents, for editors and CI."""
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=False))
+
+
+# -- observing the live fleet: drift and plan -----------------------------------------------------
+
+_SOURCE_OPTIONS = [
+    click.option(
+        "--fleet",
+        "fleet_path",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Fleet repository directory.",
+    ),
+    click.option(
+        "--repo",
+        metavar="URL[#REF]",
+        help="Fleet repository to clone (https, ssh, file:// or a path), at REF.",
+    ),
+    click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        help="Kubeconfig of the management cluster (default: in-cluster, then ~/.kube/config).",
+    ),
+    click.option("--context", help="Kubeconfig context to use."),
+    click.option(
+        "--cluster", "only", multiple=True, metavar="NAME", help="Only this cluster (repeatable)."
+    ),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "markdown", "json"]),
+        default="text",
+        show_default=True,
+        help="text for terminals, markdown for PR comments, json for bots.",
+    ),
+    click.option(
+        "--sync-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for the first listing of each cluster.",
+    ),
+]
+
+
+def _source_options(fn):  # type: ignore[no-untyped-def]
+    for option in reversed(_SOURCE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+class _Failed(click.ClickException):
+    """A failure the user must see as one clear message, with exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _load_fleet(fleet_path: Path | None, repo: str | None) -> Fleet:
+    from gitops.fleet.loader import content_digest
+
+    if (fleet_path is None) == (repo is None):
+        raise click.UsageError("give exactly one of --fleet PATH or --repo URL[#REF]")
+    try:
+        if repo is not None:
+            from gitops.gitrepo.checkout import clone
+
+            checkout = clone(repo)
+            return load(checkout.path).with_revision(checkout.revision)
+        assert fleet_path is not None
+        return load(fleet_path).with_revision(content_digest(fleet_path))
+    except FleetError as err:
+        raise _Failed(
+            "the fleet repository is invalid:\n" + "\n".join(map(str, err.problems))
+        ) from err
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+
+
+def _observe(
+    fleet: Fleet,
+    kubeconfig: str | None,
+    context: str | None,
+    only: tuple[str, ...],
+    sync_timeout: float,
+):  # type: ignore[no-untyped-def]
+    from gitops.kube.client import connect
+    from gitops.kube.observe import Observer
+
+    unknown = sorted(set(only) - {c.name for c in fleet.clusters})
+    if unknown:
+        raise click.UsageError(f"--cluster names no cluster of the fleet: {', '.join(unknown)}")
+    try:
+        management = connect(kubeconfig, context)
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+    observer = Observer(management)
+    clusters = [c for c in fleet.clusters if not only or c.name in only]
+    observer.track((c.name, c.namespace) for c in clusters)
+    observer.wait_synced(sync_timeout)
+    try:
+        return observer.inventory()
+    finally:
+        observer.stop()
+
+
+@main.command()
+@_source_options
+def drift(
+    fleet_path: Path | None,
+    repo: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    only: tuple[str, ...],
+    output: str,
+    sync_timeout: float,
+) -> None:
+    """Compare the live clusters with the fleet repository and list what drifted.
+
+    Findings: ImageMismatch, ConfigMismatch, UnmanagedNode, CapacityMismatch, StuckCordoned
+    (drift), Outdated (a pending change from git) and Unknown (a cluster that could not be
+    observed, with the reason).
+
+    Exit status: 0 when nothing drifted, 2 when something did (or a cluster is Unknown), 1 on
+    error.
+    """
+    from gitops import drift as drift_finder
+    from gitops.plan import jsonout, markdown, text
+
+    fleet = _load_fleet(fleet_path, repo)
+    inventory = _observe(fleet, kubeconfig, context, only, sync_timeout)
+    findings = tuple(
+        f for f in drift_finder.find(fleet, inventory) if not only or f.cluster in only
+    )
+    if output == "json":
+        click.echo(jsonout.render_findings(findings))
+    elif output == "markdown":
+        click.echo(markdown.render_findings(findings))
+    else:
+        click.echo(text.render_findings(findings, color=sys.stdout.isatty()))
+    sys.exit(2 if any(f.kind != "Outdated" for f in findings) else 0)
+
+
+@main.command()
+@_source_options
+@click.option(
+    "--override-drift-limit",
+    is_flag=True,
+    help="Plan remediation even when more than maxDriftedFraction of the fleet drifted.",
+)
+def plan(
+    fleet_path: Path | None,
+    repo: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    only: tuple[str, ...],
+    output: str,
+    sync_timeout: float,
+    override_drift_limit: bool,
+) -> None:
+    """Show the deterministic plan that would bring the live fleet to the repository's state.
+
+    Order: fleet wave, then clusters, pools and batches, every action with its reason and the
+    budget that allows it. The plan id hashes the fleet revision, the observed inventory and
+    the planner version: the same inputs always give the same plan.
+
+    Exit status: 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    """
+    import time
+
+    from gitops import plan as planner
+    from gitops.plan import jsonout, markdown, text
+
+    fleet = _load_fleet(fleet_path, repo)
+    inventory = _observe(fleet, kubeconfig, context, only, sync_timeout)
+    result = planner.make(
+        fleet,
+        inventory,
+        planner.RolloutState(),
+        time.time(),
+        override_drift_limit=override_drift_limit,
+    )
+    if only:
+        result = planner.only_clusters(result, only)
+    if output == "json":
+        click.echo(jsonout.render(result))
+    elif output == "markdown":
+        click.echo(markdown.render(result))
+    else:
+        click.echo(text.render(result, color=sys.stdout.isatty()))
+    sys.exit(0 if result.status == "converged" and not result.findings else 2)
 
 
 def _register() -> None:

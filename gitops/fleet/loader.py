@@ -10,7 +10,9 @@ parser's or validator's own exception escape.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import os
 import re
 import types
@@ -632,3 +634,15 @@ def _assign_waves(
                 )
             )
     return tuple(WaveMembers(wave, tuple(m)) for wave, m in zip(waves, members, strict=True))
+
+
+def content_digest(root: str | os.PathLike[str]) -> str:
+    """A revision for a fleet directory that is not a git checkout: a hash of its YAML files."""
+    base = Path(root)
+    digest = hashlib.sha256()
+    for rel in discover(base, []):
+        digest.update(rel.encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update((base / rel).read_bytes())
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()[:16]

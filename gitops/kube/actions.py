@@ -1,0 +1,142 @@
+"""Writes to workload clusters the executor needs: cordon, annotate, evict, delete pods.
+
+Adapter layer. Each function is one idempotent request (or a small read of the pods on one
+node), with failures translated to typed errors; the decisions of when to call them belong to
+``gitops.rollout``. An eviction refused by a PodDisruptionBudget comes back as
+``TooManyRequests`` whose message names the budget, as the API server words it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes import client as k8s
+
+from gitops.kube.client import REQUEST_TIMEOUT, Kube
+from gitops.kube.errors import call
+
+
+def patch_node(
+    kube: Kube,
+    node: str,
+    *,
+    unschedulable: bool | None = None,
+    annotations: dict[str, str | None] | None = None,
+    labels: dict[str, str | None] | None = None,
+) -> None:
+    """Merge-patch a Node's spec.unschedulable, annotations and labels (None removes a key)."""
+    body: dict[str, Any] = {}
+    if unschedulable is not None:
+        body["spec"] = {"unschedulable": unschedulable or None}
+    meta: dict[str, Any] = {}
+    if annotations:
+        meta["annotations"] = annotations
+    if labels:
+        meta["labels"] = labels
+    if meta:
+        body["metadata"] = meta
+    if body:
+        call(
+            f"patching Node {node} in {kube.label()}",
+            kube.core.patch_node,
+            node,
+            body,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+
+def pods_on_node(kube: Kube, node: str) -> list[dict[str, Any]]:
+    """The pods bound to ``node``, listed afresh (a drain re-lists them on every pass)."""
+    response = call(
+        f"listing pods on {node} in {kube.label()}",
+        kube.core.list_pod_for_all_namespaces,
+        field_selector=f"spec.nodeName={node}",
+        _preload_content=False,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+    return list(json.loads(response.data).get("items") or [])
+
+
+def evict(kube: Kube, namespace: str, name: str, grace_period: int | None = None) -> None:
+    """Ask the Eviction API to evict a pod; PDBs are honoured by the API server."""
+    body = k8s.V1Eviction(
+        metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
+        delete_options=k8s.V1DeleteOptions(grace_period_seconds=grace_period)
+        if grace_period is not None
+        else None,
+    )
+    call(
+        f"evicting pod {namespace}/{name} in {kube.label()}",
+        kube.core.create_namespaced_pod_eviction,
+        name,
+        namespace,
+        body,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+
+
+def delete_pod(kube: Kube, namespace: str, name: str, grace_period: int | None = None) -> None:
+    """Delete a pod outright (onDrainTimeout: force), bypassing its disruption budget."""
+    call(
+        f"deleting pod {namespace}/{name} in {kube.label()}",
+        kube.core.delete_namespaced_pod,
+        name,
+        namespace,
+        grace_period_seconds=grace_period,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+
+
+def read_config_map(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    response = call(
+        f"reading ConfigMap {namespace}/{name}",
+        kube.core.read_namespaced_config_map,
+        name,
+        namespace,
+        _preload_content=False,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+    return dict(json.loads(response.data))
+
+
+def write_config_map(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    data: dict[str, str],
+    resource_version: str | None,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Create the ConfigMap, or replace it if ``resource_version`` still matches (else 409).
+
+    Returns the new resourceVersion. Optimistic concurrency keeps two writers from losing each
+    other's progress.
+    """
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "data": data,
+    }
+    if resource_version:
+        body["metadata"]["resourceVersion"] = resource_version
+        response = call(
+            f"writing ConfigMap {namespace}/{name}",
+            kube.core.replace_namespaced_config_map,
+            name,
+            namespace,
+            body,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    else:
+        response = call(
+            f"creating ConfigMap {namespace}/{name}",
+            kube.core.create_namespaced_config_map,
+            namespace,
+            body,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    return str(json.loads(response.data)["metadata"]["resourceVersion"])
