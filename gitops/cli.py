@@ -7,6 +7,7 @@ reaching a user is a bug. Exit codes are documented per command in ``--help`` an
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def main() -> None:
     validates it, compares it with the live clusters, plans immutable replacements in waves
     and carries them out.
     """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
 
 @main.command()
@@ -337,6 +339,161 @@ def plan(
     else:
         click.echo(text.render(result, color=sys.stdout.isatty()))
     sys.exit(0 if result.status == "converged" and not result.findings else 2)
+
+
+@main.command()
+@click.option(
+    "--fleet",
+    "fleet_path",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Fleet repository directory.",
+)
+@click.option("--repo", metavar="URL[#REF]", help="Fleet repository to clone, at REF.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig of the management cluster (default: in-cluster, then ~/.kube/config).",
+)
+@click.option("--context", help="Kubeconfig context to use.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--resume", is_flag=True, help="Clear a halt (and its failure counts) and carry on.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiply every policy duration (soak, timeouts) by X; for demos and tests.",
+)
+@click.option(
+    "--state-namespace",
+    default="gitops-system",
+    show_default=True,
+    help="Namespace of the ConfigMap holding the rollout's durable record.",
+)
+@click.option(
+    "--override-drift-limit",
+    is_flag=True,
+    help="Remediate even when more than maxDriftedFraction of the fleet drifted.",
+)
+@click.option(
+    "--sync-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the first listing of each cluster.",
+)
+def apply(
+    fleet_path: Path | None,
+    repo: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    yes: bool,
+    resume: bool,
+    time_scale: float,
+    state_namespace: str,
+    override_drift_limit: bool,
+    sync_timeout: float,
+) -> None:
+    """Carry the plan out: replace nodes in waves until the fleet converges.
+
+    Shows the plan, asks for confirmation (unless --yes), then rolls out with live progress.
+    Ctrl-C stops starting new work; operations under way finish and the fleet stays
+    consistent: run apply again to carry on.
+
+    Exit status: 0 when the fleet converged, 1 when the rollout halted (the reason is printed
+    and recorded in the management cluster), was refused, was stopped, or failed.
+    """
+    import signal
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from gitops import plan as planner
+    from gitops.kube.client import connect
+    from gitops.kube.observe import Observer
+    from gitops.plan import text
+    from gitops.providers.clusterapi import ClusterAPIProvider
+    from gitops.rollout.executor import Executor
+    from gitops.rollout.progress import Progress
+    from gitops.rollout.store import StateStore
+
+    fleet = _load_fleet(fleet_path, repo)
+    console = Console()
+    try:
+        management = connect(kubeconfig, context)
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+    observer = Observer(management)
+    observer.track((c.name, c.namespace) for c in fleet.clusters)
+    observer.wait_synced(sync_timeout)
+    store = StateStore(management, state_namespace)
+    progress = Progress()
+    executor = Executor(
+        fleet,
+        observer,
+        ClusterAPIProvider(management),
+        store,
+        time_scale=time_scale,
+        on_event=progress.event,
+        override_drift_limit=override_drift_limit,
+    )
+    try:
+        import time as _time
+
+        state = store.load()
+        if resume:
+            state = state.resume()
+        first = planner.make(
+            executor.fleet,
+            observer.inventory(),
+            state,
+            _time.time(),
+            override_drift_limit=override_drift_limit,
+        )
+        click.echo(text.render(first, color=console.is_terminal))
+        if first.status == "converged":
+            click.echo("Nothing to do: the fleet is converged.")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise _Failed("not a terminal: pass --yes to apply without confirmation")
+            click.confirm("Apply this plan?", abort=True)
+
+        def stop(signum: int, frame: object) -> None:
+            if executor.stopping.is_set():
+                raise KeyboardInterrupt
+            executor.stopping.set()
+            console.print(
+                "[yellow]Stopping: no new work starts; press Ctrl-C again to quit now.[/]"
+            )
+
+        previous = signal.signal(signal.SIGINT, stop)
+        try:
+            with Live(
+                progress,
+                console=console,
+                refresh_per_second=4,
+                transient=False,
+                redirect_stdout=False,
+            ) as live:
+                final = executor.run(
+                    resume=resume,
+                    poll=max(0.05, min(1.0, 2 * time_scale)),
+                    on_plan=lambda p: (progress.update(p), live.refresh()),
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+    finally:
+        observer.stop()
+    click.echo()
+    if final.status == "converged":
+        click.echo(f"converged: plan {final.id}, fleet revision {fleet.revision}")
+        return
+    reason = final.reason or ("stopped by request" if executor.stopping.is_set() else final.status)
+    click.echo(f"{final.status}: {reason}", err=True)
+    sys.exit(1)
 
 
 def _register() -> None:

@@ -66,6 +66,43 @@ class Fleet:
     def with_revision(self, revision: str) -> Fleet:
         return replace(self, revision=revision)
 
+    def scaled(self, factor: float) -> Fleet:
+        """A copy with every policy duration (soaks, timeouts) multiplied by ``factor``.
+
+        For demos and tests (``--time-scale``): the planner and executor then run the same
+        logic against a faster clock of events.
+        """
+        if factor == 1.0:
+            return self
+        spec = self.document.spec
+        waves = tuple(w.model_copy(update={"soak": w.soak * factor}) for w in spec.rollout.waves)
+        document = self.document.model_copy(
+            update={
+                "spec": spec.model_copy(
+                    update={"rollout": spec.rollout.model_copy(update={"waves": waves})}
+                )
+            }
+        )
+        clusters = []
+        for cluster in self.clusters:
+            pools = []
+            for pool in cluster.spec.node_pools:
+                u = pool.update
+                update = u.model_copy(
+                    update={
+                        "node_startup_timeout": u.node_startup_timeout * factor,
+                        "drain_timeout": u.drain_timeout * factor,
+                        "soak": u.soak * factor,
+                    }
+                )
+                pools.append(pool.model_copy(update={"update": update}))
+            spec_c = cluster.spec.model_copy(update={"node_pools": tuple(pools)})
+            clusters.append(cluster.model_copy(update={"spec": spec_c}))
+        members = tuple(
+            WaveMembers(wave, m.clusters) for wave, m in zip(waves, self.waves, strict=True)
+        )
+        return replace(self, document=document, clusters=tuple(clusters), waves=members)
+
     def summary(self) -> str:
         pools = self.pools()
         nodes = sum(p.replicas for _, p in pools)

@@ -21,3 +21,5 @@ QUARANTINE_LABEL = PREFIX + "quarantined"
 CORDONED_BY_ANNOTATION = PREFIX + "cordoned-by"  # set when the controller cordoned the node
 
 PHASES = ("planned", "provisioning", "ready", "cordoned", "draining", "retired")
+DRAIN_STARTED_ANNOTATION = PREFIX + "drain-started"  # on a Node: when its drain began (epoch s)
+DRAIN_BLOCKED_ANNOTATION = PREFIX + "drain-blocked-by"  # on a Node: the PDB blocking its drain

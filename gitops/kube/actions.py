@@ -8,13 +8,14 @@ node), with failures translated to typed errors; the decisions of when to call t
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from kubernetes import client as k8s
 
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import call
+from gitops.kube.errors import Conflict, call
 
 
 def patch_node(
@@ -140,3 +141,15 @@ def write_config_map(
             _request_timeout=REQUEST_TIMEOUT,
         )
     return str(json.loads(response.data)["metadata"]["resourceVersion"])
+
+
+def create_namespace(kube: Kube, name: str) -> None:
+    """Create a namespace (AlreadyExists is fine)."""
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    with contextlib.suppress(Conflict):
+        call(
+            f"creating Namespace {name}",
+            kube.core.create_namespace,
+            body,
+            _request_timeout=REQUEST_TIMEOUT,
+        )

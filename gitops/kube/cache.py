@@ -125,10 +125,15 @@ class WatchCache:
                 log.info("Watch of %s expired (410 Gone); listing again.", self.what)
                 need_list = True
             except Transient as err:
+                if self._stop.is_set():
+                    break  # stop() closed the stream under us
                 attempt += 1
                 self.last_error = str(err)
                 delay = self._backoff(_state(attempt))
-                log.warning("Watching %s failed: %s; retrying in %.1fs.", self.what, err, delay)
+                # A dropped watch is routine (servers end them, proxies cut them): say so
+                # quietly the first time, loudly when it keeps failing.
+                level = logging.INFO if attempt == 1 else logging.WARNING
+                log.log(level, "Watching %s failed: %s; retrying in %.1fs.", self.what, err, delay)
                 self._stop.wait(delay)
             except KubeError as err:  # Forbidden, NotFound: a human must act, keep trying slowly
                 attempt += 1

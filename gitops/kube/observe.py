@@ -60,6 +60,8 @@ class Observer:
         self._on_change = on_change
         self._clock = clock
         self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._generation = 0
         self._workloads: dict[str, _Workload] = {}
         self.machines = WatchCache(
             "Machines in the management cluster",
@@ -67,11 +69,25 @@ class Observer:
             on_change=self._notify(""),
         ).start()
 
-    def _notify(self, cluster: str) -> Callable[[str, dict[str, Any]], None] | None:
-        if self._on_change is None:
-            return None
-        callback = self._on_change
-        return lambda kind, obj: callback(cluster, kind, obj)
+    def _notify(self, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+        def changed(kind: str, obj: dict[str, Any]) -> None:
+            with self._changed:
+                self._generation += 1
+                self._changed.notify_all()
+            if self._on_change is not None:
+                self._on_change(cluster, kind, obj)
+
+        return changed
+
+    def generation(self) -> int:
+        """Grows with every change any cache sees; pass it to ``wait_changed``."""
+        return self._generation
+
+    def wait_changed(self, since: int, timeout: float) -> int:
+        """Block until something changed after ``since`` or ``timeout`` passed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation > since, max(0.0, timeout))
+            return self._generation
 
     def track(self, clusters: Iterable[tuple[str, str]]) -> None:
         """Watch exactly these (cluster, namespace) pairs: start new ones, stop dropped ones."""

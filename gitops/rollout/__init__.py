@@ -1,0 +1,6 @@
+"""The executor: carries a plan out by immutable replacement, crash-safe.
+
+Shell layer. ``executor.Executor`` reconciles level-triggered: observe, plan, carry out the
+plan's ready actions through the adapters, record wave progress durably (``store``). ``drain``
+holds the cordon-and-evict step.
+"""
