@@ -11,6 +11,7 @@ must treat them as read-only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -52,8 +53,12 @@ class WatchCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._watch: k8s_watch.Watch | None = None
-        self._backoff = tenacity.wait_exponential_jitter(initial=0.1, max=backoff_max)
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=0.1, max=backoff_max, jitter=0.5
+        )
         self.resource_version = ""
+        self._streamed = False  # the current watch delivered at least one event
+        self._opened = False  # the current watch's response arrived
         self.lists = 0
         self.watches = 0
         self.events = 0
@@ -121,13 +126,18 @@ class WatchCache:
                     need_list = False
                 self._follow()
                 attempt = 0
+                continue  # the server ended the watch (timeoutSeconds): resume at once
             except Gone:
                 log.info("Watch of %s expired (410 Gone); listing again.", self.what)
                 need_list = True
             except Transient as err:
                 if self._stop.is_set():
                     break  # stop() closed the stream under us
-                attempt += 1
+                # A watch that had been working and then dropped resumes at once; only
+                # failures in a row back off.
+                # The stream was open (its response had arrived): the server or a proxy cut it.
+                established = self._streamed or self._opened
+                attempt = 1 if established else attempt + 1
                 self.last_error = str(err)
                 delay = self._backoff(_state(attempt))
                 # A dropped watch is routine (servers end them, proxies cut them): say so
@@ -166,9 +176,17 @@ class WatchCache:
     def _follow(self) -> None:
         self._watch = k8s_watch.Watch()
         self.watches += 1
+        self._streamed = self._opened = False
+
+        @functools.wraps(self._list_fn)
+        def opened(*args: Any, **kwargs: Any) -> Any:
+            response = self._list_fn(*args, **kwargs)
+            self._opened = True  # the server answered: what fails from here on is a dropped stream
+            return response
+
         with translate(f"watching {self.what}"):
             stream = self._watch.stream(
-                self._list_fn,
+                opened,
                 resource_version=self.resource_version,
                 timeout_seconds=WATCH_TIMEOUT_SECONDS,
                 allow_watch_bookmarks=True,
@@ -178,6 +196,7 @@ class WatchCache:
             for event in stream:
                 if self._stop.is_set():
                     break
+                self._streamed = True
                 self._apply(event)
 
     def _apply(self, event: dict[str, Any]) -> None:

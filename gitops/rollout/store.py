@@ -14,7 +14,7 @@ import logging
 from gitops.errors import Stalled
 from gitops.kube import actions
 from gitops.kube.client import Kube
-from gitops.kube.errors import NotFound
+from gitops.kube.errors import Conflict, NotFound
 from gitops.plan import RolloutState
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,14 @@ class StateStore:
         if state == self._last:
             return
         data = {KEY: json.dumps(state.to_dict(), indent=1, sort_keys=False)}
-        # A 409 Conflict (another writer moved the record) propagates; the next load refreshes.
         labels = {"app.kubernetes.io/managed-by": "gitops"}
         try:
             self._version = actions.write_config_map(
                 self.kube, self.namespace, NAME, data, self._version, labels
             )
+        except Conflict:
+            self._last = None  # another writer moved the record: the next load reads it afresh
+            raise
         except NotFound:
             actions.create_namespace(self.kube, self.namespace)
             self._version = actions.write_config_map(

@@ -1,10 +1,135 @@
-"""The ``gitops sim`` command group: serve a simulated fleet (see gitops.sim)."""
+"""The ``gitops sim`` command group: serve a simulated fleet (see gitops.sim).
+
+Tool layer, the simulator's entry point from ``gitops.cli``. It parses flags, starts a
+``Simulator``, prints one summary line and waits for SIGINT or SIGTERM. It must never print a
+traceback for bad input: an invalid fleet prints the loader's problems and exits 1, a bad
+``--faults`` or ``--drift`` spec prints its message and exits 1 (click's usage errors exit 2).
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
 import click
+
+from gitops.fleet import FleetError
 
 
 @click.group()
 def sim() -> None:
     """Run the fleet simulator: a Kubernetes-API-compatible simulated fleet."""
+
+
+@sim.command()
+@click.option(
+    "--fleet",
+    "fleet_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Fleet repository (directory) to seed the simulated clusters from.",
+)
+@click.option(
+    "--port", default=0, show_default=True, help="TCP port on 127.0.0.1; 0 picks a free one."
+)
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the management cluster's kubeconfig (once the server answers).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
+@click.option(
+    "--initial",
+    type=click.Choice(["declared", "previous"]),
+    default="declared",
+    show_default=True,
+    help="Seed pools on their declared image, or on the image before it (a rollout to do).",
+)
+@click.option("--drift", default="", help="Drift to inject, e.g. kernel:3,label:2,unmanaged:1.")
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append one JSON line per API request and per simulated change to this file.",
+)
+@click.option(
+    "--faults", default="", help="API faults, e.g. error=0.1,latency=50ms,watch-drop=30s."
+)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Multiply every simulated latency by this factor (small values for fast tests).",
+)
+def serve(
+    fleet_path: Path,
+    port: int,
+    kubeconfig_out: Path | None,
+    seed: int,
+    initial: str,
+    drift: str,
+    audit_log: Path | None,
+    faults: str,
+    time_scale: float,
+) -> None:
+    """Serve a simulated fleet: the management cluster at / and each workload cluster at
+    /clusters/<name>/, until interrupted (SIGINT or SIGTERM).
+
+    Exit status: 0 after a clean shutdown, 1 when the fleet or a spec is invalid.
+    """
+    from gitops.sim.faults import FaultSpecError, parse
+    from gitops.sim.server import Simulator
+
+    try:
+        parse(faults)
+    except FaultSpecError as err:
+        click.echo(f"invalid --faults: {err}", err=True)
+        sys.exit(1)
+    if kubeconfig_out is None:
+        kubeconfig_out = Path.cwd() / "sim.kubeconfig"
+    simulator = Simulator(
+        fleet_path,
+        port=port,
+        seed=seed,
+        initial=initial,
+        drift=drift,
+        audit_log=audit_log,
+        faults=faults,
+        time_scale=time_scale,
+        kubeconfig_out=kubeconfig_out,
+    )
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        done.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            simulator.start()
+        except FleetError as err:
+            for problem in err.problems:
+                click.echo(str(problem), err=True)
+            count = len(err.problems)
+            click.echo(f"invalid fleet: {count} problem{'s' if count != 1 else ''}", err=True)
+            sys.exit(1)
+        except ValueError as err:  # a bad --drift or --initial spec, reported by the world
+            click.echo(f"cannot start the simulator: {err}", err=True)
+            sys.exit(1)
+        except OSError as err:
+            click.echo(f"cannot start the simulator: {err}", err=True)
+            sys.exit(1)
+        click.echo(simulator.summary())
+        sys.stdout.flush()
+        while not done.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)

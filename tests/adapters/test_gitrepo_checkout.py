@@ -43,7 +43,7 @@ def test_bad_url_or_ref_is_stalled_with_the_reason(
     fleet_remote: Callable[..., tuple[Path, Path]], tmp_path: Path
 ) -> None:
     bare, _ = fleet_remote()
-    with pytest.raises(Stalled, match="cannot clone .*#no-such-branch"):
+    with pytest.raises(Stalled, match=r"cannot clone .*#no-such-branch"):
         clone(f"{bare}#no-such-branch", tmp_path / "x")
     with pytest.raises(Stalled, match="cannot clone"):
         clone(str(tmp_path / "missing.git"), tmp_path / "y")

@@ -1,0 +1,568 @@
+"""The observed state of the fleet: nodes, machines and disruption budgets, as frozen values.
+
+Part of the model layer, beside ``gitops.fleet`` (the desired state). In the reconcile cycle it
+is what ``observe`` produces and what ``drift.find`` and ``plan.make`` read:
+
+    kube watch caches ──(gitops.kube translates)──▶ Inventory ──▶ drift.find / plan.make
+
+It must never do I/O, read a clock or hold a ``kubernetes`` object: the kube adapter translates
+Kubernetes objects into these types at its boundary and they go no further. Every container is
+normalised on construction (sorted by name, labels in a sorted frozen mapping), so two
+observations of the same cluster compare equal and hash to the same ``digest()`` whatever order
+the API listed the objects in.
+
+What the adapter fills in, field by field, is written on each class. Times are float seconds
+since the epoch (``creationTimestamp``, a condition's ``lastTransitionTime``); heartbeat times
+are deliberately absent: they change every few seconds and would make every plan id new.
+
+How the executor's progress shows up here (DESIGN section 5, issue 5): a replacement Machine
+carries ``fleet.gitops.io/replaces: <old node>`` and ``fleet.gitops.io/phase``; an old node the
+controller cordoned carries ``fleet.gitops.io/cordoned-by`` and, once its retirement began, the
+phase ``cordoned``/``draining``/``retired`` on the Node or its Machine; a replacement that failed
+carries ``fleet.gitops.io/failed: <reason>``. ``Member`` joins a node with its machine and answers
+the questions the planner asks about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+from gitops.fleet.wellknown import (
+    CORDONED_BY_ANNOTATION,
+    FAILED_ANNOTATION,
+    IMAGE_ANNOTATION,
+    MACHINE_ANNOTATION,
+    PHASE_ANNOTATION,
+    PLAN_ID_ANNOTATION,
+    POOL_ANNOTATION,
+    POOL_LABEL,
+    QUARANTINE_LABEL,
+    REPLACES_ANNOTATION,
+    ZONE_LABEL,
+)
+
+# Phases (fleet.gitops.io/phase) in which an old node is on its way out: it no longer counts
+# towards its pool's capacity and its retirement must be carried on, not started again.
+LEAVING_PHASES = frozenset({"cordoned", "draining", "retired"})
+
+
+class FrozenMap(dict[str, str]):
+    """An immutable, hashable string mapping kept in sorted key order (labels, annotations).
+
+    Sorted so that iteration, ``repr`` and therefore ``Inventory.digest`` never depend on the
+    order the API server returned the keys in. A ``dict`` underneath so that lookups, which
+    the core does for every node, run at C speed; every mutator raises.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        super().__init__(sorted(pairs))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({dict.__repr__(self)})"
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("FrozenMap is immutable")
+
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+    __ior__ = _readonly
+
+
+EMPTY = FrozenMap()
+
+
+def _frozen(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> FrozenMap:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+def _plain(mapping: Mapping[str, str]) -> Any:
+    return dict.copy(mapping) if isinstance(mapping, FrozenMap) else dict(sorted(mapping.items()))
+
+
+def _pdb(p: PodDisruptionBudget) -> tuple[Any, ...]:
+    return (
+        p.namespace,
+        p.name,
+        p.disruptions_allowed,
+        p.current_healthy,
+        p.desired_healthy,
+        p.expected_pods,
+    )
+
+
+def _content(canonical: tuple[Any, ...]) -> str:
+    # The repr of plain tuples, strings, numbers and (sorted) dicts is deterministic and built
+    # in C: far cheaper than JSON or a dataclass repr.
+    return hashlib.sha256(repr(canonical).encode()).hexdigest()
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    # Normalising a frozen dataclass in __post_init__ is the one sanctioned use of this.
+    object.__setattr__(obj, name, value)
+
+
+class NodeTaint(NamedTuple):
+    """One ``spec.taints`` entry of a Node; ``value`` is "" when the taint has none.
+
+    Named tuples (here and for conditions and PDB covers) because there are tens of thousands
+    of them: they compare, sort and hash at C speed, and they are immutable all the same.
+    """
+
+    key: str
+    effect: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+        )
+
+
+class Condition(NamedTuple):
+    """One ``status.conditions`` entry of a Node (without its heartbeat time)."""
+
+    type: str
+    status: str  # "True", "False" or "Unknown", as in the API
+    reason: str = ""
+    message: str = ""
+    last_transition: float = 0.0
+
+
+class PdbCover(NamedTuple):
+    """A PodDisruptionBudget that covers ``pods`` evictable pods running on a given node."""
+
+    pdb: str  # "namespace/name"
+    pods: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodDisruptionBudget:
+    """A policy/v1 PodDisruptionBudget's status, as the disruption controller computed it."""
+
+    namespace: str
+    name: str
+    disruptions_allowed: int
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    expected_pods: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """A workload cluster's Node, translated.
+
+    ``pool`` comes from the ``node.cluster.x-k8s.io/pool`` label, else from the owning Machine
+    (``ClusterInventory.build`` fills it in); "" when neither names one. ``zone`` from
+    ``topology.kubernetes.io/zone``, else the Machine's failure domain. The four nodeInfo facts are
+    copied verbatim. ``ready`` is the Ready condition being True and ``ready_since`` its last
+    transition. ``unschedulable`` is ``spec.unschedulable`` (cordoned). ``machine`` is the owning
+    Machine's name ("" when none). ``pdbs`` lists, for this node's evictable pods (not DaemonSet or
+    mirror pods), each PDB that covers some of them and how many.
+    """
+
+    name: str
+    pool: str = ""
+    zone: str = ""
+    os_image: str = ""
+    kernel_version: str = ""
+    kubelet_version: str = ""
+    container_runtime_version: str = ""
+    labels: Mapping[str, str] = EMPTY
+    annotations: Mapping[str, str] = EMPTY
+    taints: tuple[NodeTaint, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    ready: bool = False
+    ready_since: float = 0.0
+    unschedulable: bool = False
+    created: float = 0.0
+    machine: str = ""
+    deleting: bool = False
+    pdbs: tuple[PdbCover, ...] = ()
+    content: str = field(default="", init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        labels = _frozen(self.labels)
+        annotations = _frozen(self.annotations)
+        _set(self, "labels", labels)
+        _set(self, "annotations", annotations)
+        _set(self, "taints", tuple(sorted(self.taints)))
+        _set(self, "conditions", tuple(sorted(self.conditions)))
+        _set(self, "pdbs", tuple(sorted(self.pdbs)))
+        if not self.pool:
+            _set(self, "pool", labels.get(POOL_LABEL, ""))
+        if not self.zone:
+            _set(self, "zone", labels.get(ZONE_LABEL, ""))
+        if not self.machine:
+            _set(self, "machine", annotations.get(MACHINE_ANNOTATION, ""))
+        _set(self, "content", _content(self.canonical()))
+
+    def canonical(self) -> tuple[Any, ...]:
+        """Every field as plain values, for ``digest``: its repr is built at C speed."""
+        return (
+            self.name,
+            self.pool,
+            self.zone,
+            self.os_image,
+            self.kernel_version,
+            self.kubelet_version,
+            self.container_runtime_version,
+            _plain(self.labels),
+            _plain(self.annotations),
+            tuple(map(tuple, self.taints)),
+            tuple(map(tuple, self.conditions)),
+            self.ready,
+            self.ready_since,
+            self.unschedulable,
+            self.created,
+            self.machine,
+            self.deleting,
+            tuple(map(tuple, self.pdbs)),
+        )
+
+    @property
+    def facts(self) -> tuple[str, str, str, str]:
+        """(osImage, kernelVersion, kubeletVersion, containerRuntimeVersion), as ``image_facts``."""
+        return (
+            self.os_image,
+            self.kernel_version,
+            self.kubelet_version,
+            self.container_runtime_version,
+        )
+
+    @property
+    def available(self) -> bool:
+        """Ready, schedulable and not being deleted: what the availability budget counts."""
+        return self.ready and not self.unschedulable and not self.deleting
+
+    @property
+    def cordoned_by(self) -> str:
+        return self.annotations.get(CORDONED_BY_ANNOTATION, "")
+
+    @property
+    def phase(self) -> str:
+        return self.annotations.get(PHASE_ANNOTATION, "")
+
+    @property
+    def quarantined(self) -> bool:
+        return QUARANTINE_LABEL in self.labels
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Machine:
+    """A Cluster API Machine in the management cluster, translated.
+
+    ``pool`` comes from the ``node.cluster.x-k8s.io/pool`` label, else the
+    ``fleet.gitops.io/pool`` annotation. ``phase`` is CAPI's ``status.phase`` (Pending,
+    Provisioning, Provisioned, Running, Deleting, Failed); the controller's own progress is
+    ``fleet_phase``. ``node`` is ``status.nodeRef.name``; ``zone`` is ``spec.failureDomain``;
+    ``image`` the catalog image it was created from (``fleet.gitops.io/image``) and ``source``
+    what its infrastructure object boots, when known. ``deleting``: a deletionTimestamp is set.
+    """
+
+    name: str
+    namespace: str = ""
+    pool: str = ""
+    phase: str = ""
+    node: str = ""
+    zone: str = ""
+    version: str = ""
+    image: str = ""
+    source: str = ""
+    labels: Mapping[str, str] = EMPTY
+    annotations: Mapping[str, str] = EMPTY
+    created: float = 0.0
+    deleting: bool = False
+    content: str = field(default="", init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        labels = _frozen(self.labels)
+        annotations = _frozen(self.annotations)
+        _set(self, "labels", labels)
+        _set(self, "annotations", annotations)
+        if not self.pool:
+            _set(self, "pool", labels.get(POOL_LABEL) or annotations.get(POOL_ANNOTATION, ""))
+        if not self.image:
+            _set(self, "image", annotations.get(IMAGE_ANNOTATION, ""))
+        _set(self, "content", _content(self.canonical()))
+
+    def canonical(self) -> tuple[Any, ...]:
+        """Every field as plain values, for ``digest``."""
+        return (
+            self.name,
+            self.namespace,
+            self.pool,
+            self.phase,
+            self.node,
+            self.zone,
+            self.version,
+            self.image,
+            self.source,
+            _plain(self.labels),
+            _plain(self.annotations),
+            self.created,
+            self.deleting,
+        )
+
+    @property
+    def replaces(self) -> str:
+        """The node this machine was created to replace ("" for a scale-up or a foreign one)."""
+        return self.annotations.get(REPLACES_ANNOTATION, "")
+
+    @property
+    def fleet_phase(self) -> str:
+        return self.annotations.get(PHASE_ANNOTATION, "")
+
+    @property
+    def failed(self) -> str:
+        """Why the controller marked this machine failed ("" when it did not)."""
+        return self.annotations.get(FAILED_ANNOTATION, "")
+
+    @property
+    def plan_id(self) -> str:
+        return self.annotations.get(PLAN_ID_ANNOTATION, "")
+
+    @property
+    def created_by_controller(self) -> bool:
+        return PLAN_ID_ANNOTATION in self.annotations
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Member:
+    """One member of a node pool: a node, its machine, or both, with the facts the core asks.
+
+    Built once per observation by ``ClusterInventory.pools`` (``Member.of``); the derived
+    fields are computed there because the planner reads them for every node of the fleet.
+    Compared by identity: two members are the same only if they are the same object.
+    """
+
+    node: Node | None
+    machine: Machine | None
+    name: str  # the node's name, or the machine's while it has no node
+    created: float  # the node's creation, else the machine's
+    zone: str
+    ready: bool
+    available: bool  # Ready, schedulable, not deleting
+    deleting: bool  # the node or its machine has a deletionTimestamp
+    phase: str  # fleet.gitops.io/phase of the node, else of its machine
+    leaving: bool  # being retired or deleted: no longer part of the pool's capacity
+    replaces: str  # the node this member's machine was created to replace
+    failed: str  # why the controller marked its machine failed
+    quarantined: bool
+    by_controller: bool  # its machine was created by this controller
+
+    @classmethod
+    def of(cls, node: Node | None, machine: Machine | None) -> Member:
+        # Annotations are read directly rather than through the properties: this runs for
+        # every node of the fleet on every reconcile.
+        if machine is not None:
+            ma = machine.annotations
+            m_deleting = machine.deleting
+            phase = ma.get(PHASE_ANNOTATION, "")
+            replaces = ma.get(REPLACES_ANNOTATION, "")
+            failed = ma.get(FAILED_ANNOTATION, "")
+            by_controller = PLAN_ID_ANNOTATION in ma
+        else:
+            m_deleting, phase, replaces, failed, by_controller = False, "", "", "", False
+        if node is not None:
+            deleting = m_deleting or node.deleting
+            phase = node.annotations.get(PHASE_ANNOTATION, "") or phase
+            return cls(
+                node=node,
+                machine=machine,
+                name=node.name,
+                created=node.created,
+                zone=node.zone or (machine.zone if machine is not None else ""),
+                ready=node.ready,
+                available=node.ready and not node.unschedulable and not deleting,
+                deleting=deleting,
+                phase=phase,
+                leaving=deleting or phase in LEAVING_PHASES,
+                replaces=replaces,
+                failed=failed,
+                quarantined=QUARANTINE_LABEL in node.labels,
+                by_controller=by_controller,
+            )
+        if machine is None:
+            raise ValueError("a member needs a node or a machine")
+        return cls(
+            node=None,
+            machine=machine,
+            name=machine.name,
+            created=machine.created,
+            zone=machine.zone,
+            ready=False,
+            available=False,
+            deleting=m_deleting,
+            phase=phase,
+            leaving=m_deleting or phase in LEAVING_PHASES,
+            replaces=replaces,
+            failed=failed,
+            quarantined=False,
+            by_controller=by_controller,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterInventory:
+    """Everything observed in one workload cluster (and its Machines in the management cluster).
+
+    ``reachable=False`` with ``error`` set says observation failed; the other fields are then
+    empty and nothing about the cluster may be concluded (drift reports it as Unknown).
+    """
+
+    name: str
+    reachable: bool = True
+    error: str = ""
+    nodes: tuple[Node, ...] = ()
+    machines: tuple[Machine, ...] = ()
+    pdbs: tuple[PodDisruptionBudget, ...] = ()
+    _node_index: dict[str, Node] = field(init=False, repr=False, compare=False, hash=False)
+    _pdb_index: dict[str, PodDisruptionBudget] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _pools: dict[str, tuple[Member, ...]] | None = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _digest: list[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _set(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))
+        _set(self, "machines", tuple(sorted(self.machines, key=lambda m: (m.namespace, m.name))))
+        _set(self, "pdbs", tuple(sorted(self.pdbs, key=lambda p: (p.namespace, p.name))))
+        _set(self, "_node_index", {n.name: n for n in self.nodes})
+        _set(self, "_pdb_index", {p.key: p for p in self.pdbs})
+        _set(self, "_pools", None)
+        _set(self, "_digest", [])
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        nodes: Iterable[Node],
+        machines: Iterable[Machine] = (),
+        pdbs: Iterable[PodDisruptionBudget] = (),
+    ) -> ClusterInventory:
+        """Join nodes with their machines, as the kube adapter should construct a cluster.
+
+        A node learns its machine from the machine's nodeRef when its own annotation is absent,
+        and its pool and zone from that machine when its labels do not name them.
+        """
+        machine_list = list(machines)
+        by_node = {m.node: m for m in sorted(machine_list, key=lambda m: m.name) if m.node}
+        by_name = {m.name: m for m in machine_list}
+        joined = []
+        for node in nodes:
+            machine = by_name.get(node.machine) if node.machine else by_node.get(node.name)
+            if machine is not None and not (node.machine and node.pool and node.zone):
+                node = replace(
+                    node,
+                    machine=node.machine or machine.name,
+                    pool=node.pool or machine.pool,
+                    zone=node.zone or machine.zone,
+                )
+            joined.append(node)
+        return cls(name=name, nodes=tuple(joined), machines=tuple(machine_list), pdbs=tuple(pdbs))
+
+    @classmethod
+    def unreachable(cls, name: str, error: str) -> ClusterInventory:
+        return cls(name=name, reachable=False, error=error or "unreachable")
+
+    def node(self, name: str) -> Node | None:
+        return self._node_index.get(name)
+
+    def digest(self) -> str:
+        """A stable hex SHA-256 of this cluster's content."""
+        if not self._digest:
+            # Each node and machine hashed its own content when it was built (once per watch
+            # event in the adapter), so a digest per reconcile is one pass over short strings.
+            parts = [repr((self.name, self.reachable, self.error))]
+            parts += [n.content for n in self.nodes]
+            parts += [m.content for m in self.machines]
+            parts += [repr(_pdb(p)) for p in self.pdbs]
+            self._digest.append(hashlib.sha256("\n".join(parts).encode()).hexdigest())
+        return self._digest[0]
+
+    def pdb(self, key: str) -> PodDisruptionBudget | None:
+        return self._pdb_index.get(key)
+
+    def drain_blockers(self, node: Node) -> tuple[str, ...]:
+        """PDBs ("ns/name") that cannot allow evicting all of this node's pods they cover now."""
+        blocked = []
+        for cover in node.pdbs:
+            pdb = self._pdb_index.get(cover.pdb)
+            if pdb is not None and cover.pods > pdb.disruptions_allowed:
+                blocked.append(cover.pdb)
+        return tuple(blocked)
+
+    def pools(self) -> Mapping[str, tuple[Member, ...]]:
+        """Members of every pool named by a node or machine, sorted by member name.
+
+        A node belongs to the pool it names; a machine with no node yet (provisioning) belongs
+        to its own pool. Nodes with no pool are under the key "".
+        """
+        if self._pools is not None:
+            return self._pools
+        machines = {m.name: m for m in self.machines}
+        claimed: set[str] = set()
+        grouped: dict[str, list[Member]] = {}
+        for node in self.nodes:
+            machine = machines.get(node.machine) if node.machine else None
+            if machine is not None:
+                claimed.add(machine.name)
+            grouped.setdefault(node.pool, []).append(Member.of(node, machine))
+        for machine in self.machines:
+            if machine.name in claimed:
+                continue
+            # A machine whose node is not (yet or any more) observed still occupies a slot of
+            # the surge budget: count it, so that nothing is created on top of it.
+            grouped.setdefault(machine.pool, []).append(Member.of(None, machine))
+        pools = {
+            pool: tuple(sorted(members, key=lambda m: m.name))
+            for pool, members in sorted(grouped.items())
+        }
+        _set(self, "_pools", pools)
+        return pools
+
+    def members(self, pool: str) -> tuple[Member, ...]:
+        return self.pools().get(pool, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """The observed fleet: one ``ClusterInventory`` per cluster, sorted by name."""
+
+    clusters: tuple[ClusterInventory, ...] = ()
+    _index: dict[str, ClusterInventory] = field(init=False, repr=False, compare=False, hash=False)
+    _digest: list[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _set(self, "clusters", tuple(sorted(self.clusters, key=lambda c: c.name)))
+        _set(self, "_index", {c.name: c for c in self.clusters})
+        _set(self, "_digest", [])
+
+    def cluster(self, name: str) -> ClusterInventory | None:
+        return self._index.get(name)
+
+    def digest(self) -> str:
+        """A stable hex SHA-256 of the whole content (equal inventories, equal digests)."""
+        if not self._digest:
+            text = "\n".join(f"{c.name} {c.digest()}" for c in self.clusters)
+            self._digest.append(hashlib.sha256(text.encode()).hexdigest())
+        return self._digest[0]
+
+    @property
+    def nodes(self) -> int:
+        return sum(len(c.nodes) for c in self.clusters)

@@ -1,0 +1,182 @@
+"""Discovery documents: /version, /api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>.
+
+Tool layer (``gitops.sim``), called by the HTTP server. kubectl and the client find resources,
+short names (``ma``), categories (``cluster-api``) and subresources (``pods/eviction``) here.
+The legacy (unaggregated) documents are served whatever the Accept header: a client asking for
+aggregated discovery (``as=APIGroupDiscoveryList``) sees a plain ``application/json`` answer
+and falls back to the legacy calls, as it does against older servers. Pure functions of the
+resource table; they must never touch the store or do I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops.sim.resources import RESOURCES, SUBRESOURCE_VERBS, groups
+from gitops.sim.store import ResourceType
+
+Obj = dict[str, Any]
+
+
+def version(kubernetes_version: str = "v1.31.4") -> Obj:
+    """The /version document for a cluster whose control plane runs ``kubernetes_version``."""
+    bare = kubernetes_version.lstrip("v")
+    parts = [*bare.split("."), "0", "0"]
+    return {
+        "major": parts[0],
+        "minor": parts[1],
+        "gitVersion": "v" + bare,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2024-01-01T00:00:00Z",
+        "goVersion": "go1.22.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(server_address: str) -> Obj:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _group(name: str, versions: list[str]) -> Obj:
+    entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": entries, "preferredVersion": entries[0]}
+
+
+def api_group_list() -> Obj:
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group(g, vs) for g, vs in groups().items() if g],
+    }
+
+
+def api_group(name: str) -> Obj | None:
+    versions = groups().get(name)
+    if not name or versions is None:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
+
+
+def _entry(r: ResourceType) -> Obj:
+    entry: Obj = {
+        "name": r.plural,
+        "singularName": r.singular,
+        "namespaced": r.namespaced,
+        "kind": r.kind,
+        "verbs": list(r.verbs),
+        "storageVersionHash": "",
+    }
+    if r.short_names:
+        entry["shortNames"] = list(r.short_names)
+    if r.categories:
+        entry["categories"] = list(r.categories)
+    return entry
+
+
+def _subentry(r: ResourceType, sub: str) -> Obj:
+    kind = {"eviction": "Eviction"}.get(sub, r.kind)
+    entry: Obj = {
+        "name": f"{r.plural}/{sub}",
+        "singularName": "",
+        "namespaced": r.namespaced,
+        "kind": kind,
+        "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",))),
+    }
+    if sub == "eviction":
+        entry["group"], entry["version"] = "policy", "v1"
+    return entry
+
+
+def resource_list(group: str, version: str) -> Obj | None:
+    """The APIResourceList of one group/version ("" group: /api/v1), or None if not served."""
+    served = [r for r in RESOURCES.values() if r.group == group and r.version == version]
+    if not served:
+        return None
+    resources: list[Obj] = []
+    for r in sorted(served, key=lambda r: r.plural):
+        resources.append(_entry(r))
+        resources.extend(_subentry(r, sub) for sub in sorted(r.subresources))
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": resources,
+    }
+
+
+# --------------------------------------------------------------------------- OpenAPI v3
+#
+# kubectl create/apply ask OpenAPI v3 whether the server takes the ``fieldValidation`` query
+# parameter (server-side validation); without an answer they want the v2 schema to validate
+# client-side and fail. A minimal document per group/version answers that question: one PATCH
+# operation per resource, tagged with its group/version/kind, listing ``fieldValidation``.
+# No schemas are published (kubectl then computes strategic patches from its compiled types).
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"api/{version}" if not group else f"apis/{group}/{version}"
+
+
+def openapi_v3_index() -> Obj:
+    paths = {}
+    for group, versions in groups().items():
+        for v in versions:
+            gv = _gv_path(group, v)
+            paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash=sim-{_gv_hash(gv)}"}
+    return {"paths": paths}
+
+
+def _gv_hash(gv: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(gv.encode()).hexdigest()[:16].upper()
+
+
+def openapi_v3_group(group: str, version: str) -> Obj | None:
+    served = [r for r in RESOURCES.values() if r.group == group and r.version == version]
+    if not served:
+        return None
+    params = [
+        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for name in ("dryRun", "fieldManager", "fieldValidation")
+    ]
+    base = "/" + _gv_path(group, version)
+    paths: Obj = {}
+    for r in sorted(served, key=lambda r: r.plural):
+        gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+        scope = (
+            f"{base}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{base}/{r.plural}"
+        )
+        ok = {"200": {"description": "OK"}}
+        paths[f"{scope}/{{name}}"] = {
+            "patch": {
+                "operationId": f"patch{r.kind}",
+                "parameters": params,
+                "responses": ok,
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            }
+        }
+        paths[scope] = {
+            "post": {
+                "operationId": f"create{r.kind}",
+                "parameters": params,
+                "responses": ok,
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk,
+            }
+        }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (gitops simulator)", "version": "v1"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }

@@ -1,0 +1,979 @@
+"""The simulator's HTTP front: the Kubernetes API over HTTP/1.1, and ``Simulator`` to run it.
+
+Tool layer (``gitops.sim``), the top of the simulator. ``ApiHandler`` turns requests into store
+calls: the management cluster is served at ``/`` and each workload cluster at
+``/clusters/<name>/``; discovery, get, list (with selectors and limit/continue), watch (chunked
+JSON lines, ``ERROR`` events with a Status for 410 Expired), create, update, patch (merge,
+strategic merge, JSON patch), delete (DeleteOptions), deletecollection, status subresources,
+pods/eviction, and ``Table`` output for kubectl. Every failure is answered with a
+``Status`` body carrying the server's reason and code. Injected faults (``faults.py``) shape
+resource requests; every request is written to the audit log (``audit.py``).
+
+``Simulator`` builds the store and the world from a fleet, serves on 127.0.0.1, and writes the
+management kubeconfig only once the server answers. It can be started and stopped in-process.
+
+It must never decide anything about the simulated world (that is ``world.py``'s job) and never
+let an exception escape as a traceback to a client: anything unexpected becomes a 500 Status.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gc
+import json
+import logging
+import os
+import select
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+from gitops.sim import discovery, tables
+from gitops.sim.audit import AuditLog
+from gitops.sim.faults import Decision, Injector
+from gitops.sim.patch import apply_patch
+from gitops.sim.resources import NAMESPACES, NODES, PODS, RESOURCES, resource_at
+from gitops.sim.store import MANAGEMENT, ApiError, ResourceType, Store, copy_obj
+
+if TYPE_CHECKING:
+    from gitops.fleet import Fleet
+    from gitops.sim.world import World
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+TOKEN = "gitops-sim-admin-token"
+USER = "sim-admin"
+DEFAULT_VERSION = "v1.31.4"
+WATCH_DEFAULT_TIMEOUT = 1800.0  # the real server's --min-request-timeout
+BOOKMARK_INTERVAL = 60.0
+STANDARD_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+class _WatchStop:
+    """Tells a store watch to end: server stopping, client gone, or an injected drop due."""
+
+    def __init__(self, server_stop: threading.Event, sock: socket.socket, drop_at: float | None):
+        self.server_stop = server_stop
+        self.sock = sock
+        self.drop_at = drop_at
+        self.dropped = False
+
+    def is_set(self) -> bool:
+        if self.server_stop.is_set():
+            return True
+        if self.drop_at is not None and time.monotonic() >= self.drop_at:
+            self.dropped = True
+            return True
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if readable and not self.sock.recv(1, socket.MSG_PEEK):
+                return True  # the client closed its end
+        except (OSError, ValueError):
+            return True
+        return False
+
+
+class _Request:
+    """What a resource request is about, once its path is parsed."""
+
+    def __init__(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        subresource: str | None,
+    ) -> None:
+        self.rtype = rtype
+        self.namespace = namespace
+        self.name = name
+        self.subresource = subresource
+
+
+class ApiServer(ThreadingHTTPServer):
+    """The HTTP server; its handler reads ``store``, ``audit``, ``faults`` from here."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # a controller opens many watches at once; 5 would reset some
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: Store,
+        *,
+        audit: AuditLog | None = None,
+        faults: Injector | None = None,
+        versions: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(address, ApiHandler)
+        self.store = store
+        self.audit = audit or AuditLog(None)
+        self.faults = faults or Injector("")
+        self.versions = versions or {}
+        self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def address(self) -> str:
+        """host:port actually bound (port 0 resolved)."""
+        host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
+        return f"{host}:{port}"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conn_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class ApiHandler(BaseHTTPRequestHandler):
+    """One connection; one ``_handle`` per request (see the module docstring)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers written in two sends would wait for ACKs
+    server: ApiServer
+    server_version = "gitops-sim"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _handle(self, method: str) -> None:
+        self._audit: Obj = {
+            "cluster": "",
+            "verb": method.lower() if method != "GET" else "get",
+            "resource": "",
+            "group": "",
+            "subresource": "",
+            "namespace": "",
+            "name": "",
+            "fault": "",
+        }
+        self._audited = False
+        self._streaming = False
+        split = urlsplit(self.path)
+        self._query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        self._path = split.path
+        try:
+            body = self._read_body()
+            self._route(method, split.path, body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as err:  # a bug of ours must still answer as a server would
+            if self._streaming:  # a watch already answered 200: all we can do is hang up
+                log.exception("The simulator failed during a watch on %s.", self.path)
+                self.close_connection = True
+                return
+            if not isinstance(err, ApiError):
+                log.exception("The simulator failed on %s %s.", method, self.path)
+                err = ApiError.internal(f"simulator error: {err!r}")
+            self._send_error(err)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _user(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        if auth == f"Bearer {TOKEN}":
+            return USER
+        return "system:anonymous" if not auth else "unknown"
+
+    def _log_request(self, code: int) -> None:
+        if self._audited:
+            return
+        self._audited = True
+        a = self._audit
+        self.server.audit.request(
+            cluster=a["cluster"],
+            verb=a["verb"],
+            resource=a["resource"],
+            subresource=a["subresource"],
+            namespace=a["namespace"],
+            name=a["name"],
+            user_agent=self.headers.get("User-Agent", ""),
+            code=code,
+            user=self._user(),
+            group=a["group"],
+            path=self._path,
+            fault=a["fault"],
+        )
+
+    def _send_json(
+        self,
+        code: int,
+        obj: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        self._log_request(code)
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, err: ApiError) -> None:
+        headers = {}
+        if err.retry_after is not None:
+            headers["Retry-After"] = str(err.retry_after)
+        try:
+            self._send_json(err.code, err.status_body(), headers)
+        except OSError:
+            self.close_connection = True
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self, method: str, path: str, body: bytes) -> None:
+        parts = [unquote(p) for p in path.split("/") if p]
+        cluster = MANAGEMENT
+        if len(parts) >= 2 and parts[0] == "clusters":
+            cluster = parts[1]
+            parts = parts[2:]
+            self._audit["cluster"] = cluster
+            if not self.server.store.has_cluster(cluster):
+                raise ApiError(404, "NotFound", f'cluster "{cluster}" not found')
+        if method == "GET" and self._non_resource(cluster, parts):
+            return
+        req = self._parse(parts)
+        if req is None:
+            raise NOT_FOUND
+        self._serve(method, cluster, req, body)
+
+    def _non_resource(self, cluster: str, parts: list[str]) -> bool:
+        """Discovery and health; True when answered."""
+        doc: Any = None
+        if parts == ["version"]:
+            doc = discovery.version(self.server.versions.get(cluster, DEFAULT_VERSION))
+        elif parts and parts[0] in ("healthz", "livez", "readyz"):
+            self._log_request(200)
+            data = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
+        elif parts == ["api"]:
+            doc = discovery.api_versions(self.server.address)
+        elif parts == ["api", "v1"]:
+            doc = discovery.resource_list("", "v1")
+        elif parts == ["apis"]:
+            doc = discovery.api_group_list()
+        elif len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(parts[1])
+            if doc is None:
+                raise NOT_FOUND
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.resource_list(parts[1], parts[2])
+            if doc is None:
+                raise NOT_FOUND
+        elif parts == ["openapi", "v3"]:
+            doc = discovery.openapi_v3_index()
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            gv = parts[2:]
+            doc = (
+                discovery.openapi_v3_group("", gv[1])
+                if gv[0] == "api" and len(gv) == 2
+                else discovery.openapi_v3_group(gv[1], gv[2])
+                if gv[0] == "apis" and len(gv) == 3
+                else None
+            )
+            if doc is None:
+                raise NOT_FOUND
+        elif parts and parts[0] == "openapi":
+            raise NOT_FOUND  # no OpenAPI v2: kubectl uses v3 and discovery
+        else:
+            return False
+        self._send_json(200, doc)
+        return True
+
+    def _parse(self, parts: list[str]) -> _Request | None:
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        if not rest:
+            return None
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and resource_at(group, version, rest[2]):
+            namespace, rest = rest[1], rest[2:]
+        rtype = resource_at(group, version, rest[0])
+        if rtype is None or len(rest) > 3:
+            return None
+        if namespace is not None and not rtype.namespaced:
+            return None
+        name = rest[1] if len(rest) >= 2 else None
+        sub = rest[2] if len(rest) == 3 else None
+        if sub is not None and sub not in rtype.subresources:
+            return None
+        if rtype is NAMESPACES and name is not None:
+            namespace = None
+        self._audit.update(
+            resource=rtype.plural,
+            group=rtype.group,
+            namespace=namespace or "",
+            name=name or "",
+            subresource=sub or "",
+        )
+        return _Request(rtype, namespace, name, sub)
+
+    def _verb(self, method: str, req: _Request) -> str:
+        if method == "GET":
+            if req.name is None:
+                return "watch" if self._query.get("watch") in ("true", "1") else "list"
+            return "get"
+        if method == "POST":
+            return "create"
+        if method == "PUT":
+            return "update"
+        if method == "PATCH":
+            return "patch"
+        return "delete" if req.name is not None else "deletecollection"
+
+    def _serve(self, method: str, cluster: str, req: _Request, body: bytes) -> None:
+        verb = self._verb(method, req)
+        self._audit["verb"] = verb
+        decision = self.server.faults.decide(verb, req.rtype.plural, req.name or "")
+        if decision.delay:
+            self._audit["fault"] = "latency"
+            time.sleep(decision.delay)
+        if decision.error is not None:
+            self._audit["fault"] = "error"
+            raise decision.error
+        store = self.server.store
+        rtype, ns, name, sub = req.rtype, req.namespace, req.name, req.subresource
+        dry = self._dry_run() if verb not in ("get", "list", "watch") else False
+        if verb == "watch":
+            self._watch(cluster, req, decision)
+        elif verb == "list":
+            self._list(cluster, req)
+        elif verb == "get":
+            self._respond_object(200, store.get(cluster, rtype, ns, name or "", copy=False))
+        elif verb == "create":
+            obj = self._decode(body)
+            if name is not None:
+                if sub is None:
+                    raise ApiError.method_not_allowed(
+                        "the server does not allow this method on the requested resource"
+                    )
+                with store.dry_run_scope(dry):
+                    self._subresource_post(cluster, req, obj)
+                return
+            self._send_json(
+                201,
+                store.create(cluster, rtype, self._for_create(req, obj), actor="api", dry_run=dry),
+            )
+        elif verb == "update":
+            obj = self._decode(body)
+            meta = obj.setdefault("metadata", {})
+            if not isinstance(meta, dict):
+                raise ApiError.bad_request("metadata must be an object")
+            if meta.get("name") not in (None, name):
+                raise ApiError.bad_request(
+                    f"the name of the object ({meta.get('name')}) does not match the name on "
+                    f"the URL ({name})"
+                )
+            self._check_namespace(req, meta)
+            meta["name"] = name
+            if rtype.namespaced:
+                meta["namespace"] = ns or "default"
+            self._send_json(
+                200, store.update(cluster, rtype, obj, subresource=sub, actor="api", dry_run=dry)
+            )
+        elif verb == "patch":
+            content_type = self.headers.get("Content-Type", "")
+            result = store.mutate(
+                cluster,
+                rtype,
+                ns,
+                name or "",
+                lambda current: apply_patch(content_type, current, body, rtype),
+                subresource=sub,
+                actor="api",
+                dry_run=dry,
+            )
+            self._send_json(200, result)
+        elif verb == "delete":
+            opts = self._delete_options(body)
+            result = store.delete(
+                cluster,
+                rtype,
+                ns,
+                name or "",
+                actor="api",
+                grace_period=opts.get("gracePeriodSeconds"),
+                propagation=opts.get("propagationPolicy"),
+                preconditions=opts.get("preconditions"),
+                dry_run=dry,
+            )
+            self._send_json(200, result)
+        else:  # deletecollection
+            opts = self._delete_options(body)
+            items, _ = store.list(
+                cluster,
+                rtype,
+                ns,
+                self._query.get("labelSelector", ""),
+                self._query.get("fieldSelector", ""),
+            )
+            deleted = []
+            for item in items:
+                with contextlib.suppress(ApiError):
+                    deleted.append(
+                        store.delete(
+                            cluster,
+                            rtype,
+                            item["metadata"].get("namespace"),
+                            item["metadata"]["name"],
+                            actor="api",
+                            grace_period=opts.get("gracePeriodSeconds"),
+                            propagation=opts.get("propagationPolicy"),
+                            dry_run=dry,
+                        )
+                    )
+            self._send_json(
+                200,
+                {
+                    "kind": rtype.list_kind,
+                    "apiVersion": rtype.api_version,
+                    "metadata": {"resourceVersion": str(store.resource_version)},
+                    "items": deleted,
+                },
+            )
+
+    # ------------------------------------------------------------------ verbs
+
+    def _decode(self, body: bytes) -> Obj:
+        content_type = self.headers.get("Content-Type", "application/json").lower()
+        try:
+            if "yaml" in content_type:
+                obj = yaml.safe_load(body.decode() or "null")
+            else:
+                obj = json.loads(body or b"null")
+        except (ValueError, yaml.YAMLError) as err:
+            raise ApiError.bad_request(f"the object provided is unrecognized: {err}") from None
+        if not isinstance(obj, dict):
+            raise ApiError.bad_request("the object provided is not a JSON object")
+        return obj
+
+    def _check_namespace(self, req: _Request, meta: Obj) -> None:
+        given = meta.get("namespace")
+        if req.rtype.namespaced and given and req.namespace and given != req.namespace:
+            raise ApiError.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+
+    def _for_create(self, req: _Request, obj: Obj) -> Obj:
+        rtype = req.rtype
+        kind = obj.get("kind")
+        if kind and kind != rtype.kind:
+            raise ApiError.bad_request(
+                f"the kind of the object ({kind}) does not match the resource ({rtype.plural})"
+            )
+        api_version = obj.get("apiVersion")
+        if api_version and api_version != rtype.api_version:
+            raise ApiError.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rtype.api_version})"
+            )
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise ApiError.bad_request("metadata must be an object")
+        self._check_namespace(req, meta)
+        if rtype.namespaced:
+            meta["namespace"] = req.namespace or meta.get("namespace") or "default"
+        for field in ("creationTimestamp", "uid", "deletionTimestamp", "resourceVersion"):
+            meta.pop(field, None)
+        if rtype.has_status and rtype not in (NODES, NAMESPACES):
+            obj.pop("status", None)
+        if rtype is PODS:
+            obj["status"] = {"phase": "Pending"}
+        return obj
+
+    def _dry_run(self) -> bool:
+        value = self._query.get("dryRun")
+        if value is None:
+            return False
+        if value != "All":
+            raise ApiError.bad_request(
+                f'dryRun: Unsupported value: "{value}": supported values: "All"'
+            )
+        return True
+
+    def _delete_options(self, body: bytes) -> Obj:
+        opts: Obj = {}
+        if body.strip():
+            decoded = self._decode(body)
+            opts.update(decoded)
+        q = self._query
+        if "gracePeriodSeconds" in q:
+            try:
+                opts["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+            except ValueError:
+                raise ApiError.bad_request("gracePeriodSeconds must be an integer") from None
+        if "propagationPolicy" in q:
+            opts["propagationPolicy"] = q["propagationPolicy"]
+        if opts.get("orphanDependents") is True and "propagationPolicy" not in opts:
+            opts["propagationPolicy"] = "Orphan"
+        policy = opts.get("propagationPolicy")
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise ApiError.bad_request(
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                '"Foreground", "Background", "Orphan"'
+            )
+        return opts
+
+    def _subresource_post(self, cluster: str, req: _Request, obj: Obj) -> None:
+        if req.subresource != "eviction":
+            raise ApiError.method_not_allowed(
+                "the server does not allow this method on the requested resource"
+            )
+        body_name = (obj.get("metadata") or {}).get("name")
+        if body_name and body_name != req.name:
+            raise ApiError.bad_request("name in URL does not match name in Eviction object")
+        obj.setdefault("apiVersion", "policy/v1")  # decoded as a typed Eviction would be
+        obj.setdefault("kind", "Eviction")
+        result = self.server.store.post_subresource(
+            cluster, req.rtype, req.namespace or "default", req.name or "", "eviction", obj
+        )
+        code = result.get("code", 201) if result.get("kind") == "Status" else 201
+        self._send_json(int(code), result)
+
+    def _respond_object(self, code: int, obj: Obj) -> None:
+        if tables.wants_table(self.headers.get("Accept", "")):
+            obj = tables.table(
+                self._rtype_of(obj),
+                [obj],
+                self.server.store.clock(),
+                resource_version=obj["metadata"].get("resourceVersion", ""),
+                include_object=self._query.get("includeObject", "Metadata"),
+            )
+        self._send_json(code, obj)
+
+    @staticmethod
+    def _rtype_of(obj: Obj) -> ResourceType:
+        for r in RESOURCES.values():
+            if r.kind == obj.get("kind") and r.api_version == obj.get("apiVersion"):
+                return r
+        raise ApiError.internal(f"no resource type for {obj.get('kind')}")
+
+    def _list(self, cluster: str, req: _Request) -> None:
+        store = self.server.store
+        items, rv = store.list(
+            cluster,
+            req.rtype,
+            req.namespace,
+            self._query.get("labelSelector", ""),
+            self._query.get("fieldSelector", ""),
+            copy=False,  # serialized only; stored objects are never changed in place
+        )
+        meta: Obj = {"resourceVersion": str(rv)}
+        cont = self._query.get("continue")
+        if cont:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(cont.encode()))
+                start = (token["ns"], token["name"])
+                meta["resourceVersion"] = str(token["rv"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError.bad_request("continue key is not valid") from None
+            items = [
+                i
+                for i in items
+                if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start
+            ]
+        limit = self._query.get("limit")
+        if limit and limit.isdigit() and 0 < int(limit) < len(items):
+            n = int(limit)
+            last = items[n - 1]["metadata"]
+            token = {
+                "rv": int(meta["resourceVersion"]),
+                "ns": last.get("namespace", ""),
+                "name": last["name"],
+            }
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+            meta["remainingItemCount"] = len(items) - n
+            items = items[:n]
+        if tables.wants_table(self.headers.get("Accept", "")):
+            out = tables.table(
+                req.rtype,
+                items,
+                store.clock(),
+                resource_version=meta["resourceVersion"],
+                include_object=self._query.get("includeObject", "Metadata"),
+            )
+            out["metadata"].update({k: v for k, v in meta.items() if k != "resourceVersion"})
+            self._send_json(200, out)
+            return
+        self._send_json(
+            200,
+            {
+                "kind": req.rtype.list_kind,
+                "apiVersion": req.rtype.api_version,
+                "metadata": meta,
+                "items": items,
+            },
+        )
+
+    def _watch(self, cluster: str, req: _Request, decision: Decision) -> None:
+        q = self._query
+        try:
+            timeout = float(q["timeoutSeconds"]) if "timeoutSeconds" in q else WATCH_DEFAULT_TIMEOUT
+        except ValueError:
+            raise ApiError.bad_request("timeoutSeconds must be a number") from None
+        drop_at = None
+        if decision.watch_drop_after is not None:
+            drop_at = time.monotonic() + decision.watch_drop_after
+            self._audit["fault"] = "watch-drop"  # decided now, so the request line says so
+        stop = _WatchStop(self.server.stopping, self.connection, drop_at)
+        events = self.server.store.watch(
+            cluster,
+            req.rtype,
+            req.namespace,
+            q.get("resourceVersion") or None,
+            q.get("labelSelector", ""),
+            q.get("fieldSelector", ""),
+            stop=stop,  # type: ignore[arg-type]  # duck-typed: only is_set() is used
+            timeout=timeout,
+            bookmark_interval=BOOKMARK_INTERVAL if q.get("allowWatchBookmarks") == "true" else None,
+        )
+        as_table = tables.wants_table(self.headers.get("Accept", ""))
+        include = q.get("includeObject", "Metadata")
+        self._log_request(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self._streaming = True
+        self.wfile.flush()
+        first = True
+        try:
+            for ev in events:
+                obj: Obj = ev.object
+                if as_table and ev.type != "BOOKMARK":
+                    obj = tables.table(
+                        req.rtype,
+                        [obj],
+                        self.server.store.clock(),
+                        resource_version=str(ev.resource_version),
+                        include_object=include,
+                        with_columns=first,
+                    )
+                    first = False
+                self._chunk({"type": ev.type, "object": obj})
+        except ApiError as err:
+            self._chunk({"type": "ERROR", "object": err.status_body()})
+        if stop.dropped:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _chunk(self, event: Obj) -> None:
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+# ---------------------------------------------------------------------- the simulator
+
+
+def kubeconfig_text(server: str, name: str = "sim") -> str:
+    """A kubeconfig for ``server`` with the simulator's bearer token (plain http)."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "users": [{"name": USER, "user": {"token": TOKEN}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": USER}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class Simulator:
+    """A simulated fleet served over HTTP; use as a context manager or start()/stop().
+
+    With ``fleet_path`` the clusters, machines, nodes and workloads are seeded by the world
+    (``gitops.sim.world.World``). Without it (``fleet_path=None``) only the API machinery
+    runs: a management cluster and the workload clusters named in ``clusters``, each with
+    the standard namespaces, which is what the API machinery's own tests use.
+    """
+
+    def __init__(
+        self,
+        fleet_path: str | os.PathLike[str] | None = None,
+        *,
+        port: int = 0,
+        seed: int = 0,
+        initial: str = "declared",
+        drift: str = "",
+        audit_log: str | os.PathLike[str] | None = None,
+        faults: str = "",
+        time_scale: float = 1.0,
+        kubeconfig_out: str | os.PathLike[str] | None = None,
+        history: int = 10_000,
+        clusters: tuple[str, ...] = (),
+        fleet: Fleet | None = None,
+        world_options: dict[str, Any] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.fleet_path = fleet_path
+        self.port = port
+        self.seed = seed
+        self.initial = initial
+        self.drift = drift
+        self.time_scale = time_scale
+        self.host = host
+        self.fleet = fleet
+        self.extra_clusters = clusters
+        self.world_options = dict(world_options or {})
+        self.audit = AuditLog(audit_log)
+        self.audit_path = None if audit_log is None else str(audit_log)
+        self.injector = Injector(faults, seed=seed, time_scale=time_scale)
+        self.store = Store(history, seed=seed)
+        self.world: World | None = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        if kubeconfig_out is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="gitops-sim-")
+            kubeconfig_out = Path(self._tmpdir.name) / "kubeconfig"
+        self.kubeconfig_path = str(kubeconfig_out)
+        self._httpd: ApiServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.url = ""
+
+    # -- lifecycle
+
+    def start(self) -> Simulator:
+        with self._lock:
+            if self._httpd is not None:
+                return self
+            if self.fleet is None and self.fleet_path is not None:
+                from gitops.fleet import load
+
+                self.fleet = load(Path(self.fleet_path))  # FleetError goes to the caller
+            versions: dict[str, str] = {}
+            names = list(self.extra_clusters)
+            if self.fleet is not None:
+                for cluster in self.fleet.clusters:
+                    names.append(cluster.name)
+                    versions[cluster.name] = str(cluster.spec.kubernetes_version)
+                if versions:
+                    versions[MANAGEMENT] = max(versions.values(), key=_version_key)
+            for name in names:
+                self.store.add_cluster(name)
+            httpd = ApiServer(
+                (self.host, self.port),
+                self.store,
+                audit=self.audit,
+                faults=self.injector,
+                versions=versions,
+            )
+            self.url = httpd.url
+            try:
+                if self.fleet is not None:
+                    from gitops.sim.world import World
+
+                    self.world = World(
+                        self.store,
+                        self.fleet,
+                        seed=self.seed,
+                        initial=self.initial,  # type: ignore[arg-type]
+                        drift=self.drift,
+                        time_scale=self.time_scale,
+                        audit=self.audit,
+                        server_url=self.url,
+                        **self.world_options,
+                    )
+                    with _no_cyclic_gc():
+                        self.world.seed()
+                self._ensure_namespaces()
+                self._thread = threading.Thread(
+                    target=httpd.serve_forever,
+                    kwargs={"poll_interval": 0.1},
+                    name="gitops-sim-http",
+                    daemon=True,
+                )
+                self._thread.start()
+                self._httpd = httpd
+                if self.world is not None:
+                    self.world.start()
+                self._wait_ready()
+                _write_atomic(Path(self.kubeconfig_path), kubeconfig_text(self.url))
+            except BaseException:
+                self._httpd = httpd
+                self._stop_locked()
+                raise
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if self.world is not None:
+            with contextlib.suppress(Exception):
+                self.world.stop()
+        if httpd is not None:
+            httpd.stopping.set()
+            if self._thread is not None and self._thread.is_alive():
+                httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.audit.close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+    # -- helpers
+
+    def _ensure_namespaces(self) -> None:
+        for cluster in self.store.clusters():
+            for ns in STANDARD_NAMESPACES:
+                with contextlib.suppress(ApiError):
+                    self.store.create(cluster, NAMESPACES, {"metadata": {"name": ns}})
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/version", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def cluster_url(self, cluster: str) -> str:
+        return self.url if cluster == MANAGEMENT else f"{self.url}/clusters/{cluster}"
+
+    def workload_kubeconfig(self, cluster: str) -> str:
+        """Write a kubeconfig for ``/clusters/<cluster>`` beside the management one; its path."""
+        if not self.store.has_cluster(cluster):
+            raise KeyError(f"no simulated cluster {cluster!r}")
+        path = Path(self.kubeconfig_path).parent / f"{cluster or 'management'}.kubeconfig"
+        _write_atomic(path, kubeconfig_text(self.cluster_url(cluster), cluster or "sim"))
+        return str(path)
+
+    def summary(self) -> str:
+        clusters = [c for c in self.store.clusters() if c != MANAGEMENT]
+        nodes = sum(self.store.count(c, NODES) for c in clusters)
+        return (
+            f"gitops sim: serving {self.url} · {len(clusters)} workload clusters · "
+            f"{nodes} nodes · kubeconfig {self.kubeconfig_path}"
+        )
+
+    def object(self, cluster: str, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
+        """A copy of one stored object (for tests)."""
+        return copy_obj(self.store.get(cluster, rtype, namespace, name))
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Seeding allocates hundreds of thousands of long-lived dicts: the cyclic collector would
+    rescan them again and again (most of a 5,000-node start). Pause it, then move everything
+    seeded out of its reach (``gc.freeze``); reference counting still frees garbage."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    out = []
+    for part in version.lstrip("v").split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits or 0))
+    return tuple(out)

@@ -1,0 +1,642 @@
+"""Workloads: Deployments, ReplicaSets, a DaemonSet, their pods and PodDisruptionBudgets.
+
+Tool layer (``gitops.sim``), world side, pure. It holds what the simulated workload controllers
+decide, as functions of plain wire dicts:
+
+* the objects every workload cluster starts with (``seed``): in namespace ``shop`` a
+  ``frontend`` Deployment (PDB ``minAvailable: 50%``, an emptyDir volume, as ``kubectl drain
+  --delete-emptydir-data`` expects) and a ``checkout`` Deployment whose PDB (``maxUnavailable:
+  1``) blocks a drain of a node holding two of its pods until the first one evicted runs again
+  elsewhere; in ``kube-system`` a ``node-agent`` DaemonSet that tolerates every taint;
+* the scheduler's choice (``fits``, ``pick_node``): a pod goes only to a Ready, schedulable node
+  whose ``NoSchedule``/``NoExecute`` taints it tolerates and whose labels match its
+  nodeSelector, spreading replicas of one owner first, then pods overall;
+* the disruption controller's arithmetic (``pdb_status``), as upstream computes it.
+
+It must never touch the store, read a clock, or draw randomness except from a given
+``random.Random``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitops.sim.seed import (
+    DAEMONSETS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    PDBS,
+    PODS,
+    REPLICASETS,
+    Seeding,
+    namespace,
+    rfc3339,
+    stream,
+)
+
+Obj = dict[str, Any]
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # as the API server's generated names
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
+MAX_PODS = 110
+DEFAULT_TOLERATIONS = [
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+]
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    namespace: str
+    name: str
+    replicas: int
+    image: str
+    pdb: Mapping[str, int | str]  # {"minAvailable": ...} or {"maxUnavailable": ...}
+    empty_dir: bool = False
+
+
+DEPLOYMENTS_SEEDED = (
+    DeploymentSpec("shop", "frontend", 4, "nginx:1.27", {"minAvailable": "50%"}, empty_dir=True),
+    DeploymentSpec("shop", "checkout", 6, "ghcr.io/acme/checkout:2.4.1", {"maxUnavailable": 1}),
+)
+DAEMONSET_NAMESPACE, DAEMONSET_NAME = "kube-system", "node-agent"
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-shaped value."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def suffix(rng: random.Random, length: int = 5) -> str:
+    return "".join(rng.choice(NAME_ALPHABET) for _ in range(length))
+
+
+def template_hash(template: Obj) -> str:
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    return "".join(NAME_ALPHABET[b % len(NAME_ALPHABET)] for b in digest[:10])
+
+
+# -- labels, taints, tolerations ------------------------------------------------------------
+
+
+def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels.
+
+    ``None`` matches nothing; an empty selector matches everything (policy/v1 semantics).
+    """
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def tolerates(toleration: Obj, taint: Obj) -> bool:
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    operator = toleration.get("operator") or "Equal"
+    if key and key != taint.get("key"):
+        return False
+    if operator == "Exists":
+        return True
+    return bool(key) and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def tolerated(tolerations: Iterable[Obj], taints: Iterable[Obj]) -> bool:
+    tols = list(tolerations)
+    return all(
+        any(tolerates(t, taint) for t in tols)
+        for taint in taints
+        if taint.get("effect") in HARD_EFFECTS
+    )
+
+
+def node_ready(node: Obj) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def fits(pod_spec: Obj, node: Obj, *, daemon: bool = False) -> bool:
+    """Would the scheduler (or, with ``daemon``, the DaemonSet controller) put the pod here?
+
+    DaemonSet pods ignore cordons and readiness, as the DaemonSet controller does.
+    """
+    if node["metadata"].get("deletionTimestamp"):
+        return False
+    if not daemon and ((node.get("spec") or {}).get("unschedulable") or not node_ready(node)):
+        return False
+    labels = node["metadata"].get("labels") or {}
+    for key, value in (pod_spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != value:
+            return False
+    return tolerated(
+        pod_spec.get("tolerations") or [], (node.get("spec") or {}).get("taints") or []
+    )
+
+
+def pick_node(
+    pod_spec: Obj,
+    owner: str,
+    nodes: Iterable[Obj],
+    pods_on: Mapping[str, int],
+    owner_on: Mapping[tuple[str, str], int],
+    rng: random.Random,
+) -> str | None:
+    """The node the scheduler binds a pod to, or None when none fits (the pod stays Pending).
+
+    Spreads replicas of one owner first, then pods overall; ties are broken by ``rng``.
+    """
+    best: list[str] = []
+    best_key: tuple[int, int] | None = None
+    for node in nodes:
+        name = node["metadata"]["name"]
+        if pods_on.get(name, 0) >= MAX_PODS or not fits(pod_spec, node):
+            continue
+        key = (owner_on.get((owner, name), 0), pods_on.get(name, 0))
+        if best_key is None or key < best_key:
+            best, best_key = [name], key
+        elif key == best_key:
+            best.append(name)
+    if not best:
+        return None
+    best.sort()
+    return best[rng.randrange(len(best))]
+
+
+# -- object builders ------------------------------------------------------------------------
+
+
+def owner_ref(obj_or_kind: Obj | str, name: str = "", uid: str = "") -> Obj:
+    if isinstance(obj_or_kind, dict):
+        meta = obj_or_kind["metadata"]
+        kind, name, uid = obj_or_kind["kind"], meta["name"], meta.get("uid", "")
+    else:
+        kind = obj_or_kind
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def pod_template(spec: DeploymentSpec) -> Obj:
+    container: Obj = {
+        "name": spec.name,
+        "image": spec.image,
+        "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+        "imagePullPolicy": "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+    pod_spec: Obj = {
+        "containers": [container],
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "serviceAccountName": "default",
+        "securityContext": {},
+    }
+    if spec.empty_dir:
+        container["volumeMounts"] = [{"name": "cache", "mountPath": "/var/cache/app"}]
+        pod_spec["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    return {"metadata": {"labels": {"app": spec.name}}, "spec": pod_spec}
+
+
+def deployment(spec: DeploymentSpec) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": {"app": spec.name}},
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": {"app": spec.name}},
+            "template": pod_template(spec),
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+        },
+    }
+
+
+def replicaset(deploy: Obj) -> Obj:
+    template = copy_json(deploy["spec"]["template"])
+    phash = template_hash(template)
+    template["metadata"].setdefault("labels", {})["pod-template-hash"] = phash
+    meta = deploy["metadata"]
+    labels = {**(meta.get("labels") or {}), "pod-template-hash": phash}
+    selector = copy_json(deploy["spec"]["selector"])
+    selector.setdefault("matchLabels", {})["pod-template-hash"] = phash
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta['name']}-{phash}",
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": {
+                "deployment.kubernetes.io/desired-replicas": str(deploy["spec"]["replicas"]),
+                "deployment.kubernetes.io/max-replicas": str(deploy["spec"]["replicas"] + 1),
+                "deployment.kubernetes.io/revision": "1",
+            },
+            "ownerReferences": [owner_ref(deploy)],
+        },
+        "spec": {
+            "replicas": deploy["spec"]["replicas"],
+            "selector": selector,
+            "template": template,
+        },
+    }
+
+
+def daemonset() -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": DAEMONSET_NAME,
+            "namespace": DAEMONSET_NAMESPACE,
+            "labels": {"app": DAEMONSET_NAME},
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": DAEMONSET_NAME}},
+            "template": {
+                "metadata": {"labels": {"app": DAEMONSET_NAME}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "agent",
+                            "image": "fluent/fluent-bit:3.2",
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                        }
+                    ],
+                    "tolerations": [{"operator": "Exists"}],
+                    "priorityClassName": "system-node-critical",
+                    "restartPolicy": "Always",
+                    "terminationGracePeriodSeconds": 30,
+                    "schedulerName": "default-scheduler",
+                },
+            },
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+        },
+    }
+
+
+def pdb(spec: DeploymentSpec) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": {"app": spec.name}},
+        "spec": {"selector": {"matchLabels": {"app": spec.name}}, **dict(spec.pdb)},
+    }
+
+
+def pod(
+    owner: Obj,
+    name: str,
+    *,
+    node: str | None,
+    when: float,
+    ip: str = "",
+    host_ip: str = "",
+    running: bool = True,
+) -> Obj:
+    """A pod stamped from ``owner``'s template (ReplicaSet or DaemonSet), bound or Pending."""
+    template = copy_json(owner["spec"]["template"])
+    spec = template["spec"]
+    if owner["kind"] == "DaemonSet":
+        spec.setdefault("tolerations", [])
+        # The DaemonSet controller pins its pods with node affinity; nodeName is what results.
+    else:
+        spec["tolerations"] = [*spec.get("tolerations", []), *DEFAULT_TOLERATIONS]
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 2000001000 if spec.get("priorityClassName") else 0)
+    meta = owner["metadata"]
+    obj: Obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "generateName": f"{meta['name']}-",
+            "namespace": meta["namespace"],
+            "labels": dict(template["metadata"].get("labels") or {}),
+            "ownerReferences": [owner_ref(owner)],
+        },
+        "spec": spec,
+        "status": pending_status(when),
+    }
+    if owner["kind"] == "DaemonSet":
+        obj["metadata"]["labels"]["controller-revision-hash"] = _revision(owner)
+    if node is not None:
+        spec["nodeName"] = node
+        obj["status"] = (
+            running_status(spec, when, ip, host_ip) if running else bound_status(when, host_ip)
+        )
+    return obj
+
+
+_REVISIONS: dict[str, str] = {}
+
+
+def _revision(owner: Obj) -> str:
+    """A DaemonSet's controller-revision-hash (memoised: one per template, not per pod)."""
+    text = json.dumps(owner["spec"]["template"], sort_keys=True)
+    found = _REVISIONS.get(text)
+    if found is None:
+        found = _REVISIONS[text] = template_hash(owner["spec"]["template"])
+        if len(_REVISIONS) > 1024:
+            _REVISIONS.clear()
+    return found
+
+
+def pending_status(when: float, message: str = "") -> Obj:
+    status: Obj = {"phase": "Pending", "qosClass": "Burstable"}
+    if message:
+        status["conditions"] = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(when),
+            }
+        ]
+    return status
+
+
+def bound_status(when: float, host_ip: str) -> Obj:
+    stamp = rfc3339(when)
+    return {
+        "phase": "Pending",
+        "qosClass": "Burstable",
+        "hostIP": host_ip,
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": stamp,
+            }
+        ],
+    }
+
+
+def running_status(spec: Obj, when: float, ip: str, host_ip: str) -> Obj:
+    stamp = rfc3339(when)
+    conds = [
+        {"type": cond, "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp}
+        for cond in (
+            "PodReadyToStartContainers",
+            "Initialized",
+            "Ready",
+            "ContainersReady",
+            "PodScheduled",
+        )
+    ]
+    statuses = [
+        {
+            "name": c["name"],
+            "image": c["image"],
+            "imageID": f"{c['image']}@sha256:{hashlib.sha256(c['image'].encode()).hexdigest()}",
+            "containerID": "containerd://"
+            + hashlib.sha256(f"{ip}/{c['name']}/{stamp}".encode()).hexdigest(),
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": stamp}},
+        }
+        for c in spec.get("containers") or []
+    ]
+    return {
+        "phase": "Running",
+        "qosClass": "Burstable",
+        "conditions": conds,
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}] if host_ip else [],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}] if ip else [],
+        "startTime": stamp,
+        "containerStatuses": statuses,
+    }
+
+
+def pod_ready(pod_obj: Obj) -> bool:
+    for cond in (pod_obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def controller_of(obj: Obj) -> Obj | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+# -- the disruption controller --------------------------------------------------------------
+
+
+def scaled(value: int | str, total: int, *, round_up: bool) -> int:
+    """intstr.GetScaledValueFromIntOrPercent."""
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    if text.endswith("%") and text[:-1].isdigit():
+        exact = int(text[:-1]) * total / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    if text.isdigit():
+        return int(text)
+    raise ValueError(f"invalid value for IntOrString: {value!r}")
+
+
+def pdb_status(
+    budget: Obj,
+    pods: Iterable[Obj],
+    scale_of: Mapping[str, tuple[str, int]],
+    when: float,
+) -> Obj:
+    """The status the disruption controller writes for ``budget`` over the pods it selects.
+
+    ``scale_of`` maps the uid of a pod's controller (a ReplicaSet) to the controller whose scale
+    counts (the ReplicaSet's Deployment, else the ReplicaSet itself) and its replicas. As upstream: with ``maxUnavailable``
+    or a percentage ``minAvailable`` the expected count is the sum of the controllers' scales;
+    with an integer ``minAvailable`` it is the number of pods. A pod is healthy when it is Ready
+    and not being deleted; ``disruptionsAllowed = max(0, currentHealthy - desiredHealthy)``.
+    """
+    spec = budget.get("spec") or {}
+    selector = spec.get("selector")
+    matched = [p for p in pods if selector_matches(selector, p["metadata"].get("labels") or {})]
+    healthy = sum(1 for p in matched if pod_ready(p) and not p["metadata"].get("deletionTimestamp"))
+    fail_safe = False
+    expected = 0
+    desired = 0
+    if "maxUnavailable" in spec or isinstance(spec.get("minAvailable"), str):
+        owners: dict[str, int] = {}
+        for p in matched:
+            ref = controller_of(p)
+            uid = ref.get("uid", "") if ref else ""
+            if uid not in scale_of:
+                fail_safe = True  # a pod with no controller we can scale: upstream gives up
+                break
+            top, replicas = scale_of[uid]
+            owners[top] = replicas
+        expected = sum(owners.values())
+        if not fail_safe:
+            if "maxUnavailable" in spec:
+                unavailable = scaled(spec["maxUnavailable"], expected, round_up=True)
+                desired = max(0, expected - unavailable)
+            else:
+                desired = scaled(spec["minAvailable"], expected, round_up=True)
+    else:
+        expected = len(matched)
+        desired = int(spec.get("minAvailable") or 0)
+    allowed = healthy - desired
+    if fail_safe or expected <= 0 or allowed <= 0:
+        allowed = 0
+    generation = int(budget["metadata"].get("generation") or 1)
+    ok = allowed > 0
+    old_conds = (budget.get("status") or {}).get("conditions") or []
+    old = next((c for c in old_conds if c.get("type") == "DisruptionAllowed"), None)
+    status_text = "True" if ok else "False"
+    transition = (
+        old["lastTransitionTime"]
+        if old is not None and old.get("status") == status_text
+        else rfc3339(when)
+    )
+    return {
+        "observedGeneration": generation,
+        "disruptionsAllowed": allowed,
+        "currentHealthy": healthy,
+        "desiredHealthy": desired,
+        "expectedPods": expected,
+        "conditions": [
+            {
+                "type": "DisruptionAllowed",
+                "status": status_text,
+                "reason": "SufficientPods" if ok else "InsufficientPods",
+                "message": "",
+                "observedGeneration": generation,
+                "lastTransitionTime": transition,
+            }
+        ],
+    }
+
+
+# -- seeding --------------------------------------------------------------------------------
+
+
+def seed(seeding: Seeding, *, seed_value: int, now: float) -> None:
+    """Add every workload cluster's workloads to ``seeding``, pods placed by the scheduler.
+
+    Owner references carry no uid yet (the store assigns uids): the world fills them in from
+    the owners it created just before.
+    """
+    rng = stream(seed_value, "workloads")
+    for cluster in seeding.clusters:
+        nodes = [n.node for n in seeding.nodes_of(cluster)]
+        ips = {n["metadata"]["name"]: n["status"]["addresses"][0]["address"] for n in nodes}
+        pods_on: dict[str, int] = {}
+        owner_on: dict[tuple[str, str], int] = {}
+        pod_count = 0
+
+        def pod_ip(index: int) -> str:
+            return f"10.{200 + (index // 65536) % 50}.{(index // 256) % 256}.{index % 256}"
+
+        seeding.add(cluster, NAMESPACES, namespace("shop"), now - 40 * 86400.0)
+        ds = seeding.add(cluster, DAEMONSETS, daemonset(), now - 40 * 86400.0)
+        for node in nodes:
+            if fits(ds["spec"]["template"]["spec"], node, daemon=True):
+                name = node["metadata"]["name"]
+                pod_count += 1
+                agent = pod(
+                    ds,
+                    f"{DAEMONSET_NAME}-{suffix(rng)}",
+                    node=name,
+                    when=now - 3600.0,
+                    ip=pod_ip(pod_count),
+                    host_ip=ips[name],
+                    running=node_ready(node),
+                )
+                seeding.add(cluster, PODS, agent, now - 3600.0)
+                pods_on[name] = pods_on.get(name, 0) + 1
+        for spec in DEPLOYMENTS_SEEDED:
+            deploy = seeding.add(cluster, DEPLOYMENTS, deployment(spec), now - 40 * 86400.0)
+            rs = seeding.add(cluster, REPLICASETS, replicaset(deploy), now - 40 * 86400.0)
+            key = f"{spec.namespace}/{rs['metadata']['name']}"
+            for _ in range(spec.replicas):
+                target = pick_node(
+                    rs["spec"]["template"]["spec"], key, nodes, pods_on, owner_on, rng
+                )
+                pod_count += 1
+                replica = pod(
+                    rs,
+                    f"{rs['metadata']['name']}-{suffix(rng)}",
+                    node=target,
+                    when=now - 3600.0,
+                    ip=pod_ip(pod_count),
+                    host_ip=ips.get(target or "", ""),
+                )
+                if target is None:
+                    replica["status"] = pending_status(
+                        now - 3600.0, unschedulable_message(len(nodes))
+                    )
+                else:
+                    pods_on[target] = pods_on.get(target, 0) + 1
+                    owner_on[(key, target)] = owner_on.get((key, target), 0) + 1
+                seeding.add(cluster, PODS, replica, now - 3600.0)
+            seeding.add(cluster, PDBS, pdb(spec), now - 40 * 86400.0)
+
+
+def unschedulable_message(nodes: int) -> str:
+    return (
+        f"0/{nodes} nodes are available: {nodes} node(s) were unschedulable, not ready or had "
+        "untolerated taint. preemption: 0/{nodes} nodes are available: "
+        f"{nodes} Preemption is not helpful for scheduling."
+    ).replace("{nodes}", str(nodes))

@@ -1,0 +1,134 @@
+"""End-to-end rollouts on the simulator, checked from its audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from gitops import drift
+from gitops.kube.client import connect
+from gitops.kube.observe import Observer
+from tests.rollout.conftest import Rollout
+from tests.rollout.invariants import check, load_events
+
+
+def _first(events: list[dict], event: str, cluster: str) -> float:
+    return min(e["time"] for e in events if e.get("event") == event and e["cluster"] == cluster)
+
+
+def _last(events: list[dict], event: str, cluster: str) -> float:
+    return max(e["time"] for e in events if e.get("event") == event and e["cluster"] == cluster)
+
+
+def test_image_bump_rolls_through_three_waves_in_order(rollout: Callable[..., Rollout]) -> None:
+    r = rollout(initial="previous")
+    plan = r.run()
+    assert plan.status == "converged", plan.reason
+    assert check(r.audit, r.snap, r.fleet) == []
+    events = load_events(r.audit)
+    created = {
+        c: [e for e in events if e.get("event") == "machine-created" and e["cluster"] == c]
+        for c in ("canary", "staging", "prod-a", "prod-b")
+    }
+    assert {c: len(v) for c, v in created.items()} == {
+        "canary": 2,
+        "staging": 3,
+        "prod-a": 6,
+        "prod-b": 6,
+    }
+    # canary converged (its last old node gone) before staging started, staging before prod,
+    # and prod clusters one at a time (maxClustersInParallel 1)
+    assert _last(events, "node-removed", "canary") < _first(events, "machine-created", "staging")
+    assert _last(events, "node-removed", "staging") < _first(events, "machine-created", "prod-a")
+    assert _last(events, "node-removed", "prod-a") < _first(events, "machine-created", "prod-b")
+
+
+def test_drift_is_remediated_by_replacement(rollout: Callable[..., Rollout]) -> None:
+    r = rollout(initial="declared", drift="kernel:2,label:1")
+    before = _drifted(r)
+    assert before, "the simulator injected no drift"
+    plan = r.run()
+    assert plan.status == "converged", plan.reason
+    assert check(r.audit, r.snap, r.fleet) == []
+    assert _drifted(r) == set()
+    created = [e for e in load_events(r.audit) if e.get("event") == "machine-created"]
+    assert len(created) == len(before)  # exactly the drifted nodes were replaced, no other
+    removed = {
+        (e["cluster"], e["node"]) for e in load_events(r.audit) if e.get("event") == "node-removed"
+    }
+    assert removed == before
+
+
+def _drifted(r: Rollout) -> set[tuple[str, str]]:
+    observer = Observer(connect(r.sim.kubeconfig_path))
+    observer.track((c.name, c.namespace) for c in r.fleet.clusters)
+    observer.wait_synced(10)
+    findings = drift.find(r.fleet, observer.inventory())
+    observer.stop()
+    return {(f.cluster, f.node) for f in findings if f.kind in ("ImageMismatch", "ConfigMismatch")}
+
+
+def test_drain_blocked_by_a_pdb_completes_once_the_workload_moves(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="previous")
+    plan = r.run()
+    assert plan.status == "converged"
+    events = load_events(r.audit)
+    evictions = [e for e in events if e["kind"] == "request" and e["subresource"] == "eviction"]
+    refused = [e for e in evictions if e["code"] == 429]
+    assert refused, "no eviction was ever refused by a PodDisruptionBudget"
+    later = [
+        e
+        for e in evictions
+        if e["code"] == 201 and e["name"] == refused[0]["name"] and e["time"] > refused[0]["time"]
+    ]
+    rescheduled = [
+        e for e in events if e.get("event") == "pod-rescheduled" and e["time"] < later[0]["time"]
+    ]
+    assert later and rescheduled
+    assert check(r.audit, r.snap, r.fleet) == []
+
+
+def test_boot_failures_exhaust_the_budget_and_halt(rollout: Callable[..., Rollout]) -> None:
+    r = rollout(initial="previous", world={"boot_failure_rate": 1.0}, max_failed=1)
+    plan = r.run()
+    assert plan.status == "halted"
+    assert "maxFailedNodes 1" in plan.reason
+    state = json.loads(
+        r.management.core.read_namespaced_config_map("gitops-rollout-state", "gitops-system").data[
+            "state.json"
+        ]
+    )
+    assert state["halted"] is True and "maxFailedNodes" in state["haltReason"]
+    events = load_events(r.audit)
+    assert not [
+        e for e in events if e.get("event") == "machine-created" and e["cluster"] != "canary"
+    ]
+    halted_at = state["haltedAt"]
+    assert not [e for e in events if e.get("event") == "machine-created" and e["time"] > halted_at]
+    assert check(r.audit, r.snap, r.fleet) == []
+
+
+def test_a_paused_cluster_is_left_untouched(rollout: Callable[..., Rollout]) -> None:
+    r = rollout(initial="previous", paused=("prod-b",))
+    plan = r.run()
+    # Paused in git is what the engineers asked for: the rest of the fleet converges around it.
+    assert plan.status == "converged", plan.reason
+    statuses = {c.name: c.status for w in plan.waves for c in w.clusters}
+    assert statuses["prod-b"] == "paused" and statuses["prod-a"] == "converged"
+    events = load_events(r.audit)
+    assert not [
+        e
+        for e in events
+        if e["cluster"] == "prod-b"
+        and e["kind"] == "change"
+        and e["event"] in ("machine-created", "node-cordoned", "machine-deleted")
+    ]
+    assert not [
+        e
+        for e in events
+        if e["kind"] == "request"
+        and e["cluster"] == "prod-b"
+        and e["verb"] in ("patch", "create", "delete", "update")
+    ]

@@ -1,0 +1,110 @@
+"""``gitops sim serve``: starts, prints one summary line, serves, stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+from kubernetes import client as k8s
+
+from gitops.cli import main
+from tests.conftest import EXAMPLE
+from tests.sim.conftest import api_client
+
+
+def test_invalid_fleet_prints_problems_and_exits_1(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE, fleet)
+    cluster = next((fleet / "clusters").glob("*.yaml"))
+    cluster.write_text(cluster.read_text().replace("nodePools:", "nodePoolz:", 1))
+    result = CliRunner().invoke(main, ["sim", "serve", "--fleet", str(fleet)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"{cluster.name}:" in result.output and "nodePoolz" in result.output
+    assert "invalid fleet" in result.output
+
+
+def test_bad_faults_spec_exits_1_with_its_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["sim", "serve", "--fleet", str(EXAMPLE), "--faults", "error=7"]
+    )
+    assert result.exit_code == 1
+    assert "invalid --faults: error=7: not a probability" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_until_sigterm(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "out" / "kubeconfig"
+    audit = tmp_path / "audit.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gitops.cli",
+            "sim",
+            "serve",
+            "--fleet",
+            str(EXAMPLE),
+            "--kubeconfig-out",
+            str(kubeconfig),
+            "--audit-log",
+            str(audit),
+            "--seed",
+            "3",
+            "--time-scale",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "gitops sim: serving http://127.0.0.1:" in line, (
+            proc.stderr.read() if proc.stderr else ""
+        )
+        assert "4 workload clusters" in line and f"kubeconfig {kubeconfig}" in line
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        assert server in line
+        secrets = k8s.CoreV1Api(api_client(str(kubeconfig))).list_secret_for_all_namespaces()
+        assert any(s.metadata.name.endswith("-kubeconfig") for s in secrets.items)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+        assert any(
+            '"verb":"list","resource":"secrets"' in line for line in audit.read_text().splitlines()
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_port_in_use_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            [
+                "sim",
+                "serve",
+                "--fleet",
+                str(EXAMPLE),
+                "--port",
+                str(port),
+                "--kubeconfig-out",
+                str(tmp_path / "kc"),
+            ],
+        )
+    assert result.exit_code == 1
+    assert "cannot start the simulator" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "kc").exists()

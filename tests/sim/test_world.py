@@ -1,0 +1,183 @@
+"""The world as a whole: seeding into a store, its physics thread on the real clock, and scale.
+
+Also the helpers the other world-side tests share (``make_world``, ``RecordingAudit``): a world
+on an in-process store driven by a ``ManualClock``, so tests move virtual time and never sleep.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.fleet import Fleet, load
+from gitops.sim.clock import ManualClock, RealClock
+from gitops.sim.physics import Latencies
+from gitops.sim.resources import (
+    DAEMONSETS,
+    MACHINES,
+    NODES,
+    PDBS,
+    PODS,
+    SIMMACHINES,
+    SIMMACHINETEMPLATES,
+)
+from gitops.sim.store import Store
+from gitops.sim.synthetic import write_fleet
+from gitops.sim.world import World
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "fleet-repo-example"
+Obj = dict[str, Any]
+
+
+@functools.cache
+def example_fleet() -> Fleet:
+    return load(EXAMPLE)
+
+
+class RecordingAudit:
+    """An AuditLog stand-in keeping the state-change lines in memory."""
+
+    def __init__(self) -> None:
+        self.changes: list[dict[str, Any]] = []
+
+    def change(self, *, cluster: str, event: str, **fields: Any) -> None:
+        self.changes.append({"cluster": cluster, "event": event, **fields})
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [c for c in self.changes if c["event"] == event]
+
+
+def make_world(
+    *,
+    seed: int = 0,
+    initial: str = "declared",
+    drift: str = "",
+    boot_failure_rate: float = 0.0,
+    latencies: Latencies | None = None,
+    time_scale: float = 1.0,
+    fleet: Fleet | None = None,
+) -> tuple[World, Store, ManualClock, RecordingAudit]:
+    """A seeded world on a fresh store, on virtual time."""
+    store = Store(seed=seed)
+    clock = ManualClock()
+    audit = RecordingAudit()
+    world = World(
+        store,
+        fleet or example_fleet(),
+        seed=seed,
+        initial=initial,  # type: ignore[arg-type]
+        drift=drift,
+        time_scale=time_scale,
+        audit=audit,
+        latencies=latencies,
+        boot_failure_rate=boot_failure_rate,
+        server_url="http://127.0.0.1:6443",
+        clock=clock,
+    )
+    world.seed()
+    return world, store, clock, audit
+
+
+def ready(node: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+
+def test_seed_creates_the_fleet_in_the_store_with_statuses_computed() -> None:
+    world, store, _, audit = make_world()
+    fleet = example_fleet()
+    assert store.count("", MACHINES) == store.count("", SIMMACHINES) == 122
+    assert store.count("", SIMMACHINETEMPLATES) == len(fleet.pools()) == 12
+    for cluster in fleet.clusters:
+        assert store.count(cluster.name, NODES) == sum(p.replicas for p in cluster.spec.node_pools)
+        assert store.count(cluster.name, DAEMONSETS) == 1
+        for pdb in store.list(cluster.name, PDBS)[0]:
+            # computed by the world before anything is served, not left for a client to wait on
+            assert pdb["status"]["observedGeneration"] == 1
+            assert pdb["status"]["expectedPods"] > 0
+    # Seeding is history, not news: no state-change lines for what was already there.
+    assert audit.changes == []
+    assert world.physics.errors == []
+
+
+def test_owner_references_point_at_the_created_owners() -> None:
+    _, store, _, _ = make_world()
+    uids = {
+        (o["kind"], o["metadata"]["name"]): o["metadata"]["uid"]
+        for rtype in (DAEMONSETS,)
+        for o in store.list("canary-eu-1", rtype)[0]
+    }
+    for pod in store.list("canary-eu-1", PODS, "kube-system")[0]:
+        (ref,) = pod["metadata"]["ownerReferences"]
+        assert ref["uid"] == uids[(ref["kind"], ref["name"])]
+
+
+def test_physics_thread_runs_on_the_real_clock_with_the_time_scale() -> None:
+    """With the real clock, ``start`` runs physics on its own thread (latencies × time scale)."""
+    store = Store()
+    world = World(store, example_fleet(), time_scale=0.002, clock=RealClock())
+    world.seed()
+    world.start()
+    try:
+        node = "canary-eu-1-general-7h4kq"
+        tmpl = store.get("", SIMMACHINETEMPLATES, "canary-eu-1", "general")
+        store.create(
+            "",
+            MACHINES,
+            {
+                "metadata": {
+                    "name": node,
+                    "namespace": "canary-eu-1",
+                    "labels": {"node.cluster.x-k8s.io/pool": "general"},
+                },
+                "spec": {
+                    "clusterName": "canary-eu-1",
+                    "bootstrap": {"dataSecretName": "b"},
+                    "infrastructureRef": {
+                        "apiVersion": tmpl["apiVersion"],
+                        "kind": "SimMachineTemplate",
+                        "name": "general",
+                    },
+                },
+            },
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = store.list("canary-eu-1", NODES, field_selector=f"metadata.name={node}")[0]
+            if found and ready(found[0]):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the node never turned Ready on the physics thread")
+    finally:
+        world.stop()
+    assert world.latencies.provision == pytest.approx(20 * 0.002)
+
+
+def test_bad_settings_are_refused_with_clear_messages() -> None:
+    with pytest.raises(ValueError, match="time-scale"):
+        World(Store(), example_fleet(), time_scale=0)
+    with pytest.raises(ValueError, match="initial"):
+        World(Store(), example_fleet(), initial="latest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown kind 'kernal'"):
+        World(Store(), example_fleet(), drift="kernal:1")
+    with pytest.raises(ValueError, match="boot failure rate"):
+        World(Store(), example_fleet(), boot_failure_rate=1.5)
+
+
+@pytest.mark.slow
+def test_a_ten_cluster_five_hundred_node_fleet_seeds_in_seconds(tmp_path: Path) -> None:
+    fleet = load(write_fleet(tmp_path / "fleet", clusters=10, nodes_per_cluster=500))
+    store = Store()
+    world = World(store, fleet, clock=ManualClock())
+    started = time.perf_counter()
+    world.seed()
+    elapsed = time.perf_counter() - started
+    assert sum(store.count(c.name, NODES) for c in fleet.clusters) == 5000
+    assert store.count("", MACHINES) == 5000
+    # A generous bound (measured about 8 s here; bench/bench_sim.py reports the number).
+    assert elapsed < 60, f"seeding 5,000 nodes took {elapsed:.1f}s"
