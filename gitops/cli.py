@@ -19,7 +19,21 @@ from gitops.fleet import Fleet, FleetError, load
 from gitops.fleet.schema import json_schema
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """Usage errors exit 1 like every other error: 2 means "drift or changes" to bots."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            err.exit_code = 1
+            raise
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="gitops")
 def main() -> None:
     """Reconcile fleets of Kubernetes clusters on immutable node images from a git repository.
@@ -233,9 +247,12 @@ def _observe(
     context: str | None,
     only: tuple[str, ...],
     sync_timeout: float,
+    state_namespace: str | None = None,
 ):  # type: ignore[no-untyped-def]
+    """The observed inventory (and, with ``state_namespace``, the rollout's durable record)."""
     from gitops.kube.client import connect
     from gitops.kube.observe import Observer
+    from gitops.plan import RolloutState
 
     unknown = sorted(set(only) - {c.name for c in fleet.clusters})
     if unknown:
@@ -248,10 +265,21 @@ def _observe(
     clusters = [c for c in fleet.clusters if not only or c.name in only]
     observer.track((c.name, c.namespace) for c in clusters)
     observer.wait_synced(sync_timeout)
+    state = RolloutState()
     try:
-        return observer.inventory()
+        inventory = observer.inventory()
+        if state_namespace is not None:
+            from gitops.rollout.store import StateStore
+
+            try:
+                state = StateStore(management, state_namespace).load()
+            except GitopsError as err:
+                logging.getLogger(__name__).warning(
+                    "Cannot read the rollout record (%s); planning as for a fresh rollout.", err
+                )
     finally:
         observer.stop()
+    return inventory, state
 
 
 @main.command()
@@ -278,7 +306,7 @@ def drift(
     from gitops.plan import jsonout, markdown, text
 
     fleet = _load_fleet(fleet_path, repo)
-    inventory = _observe(fleet, kubeconfig, context, only, sync_timeout)
+    inventory, _ = _observe(fleet, kubeconfig, context, only, sync_timeout)
     findings = tuple(
         f for f in drift_finder.find(fleet, inventory) if not only or f.cluster in only
     )
@@ -298,6 +326,12 @@ def drift(
     is_flag=True,
     help="Plan remediation even when more than maxDriftedFraction of the fleet drifted.",
 )
+@click.option(
+    "--state-namespace",
+    default="gitops-system",
+    show_default=True,
+    help="Namespace of the rollout's durable record (a halt shows in the plan).",
+)
 def plan(
     fleet_path: Path | None,
     repo: str | None,
@@ -307,6 +341,7 @@ def plan(
     output: str,
     sync_timeout: float,
     override_drift_limit: bool,
+    state_namespace: str,
 ) -> None:
     """Show the deterministic plan that would bring the live fleet to the repository's state.
 
@@ -322,11 +357,15 @@ def plan(
     from gitops.plan import jsonout, markdown, text
 
     fleet = _load_fleet(fleet_path, repo)
-    inventory = _observe(fleet, kubeconfig, context, only, sync_timeout)
+    inventory, state = _observe(
+        fleet, kubeconfig, context, only, sync_timeout, state_namespace=state_namespace
+    )
+    if state.revision != fleet.revision:
+        state = planner.RolloutState(revision=fleet.revision)  # what apply would start from
     result = planner.make(
         fleet,
         inventory,
-        planner.RolloutState(),
+        state,
         time.time(),
         override_drift_limit=override_drift_limit,
     )
@@ -408,7 +447,6 @@ def apply(
     from rich.console import Console
     from rich.live import Live
 
-    from gitops import plan as planner
     from gitops.kube.client import connect
     from gitops.kube.observe import Observer
     from gitops.plan import text
@@ -438,18 +476,7 @@ def apply(
         override_drift_limit=override_drift_limit,
     )
     try:
-        import time as _time
-
-        state = store.load()
-        if resume:
-            state = state.resume()
-        first = planner.make(
-            executor.fleet,
-            observer.inventory(),
-            state,
-            _time.time(),
-            override_drift_limit=override_drift_limit,
-        )
+        first = executor.preview(resume=resume)
         click.echo(text.render(first, color=console.is_terminal))
         if first.status == "converged":
             click.echo("Nothing to do: the fleet is converged.")

@@ -133,9 +133,8 @@ class WatchCache:
             except Transient as err:
                 if self._stop.is_set():
                     break  # stop() closed the stream under us
-                # A watch that had been working and then dropped resumes at once; only
-                # failures in a row back off.
-                # The stream was open (its response had arrived): the server or a proxy cut it.
+                # A watch whose stream was open (the server or a proxy cut it) resumes at
+                # once; only failures to open one, in a row, back off.
                 established = self._streamed or self._opened
                 attempt = 1 if established else attempt + 1
                 self.last_error = str(err)
@@ -181,7 +180,8 @@ class WatchCache:
         @functools.wraps(self._list_fn)
         def opened(*args: Any, **kwargs: Any) -> Any:
             response = self._list_fn(*args, **kwargs)
-            self._opened = True  # the server answered: what fails from here on is a dropped stream
+            # The server accepted the watch: what fails from here on is a dropped stream.
+            self._opened = 200 <= int(getattr(response, "status", 200)) < 300
             return response
 
         with translate(f"watching {self.what}"):

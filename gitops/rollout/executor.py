@@ -107,18 +107,7 @@ class Executor:
         self._await_expected()
         now = self.clock()
         inventory = self.observer.inventory()
-        state = self.store.load()
-        if resume or (state.revision and state.revision != self.fleet.revision):
-            if state.halted:
-                self._emit(
-                    "",
-                    "",
-                    "",
-                    f"resuming the halted rollout ({'--resume' if resume else 'new fleet revision'})",
-                )
-            state = replace(state.resume(), revision=self.fleet.revision)
-        elif not state.revision:
-            state = replace(state, revision=self.fleet.revision)
+        state = self._effective_state(resume=resume, announce=True)
         self._mark_ready(inventory, now)
         plan = planner.make(
             self.fleet, inventory, state, now, override_drift_limit=self.override_drift_limit
@@ -141,6 +130,33 @@ class Executor:
         state = self._record_progress(plan, state, now)
         self.store.save(state)
         return plan
+
+    def preview(self, *, resume: bool = False) -> Plan:
+        """The plan the next reconcile would act on, without acting or writing anything."""
+        state = self._effective_state(resume=resume, announce=False)
+        return planner.make(
+            self.fleet,
+            self.observer.inventory(),
+            state,
+            self.clock(),
+            override_drift_limit=self.override_drift_limit,
+        )
+
+    def _effective_state(self, *, resume: bool, announce: bool) -> RolloutState:
+        state = self.store.load()
+        if state.revision != self.fleet.revision:
+            # A new fleet revision is a new rollout: its waves start afresh and an old halt
+            # no longer applies (the revision is what a human changed to fix it).
+            if state.halted and announce:
+                self._emit("", "", "", f"a new fleet revision clears the halt: {state.halt_reason}")
+            return RolloutState(revision=self.fleet.revision)
+        if resume and state.halted:
+            if announce:
+                self._emit(
+                    "", "", "", f"resuming the halted rollout (--resume): {state.halt_reason}"
+                )
+            return state.resume()
+        return state
 
     def run(
         self,
