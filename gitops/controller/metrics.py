@@ -1,0 +1,36 @@
+"""What the controller measures, as Prometheus metrics (prometheus-client).
+
+Shell layer. One registry per controller (not the global default), so tests and several
+controllers in one process never share counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """The controller's metrics, registered on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.reconcile_seconds = Histogram(
+            "gitops_reconcile_duration_seconds",
+            "Time one reconcile took, by phase.",
+            ["phase"],
+            registry=r,
+        )
+        self.plan_actions = Gauge("gitops_plan_actions", "Actions in the current plan.", registry=r)
+        self.nodes = Gauge("gitops_nodes", "Observed nodes by state.", ["state"], registry=r)
+        self.findings = Gauge("gitops_findings", "Current findings by kind.", ["kind"], registry=r)
+        self.git_fetch_seconds = Histogram(
+            "gitops_git_fetch_duration_seconds",
+            "Time a fetch of the fleet repository took.",
+            registry=r,
+        )
+        self.errors = Counter("gitops_errors_total", "Errors by kind.", ["kind"], registry=r)
+        self.webhooks = Counter(
+            "gitops_webhooks_total", "Webhook requests by outcome.", ["outcome"], registry=r
+        )
+        self.leader = Gauge("gitops_leader", "1 while this replica holds the Lease.", registry=r)
