@@ -1,0 +1,192 @@
+"""The status branch's content: ``status/<cluster>.yaml`` per cluster and a ``README.md``.
+
+Shell layer, report phase; pure functions of (fleet, inventory, plan). They hold no clock and
+no heartbeat: the same fleet state renders the same bytes, so the writer commits only when
+something a reader cares about changed.
+
+Conditions (one table, as Flux and Cluster API declare theirs):
+
+| type | polarity | True when | False/Unknown when |
+|---|---|---|---|
+| ``Ready`` | normal | every pool runs its declared image with its replicas, no drift | work remains (reason ``Progressing``, ``Paused``, ``Drifted``), or the cluster could not be observed (``Unknown``) |
+| ``Reconciling`` | abnormal-true | the controller is changing the cluster (a batch is in flight or queued) | nothing to do |
+| ``Stalled`` | abnormal-true | progress needs a human: the rollout halted, the plan refused (drift limit) or a node is quarantined | otherwise |
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from gitops.drift import Finding, image_facts
+from gitops.fleet import Fleet
+from gitops.inventory import ClusterInventory, Inventory
+from gitops.plan import Plan
+from gitops.plan.model import ClusterPlan, PoolPlan
+
+SCHEMA_VERSION = "gitops.status/v1"
+
+
+def _image_of(fleet: Fleet, declared: str, facts: tuple[str, str, str, str]) -> str:
+    """The catalog image whose facts a node reports, preferring the declared image's family."""
+    family = fleet.images[declared].family if declared in fleet.images else ""
+    matches = [name for name, image in fleet.images.items() if image_facts(image) == facts]
+    same_family = [name for name in matches if fleet.images[name].family == family]
+    return (same_family or matches or ["unknown"])[0]
+
+
+def _pool_status(
+    pool: PoolPlan, seen: ClusterInventory | None, fleet: Fleet, declared: str
+) -> dict[str, Any]:
+    observed: Counter[str] = Counter()
+    for member in seen.members(pool.name) if seen is not None else ():
+        if member.node is not None:
+            observed[_image_of(fleet, declared, member.node.facts)] += 1
+    on_target = max(0, min(pool.replicas, pool.machines) - pool.outdated - pool.drifted)
+    return {
+        "name": pool.name,
+        "declaredImage": declared,
+        "observedImages": dict(sorted(observed.items())),
+        "nodesOnTarget": on_target,
+        "replicas": pool.replicas,
+        "status": pool.status,
+        **({"reason": pool.reason} if pool.reason else {}),
+    }
+
+
+def conditions(plan: Plan, cluster: ClusterPlan, findings: list[Finding]) -> list[dict[str, str]]:
+    """Ready, Reconciling and Stalled for one cluster, each with a reason and a message."""
+    drift = [f for f in findings if f.is_drift]
+    work = any(True for pool in cluster.pools for batch in pool.batches for _ in batch.actions)
+    quarantined = any(
+        a.kind == "Wait" and getattr(a, "on", "") == "human"
+        for pool in cluster.pools
+        for batch in pool.batches
+        for a in batch.actions
+    )
+    if cluster.status == "unknown":
+        ready = ("Unknown", "Unknown", cluster.reason)
+    elif cluster.status == "paused":
+        ready = ("False", "Paused", cluster.reason or "paused in git")
+    elif work:
+        ready = ("False", "Progressing", cluster.reason or "replacing nodes")
+    elif drift:
+        ready = ("False", "Drifted", f"{len(drift)} findings of drift are only reported")
+    else:
+        ready = ("True", "Converged", "every pool runs its declared image")
+    stalled_reason = ""
+    if plan.status in ("halted", "refused"):
+        stalled_reason = plan.reason
+    elif quarantined:
+        stalled_reason = "a node is quarantined after its drain timed out; a human must act"
+    reconciling = cluster.status in ("active", "soaking") or (
+        work and cluster.status not in ("paused", "unknown")
+    )
+    return [
+        {"type": "Ready", "status": ready[0], "reason": ready[1], "message": ready[2]},
+        {
+            "type": "Reconciling",
+            "status": "True" if reconciling else "False",
+            "reason": cluster.status if reconciling else "Idle",
+            "message": cluster.reason if reconciling else "",
+        },
+        {
+            "type": "Stalled",
+            "status": "True" if stalled_reason else "False",
+            "reason": (
+                "Halted"
+                if plan.status == "halted"
+                else "Refused"
+                if plan.status == "refused"
+                else "Quarantined"
+            )
+            if stalled_reason
+            else "None",
+            "message": stalled_reason,
+        },
+    ]
+
+
+def cluster_status(fleet: Fleet, inventory: Inventory, plan: Plan, cluster: str) -> dict[str, Any]:
+    """The status document of one cluster."""
+    wave = next(w for w in plan.waves if any(c.name == cluster for c in w.clusters))
+    cplan = next(c for c in wave.clusters if c.name == cluster)
+    doc = fleet.cluster(cluster)
+    assert doc is not None
+    seen = inventory.cluster(cluster)
+    findings = [f for f in plan.findings if f.cluster == cluster]
+    declared = {p.name: p.image for p in doc.spec.node_pools}
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "cluster": cluster,
+        "fleetRevision": plan.fleet_revision,
+        "planId": plan.id,
+        "rollout": {
+            "wave": wave.name,
+            "waveStatus": wave.status,
+            "phase": cplan.status,
+            **({"reason": cplan.reason} if cplan.reason else {}),
+        },
+        "conditions": conditions(plan, cplan, findings),
+        "pools": [_pool_status(p, seen, fleet, declared.get(p.name, p.image)) for p in cplan.pools],
+        "findings": [
+            {
+                "kind": f.kind,
+                "node": f.node,
+                "pool": f.pool,
+                "fact": f.fact,
+                "expected": f.expected,
+                "observed": f.observed,
+                "severity": f.severity,
+                "remediation": f.remediation,
+                "fingerprint": f.fingerprint,
+            }
+            for f in findings
+        ],
+    }
+
+
+def render_yaml(document: dict[str, Any]) -> str:
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    out = io.StringIO()
+    out.write(
+        "# Written by the gitops controller; do not edit (the next status commit replaces it).\n"
+    )
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def summary_markdown(fleet: Fleet, statuses: list[dict[str, Any]], plan: Plan) -> str:
+    lines = [
+        f"# Fleet {fleet.name}: status",
+        "",
+        f"Fleet revision `{plan.fleet_revision}`, plan `{plan.id}`: **{plan.status}**"
+        + (f" — {plan.reason}" if plan.reason else ""),
+        "",
+        "| wave | cluster | pool | image | nodes on target | ready |",
+        "|---|---|---|---|---|---|",
+    ]
+    for status in statuses:
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        for pool in status["pools"]:
+            lines.append(
+                f"| {status['rollout']['wave']} | {status['cluster']} | {pool['name']} | "
+                f"`{pool['declaredImage']}` | {pool['nodesOnTarget']}/{pool['replicas']} | "
+                f"{ready['status']} ({ready['reason']}) |"
+            )
+    drift = sum(1 for s in statuses for f in s["findings"] if f["kind"] != "Outdated")
+    lines += ["", f"{drift} drift findings; per-cluster detail in `status/<cluster>.yaml`.", ""]
+    return "\n".join(lines)
+
+
+def files(fleet: Fleet, inventory: Inventory, plan: Plan) -> dict[str, str]:
+    """Every file of the status branch, path → content."""
+    statuses = [cluster_status(fleet, inventory, plan, c.name) for c in fleet.clusters]
+    out = {f"status/{s['cluster']}.yaml": render_yaml(s) for s in statuses}
+    out["README.md"] = summary_markdown(fleet, statuses, plan)
+    return out
