@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -36,7 +37,7 @@ def clone(spec: str, into: Path | None = None) -> Checkout:
     """Clone ``URL[#ref]`` into ``into`` (a new temporary directory by default)."""
     url, ref = split_url(spec)
     target = into or Path(tempfile.mkdtemp(prefix="gitops-checkout-"))
-    options: dict[str, object] = {"depth": 1, "single_branch": True, "no_tags": True}
+    options: dict[str, Any] = {"depth": 1, "single_branch": True, "no_tags": True}
     try:
         if ref and not _looks_like_sha(ref):
             repo = git.Repo.clone_from(url, target, branch=ref, **options)
