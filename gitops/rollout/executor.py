@@ -91,6 +91,10 @@ class Executor:
         # Steps done since the caches last changed: repeating them would be harmless (every
         # write is idempotent) but noisy, so wait until the effect is observed. Memory only.
         self._done: dict[str, int] = {}
+        # Steps that failed or could not finish yet (a drain blocked by a PDB) are tried again
+        # after ``retry_interval``: every pass re-lists the pods, but not many times a second.
+        self._not_before: dict[str, float] = {}
+        self.retry_interval = min(2.0, max(0.05, 2.0 * time_scale))
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet. Planning before they show would count the
         # pool short and create a second replacement. A restarted process lists afresh and sees
@@ -121,10 +125,13 @@ class Executor:
             for slot, action in enumerate(planner.next_actions(plan)):
                 if self.stopping.is_set():
                     break
-                if action.key in self._done:
+                if action.key in self._done or self._not_before.get(action.key, 0.0) > now:
                     continue
-                state = self._perform(action, slot, plan, inventory, state, now)
-                self._done[action.key] = generation
+                state, settled = self._perform(action, slot, plan, inventory, state, now)
+                if settled:
+                    self._done[action.key] = generation
+                else:  # failed, or a drain still blocked: try again, but not at once
+                    self._not_before[action.key] = now + self.retry_interval
                 if state.halted:
                     break
         state = self._record_progress(plan, state, now)
@@ -210,16 +217,18 @@ class Executor:
         inventory: Inventory,
         state: RolloutState,
         now: float,
-    ) -> RolloutState:
+    ) -> tuple[RolloutState, bool]:
+        """Carry one step out; the flag says whether it is done (its effect will be observed)."""
         doc = self.fleet.cluster(action.cluster)
         pool = doc.pool(action.pool) if doc is not None else None
         if doc is None or pool is None:
-            return state
+            return state, True
+        settled = True
         try:
             if isinstance(action, ScaleUp | CreateReplacement):
-                self._create(action, slot, plan, doc, pool)
+                self._create(action, slot, plan, doc, pool, state)
             elif isinstance(action, RetireNode | ScaleDown):
-                state = self._retire(action, plan, inventory, doc, pool, state, now)
+                state, settled = self._retire(action, plan, inventory, doc, pool, state, now)
             elif isinstance(action, AbandonMachine):
                 state = self._abandon(action, doc, state)
             elif isinstance(action, Uncordon):
@@ -232,7 +241,8 @@ class Executor:
                 f"{action.kind} failed: {err}",
                 "warning",
             )
-        return state
+            settled = False
+        return state, settled
 
     def _create(
         self,
@@ -241,8 +251,15 @@ class Executor:
         plan: Plan,
         doc: ClusterDocument,
         pool: NodePool,
+        state: RolloutState,
     ) -> None:
         replacing = isinstance(action, CreateReplacement)
+        # A failed attempt is deleted and the inventory goes back to what it was, so the plan
+        # id (and with it the name) would repeat: the new Machine would collide with the old
+        # one, or with its infrastructure clone, while they are still being deleted. The wave's
+        # failure count is durable and moves with every abandon, so it tells attempts apart.
+        failures = state.wave(self._wave_of[doc.name]).failures
+        attempt = f"#attempt-{failures}" if failures else ""
         request = MachineRequest(
             cluster=doc,
             pool=pool,
@@ -252,7 +269,7 @@ class Executor:
             replaces=action.replaces if isinstance(action, CreateReplacement) else "",
             plan_id=plan.id,
             # A scale-up has no node to key on: its step number in this plan tells it apart.
-            slot="" if replacing else str(slot),
+            slot=("" if replacing else str(slot)) + attempt,
         )
         machine = self.provider.create_replacement(request)
         meta = machine["metadata"]
@@ -274,23 +291,32 @@ class Executor:
         pool: NodePool,
         state: RolloutState,
         now: float,
-    ) -> RolloutState:
+    ) -> tuple[RolloutState, bool]:
+        """One pass of a retirement; settled once the machine is deleted (or the rollout halts)."""
         seen = inventory.cluster(doc.name)
         node = seen.node(action.node) if seen is not None and action.node else None
         kube = self.observer.workload(doc.name)
         if node is not None and kube is not None and not node.deleting:
             try:
-                outcome = self._drain(kube, node, plan, doc, pool, now)
+                result = self._drain(kube, node, plan, doc, pool, now)
             except NotFound:
-                outcome = "drained"  # the node went away under us: only its machine is left
-            if outcome == "failed":
-                return state.halt(f"drain of {node.name} failed (onDrainTimeout: fail)", now)
-            if outcome != "drained":
-                return state
+                # the node went away under us: only its machine is left
+                result = drain.DrainResult("drained")
+            if result.outcome == "failed":
+                # The reason names the node, the blocking PDB and the timeout: it is what the
+                # record, the plan and `gitops apply` show the SRE who has to act.
+                why = result.message or f"drain of {node.name} failed"
+                return state.halt(f"{why} (onDrainTimeout: fail)", now), True
+            if result.outcome != "drained":
+                return state, False
         if action.machine:
-            self.provider.annotate_machine(
-                doc.namespace, action.machine, {PHASE_ANNOTATION: "retired"}
-            )
+            try:
+                self.provider.annotate_machine(
+                    doc.namespace, action.machine, {PHASE_ANNOTATION: "retired"}
+                )
+            except NotFound:
+                # Deleted by an earlier pass whose effect the cache has not shown yet: done.
+                return state, True
             self.provider.delete_machine(doc.namespace, action.machine)
             self._emit(
                 doc.name,
@@ -298,11 +324,11 @@ class Executor:
                 action.node or action.machine,
                 f"deleted machine {action.machine} of {action.node or 'no node'}",
             )
-        return state
+        return state, True
 
     def _drain(
         self, kube: Kube, node: Node, plan: Plan, doc: ClusterDocument, pool: NodePool, now: float
-    ) -> str:
+    ) -> drain.DrainResult:
         """Cordon (once) and run one eviction pass; the outcome says whether to delete now."""
         if not node.unschedulable or node.phase not in ("draining", "retired"):
             drain.cordon(kube, node, plan.id, now)
@@ -327,7 +353,7 @@ class Executor:
             self._emit(doc.name, pool.name, node.name, result.message, level)
         elif result.outcome == "drained":
             actions.patch_node(kube, node.name, annotations={PHASE_ANNOTATION: "retired"})
-        return result.outcome
+        return result
 
     def _abandon(
         self, action: AbandonMachine, doc: ClusterDocument, state: RolloutState
