@@ -265,6 +265,12 @@ def _observe(
     clusters = [c for c in fleet.clusters if not only or c.name in only]
     observer.track((c.name, c.namespace) for c in clusters)
     observer.wait_synced(sync_timeout)
+    if not observer.machines.synced:
+        # Without the management cluster nothing can be observed: that is an error (exit 1),
+        # not every cluster Unknown (exit 2, which bots read as "drift or changes").
+        observer.stop()
+        reason = observer.machines.last_error or f"no answer within {sync_timeout:g}s"
+        raise _Failed(f"cannot observe the management cluster: {reason}")
     state = RolloutState()
     try:
         inventory = observer.inventory()
@@ -524,9 +530,11 @@ def apply(
 
 
 def _register() -> None:
+    from gitops.controller.command import run
     from gitops.sim.command import sim
 
     main.add_command(sim)
+    main.add_command(run)
 
 
 _register()

@@ -46,7 +46,9 @@ class MachineRequest:
     zone: str
     replaces: str  # the node replaced; "" for a scale-up
     plan_id: str
-    slot: str = ""  # for a scale-up, its step in the plan: what tells two of them apart
+    # For a scale-up, its step in the plan (what tells two of them apart); after failures in
+    # the wave, also the attempt, so a retry never reuses a failed Machine's name.
+    slot: str = ""
 
 
 def machine_name(request: MachineRequest) -> str:

@@ -57,7 +57,9 @@ def _pool_status(
     }
 
 
-def conditions(plan: Plan, cluster: ClusterPlan, findings: list[Finding]) -> list[dict[str, str]]:
+def conditions(
+    plan: Plan, cluster: ClusterPlan, findings: list[Finding], stalled: str = ""
+) -> list[dict[str, str]]:
     """Ready, Reconciling and Stalled for one cluster, each with a reason and a message."""
     drift = [f for f in findings if f.is_drift]
     work = any(True for pool in cluster.pools for batch in pool.batches for _ in batch.actions)
@@ -78,7 +80,9 @@ def conditions(plan: Plan, cluster: ClusterPlan, findings: list[Finding]) -> lis
     else:
         ready = ("True", "Converged", "every pool runs its declared image")
     stalled_reason = ""
-    if plan.status in ("halted", "refused"):
+    if stalled:
+        stalled_reason = stalled
+    elif plan.status in ("halted", "refused"):
         stalled_reason = plan.reason
     elif quarantined:
         stalled_reason = "a node is quarantined after its drain timed out; a human must act"
@@ -96,21 +100,21 @@ def conditions(plan: Plan, cluster: ClusterPlan, findings: list[Finding]) -> lis
         {
             "type": "Stalled",
             "status": "True" if stalled_reason else "False",
-            "reason": (
-                "Halted"
-                if plan.status == "halted"
-                else "Refused"
-                if plan.status == "refused"
-                else "Quarantined"
-            )
-            if stalled_reason
-            else "None",
+            "reason": _stalled_reason(plan, stalled) if stalled_reason else "None",
             "message": stalled_reason,
         },
     ]
 
 
-def cluster_status(fleet: Fleet, inventory: Inventory, plan: Plan, cluster: str) -> dict[str, Any]:
+def _stalled_reason(plan: Plan, stalled: str) -> str:
+    if stalled:
+        return "RevisionNotApplied"
+    return {"halted": "Halted", "refused": "Refused"}.get(plan.status, "Quarantined")
+
+
+def cluster_status(
+    fleet: Fleet, inventory: Inventory, plan: Plan, cluster: str, stalled: str = ""
+) -> dict[str, Any]:
     """The status document of one cluster."""
     wave = next(w for w in plan.waves if any(c.name == cluster for c in w.clusters))
     cplan = next(c for c in wave.clusters if c.name == cluster)
@@ -130,7 +134,7 @@ def cluster_status(fleet: Fleet, inventory: Inventory, plan: Plan, cluster: str)
             "phase": cplan.status,
             **({"reason": cplan.reason} if cplan.reason else {}),
         },
-        "conditions": conditions(plan, cplan, findings),
+        "conditions": conditions(plan, cplan, findings, stalled),
         "pools": [_pool_status(p, seen, fleet, declared.get(p.name, p.image)) for p in cplan.pools],
         "findings": [
             {
@@ -184,9 +188,17 @@ def summary_markdown(fleet: Fleet, statuses: list[dict[str, Any]], plan: Plan) -
     return "\n".join(lines)
 
 
-def files(fleet: Fleet, inventory: Inventory, plan: Plan) -> dict[str, str]:
-    """Every file of the status branch, path → content."""
-    statuses = [cluster_status(fleet, inventory, plan, c.name) for c in fleet.clusters]
+def files(fleet: Fleet, inventory: Inventory, plan: Plan, stalled: str = "") -> dict[str, str]:
+    """Every file of the status branch, path → content.
+
+    ``stalled`` says why the newest fetched revision is not the one in force (invalid,
+    unsigned); it shows as each cluster's Stalled condition and at the top of the README.
+    """
+    statuses = [cluster_status(fleet, inventory, plan, c.name, stalled) for c in fleet.clusters]
     out = {f"status/{s['cluster']}.yaml": render_yaml(s) for s in statuses}
-    out["README.md"] = summary_markdown(fleet, statuses, plan)
+    readme = summary_markdown(fleet, statuses, plan)
+    if stalled:
+        title, _, rest = readme.partition("\n")
+        readme = f"{title}\n\n> **Stalled:** {stalled}\n{rest}"
+    out["README.md"] = readme
     return out

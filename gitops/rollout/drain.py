@@ -43,8 +43,8 @@ class DrainResult:
     message: str = ""
 
 
-def _blocking_pdb(err: TooManyRequests) -> str:
-    """The PDB named by a 429 eviction answer.
+def _blocking_pdb(err: TooManyRequests, namespace: str) -> str:
+    """The PDB named by a 429 eviction answer, as ``namespace/name`` (it is the pod's namespace).
 
     The API server names it in a cause: "The disruption budget web-pdb needs 2 healthy pods
     and has 2 currently".
@@ -53,8 +53,8 @@ def _blocking_pdb(err: TooManyRequests) -> str:
     for text in [*texts, str(err)]:
         match = _PDB_NAME.search(text)
         if match:
-            return match.group(1)
-    return "a PodDisruptionBudget"
+            return f"{namespace}/{match.group(1)}"
+    return f"a PodDisruptionBudget in {namespace}"
 
 
 _PDB_NAME = re.compile(r"disruption budget ([a-z0-9][-a-z0-9.]*)")
@@ -84,7 +84,7 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
         try:
             actions.evict(kube, meta.get("namespace", ""), meta.get("name", ""), grace)
         except TooManyRequests as err:
-            blocked.append(_blocking_pdb(err))
+            blocked.append(_blocking_pdb(err, meta.get("namespace", "")))
         except NotFound:
             continue
         except GitopsError as err:

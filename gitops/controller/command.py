@@ -1,0 +1,214 @@
+"""``gitops run``: the controller process (wiring only; the loop is ``gitops.controller.loop``).
+
+Shell layer. Builds the mirror, status writer, trust store, HTTP endpoints, trigger and leader
+election from flags, runs the loop while this replica holds the Lease, and stops cleanly on
+SIGTERM or SIGINT (the last status is flushed and the Lease released).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import click
+
+from gitops.controller.http import ControllerHTTP
+from gitops.controller.logs import configure
+from gitops.controller.loop import Controller
+from gitops.controller.metrics import Metrics
+from gitops.controller.webhooks import Trigger
+from gitops.errors import GitopsError
+from gitops.fleet.quantities import parse_duration
+from gitops.gitrepo.auth import Credentials
+from gitops.gitrepo.mirror import Mirror, Remote
+from gitops.gitrepo.status import CoalescingWriter, StatusWriter
+from gitops.gitrepo.verify import TrustStore
+from gitops.kube.client import connect
+from gitops.kube.lease import LeaderElector
+
+log = logging.getLogger(__name__)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+@click.command()
+@click.option("--repo", required=True, help="Fleet repository URL (https, ssh, file://) or path.")
+@click.option("--branch", default="main", show_default=True, help="Branch engineers merge to.")
+@click.option("--path", "subdir", default="", help="Folder of the fleet inside the repository.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Management cluster kubeconfig (default: in-cluster configuration).",
+)
+@click.option("--context", help="Kubeconfig context.")
+@click.option(
+    "--interval",
+    default="1m",
+    show_default=True,
+    callback=_duration,
+    help="Poll the repository this often (with ±10% jitter).",
+)
+@click.option("--status-branch", default="gitops/status", show_default=True)
+@click.option(
+    "--status-interval",
+    default="30s",
+    show_default=True,
+    callback=_duration,
+    help="At most one status commit this often.",
+)
+@click.option(
+    "--http-addr",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="Where /healthz, /readyz, /metrics and /webhook listen.",
+)
+@click.option(
+    "--verify-signatures",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of trusted OpenPGP keys and an SSH allowed_signers file.",
+)
+@click.option("--webhook-secret-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding an https token for the repository.",
+)
+@click.option("--ssh-key", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the mirror and snapshots live (default: a temporary directory).",
+)
+@click.option("--lease-namespace", default="gitops-system", show_default=True)
+@click.option("--state-namespace", default="gitops-system", show_default=True)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiply every policy duration; for demos and tests.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
+)
+def run(
+    repo: str,
+    branch: str,
+    subdir: str,
+    kubeconfig: str | None,
+    context: str | None,
+    interval: float,
+    status_branch: str,
+    status_interval: float,
+    http_addr: str,
+    verify_signatures: Path | None,
+    webhook_secret_file: Path | None,
+    token_file: Path | None,
+    ssh_key: Path | None,
+    known_hosts: Path | None,
+    cache_dir: Path | None,
+    lease_namespace: str,
+    state_namespace: str,
+    time_scale: float,
+    log_format: str,
+) -> None:
+    """Run the controller: pull the fleet repository, reconcile, write status to git.
+
+    Only the replica holding the Lease gitops-controller acts. Exit status: 0 after SIGTERM or
+    SIGINT, 1 when it cannot start (bad flags, unreachable cluster configuration).
+    """
+    if log_format == "json":
+        configure("info")
+    cache = cache_dir or Path(tempfile.mkdtemp(prefix="gitops-cache-"))
+    credentials = Credentials(
+        token_file=token_file, ssh_key_file=ssh_key, known_hosts_file=known_hosts
+    )
+    remote = Remote(repo, branch=branch, credentials=credentials)
+    try:
+        management = connect(kubeconfig, context)
+        mirror = Mirror(cache / "fleet", remote)
+        writer = CoalescingWriter(
+            StatusWriter(cache / "status", remote, branch=status_branch), status_interval
+        )
+    except (GitopsError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    trust = TrustStore(verify_signatures, cache / "trust") if verify_signatures else None
+    metrics = Metrics()
+    controller = Controller(
+        mirror,
+        management,
+        path=subdir,
+        writer=writer,
+        trust=trust,
+        metrics=metrics,
+        state_namespace=state_namespace,
+        time_scale=time_scale,
+    )
+    trigger = Trigger(branch)
+    host, _, port = http_addr.rpartition(":")
+    secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
+    http = ControllerHTTP(
+        host or "127.0.0.1",
+        int(port),
+        metrics=metrics,
+        healthy=lambda: (True, "ok"),
+        ready=controller.ready,
+        trigger=trigger,
+        webhook_secret=secret,
+    ).start()
+    done = threading.Event()
+    loop_thread: list[threading.Thread] = []
+
+    def lead() -> None:
+        metrics.leader.set(1)
+        controller.stopping.clear()
+        thread = threading.Thread(
+            target=lambda: controller.run(interval=interval, trigger=trigger),
+            name="reconcile",
+            daemon=True,
+        )
+        loop_thread.append(thread)
+        thread.start()
+
+    def follow() -> None:
+        metrics.leader.set(0)
+        controller.stopping.set()
+
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    elector = LeaderElector(
+        management,
+        lease_namespace,
+        "gitops-controller",
+        identity,
+        lease_duration=max(1.0, 15.0 * min(1.0, time_scale * 10)),
+        retry_period=max(0.2, 2.0 * min(1.0, time_scale * 10)),
+        on_started=lead,
+        on_stopped=follow,
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    click.echo(
+        f"gitops run: watching {remote.display} ({branch}); http {http.address}; "
+        f"identity {identity}",
+        err=True,
+    )
+    elector.start()
+    done.wait()
+    log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
+    controller.stopping.set()
+    for thread in loop_thread:
+        thread.join(30)
+    controller.stop()
+    elector.stop(release=True)
+    http.stop()
