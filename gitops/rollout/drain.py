@@ -76,6 +76,7 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
     pods = [p for p in actions.pods_on_node(kube, node.name) if evictable(p)]
     blocked: list[str] = []
     failures: list[str] = []
+    remaining: list[dict[str, Any]] = []
     for pod in pods:
         meta: dict[str, Any] = pod.get("metadata") or {}
         if meta.get("deletionTimestamp"):
@@ -83,14 +84,16 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
         grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
         try:
             actions.evict(kube, meta.get("namespace", ""), meta.get("name", ""), grace)
+            continue  # evicted: the API server now deletes it, honouring its grace period
         except TooManyRequests as err:
             blocked.append(_blocking_pdb(err, meta.get("namespace", "")))
         except NotFound:
             continue
         except GitopsError as err:
             failures.append(str(err))
-    remaining = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
-    if not pods:
+        remaining.append(pod)
+    if not remaining:
+        # Every pod is evicted or going: drained now, without waiting for another pass.
         return DrainResult("drained")
     started = float(node.annotations.get(DRAIN_STARTED_ANNOTATION, now) or now)
     blockers = tuple(sorted(set(blocked)))

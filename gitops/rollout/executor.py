@@ -94,7 +94,7 @@ class Executor:
         # Steps that failed or could not finish yet (a drain blocked by a PDB) are tried again
         # after ``retry_interval``: every pass re-lists the pods, but not many times a second.
         self._not_before: dict[str, float] = {}
-        self.retry_interval = min(2.0, max(0.05, 2.0 * time_scale))
+        self.retry_interval = min(1.0, max(0.05, time_scale))
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet. Planning before they show would count the
         # pool short and create a second replacement. A restarted process lists afresh and sees
