@@ -11,15 +11,16 @@ must treat them as read-only.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import tenacity
-from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from gitops.errors import Transient
 from gitops.kube.errors import Gone, KubeError, call, translate
@@ -52,7 +53,7 @@ class WatchCache:
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._watch: k8s_watch.Watch | None = None
+        self._response: Any = None  # the open watch response (urllib3), for stop()
         self._backoff = tenacity.wait_exponential_jitter(
             multiplier=0.1, max=backoff_max, jitter=0.5
         )
@@ -102,13 +103,13 @@ class WatchCache:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.stop()
-            response = getattr(self._watch, "_resp", None)
-            if response is not None:
-                # Unblock the reading thread now rather than at the next event.
-                with contextlib.suppress(Exception):
-                    response.close()
+        response = self._response
+        if response is not None:
+            # Unblock the reading thread now rather than at the next event. Shut the socket
+            # down rather than close the response: closing takes the buffered reader's lock,
+            # which the reading thread holds while it waits, and would hang until an event.
+            with contextlib.suppress(Exception):
+                response.connection.sock.shutdown(socket.SHUT_RDWR)
         with self._changed:
             self._changed.notify_all()
 
@@ -173,31 +174,43 @@ class WatchCache:
                     )
 
     def _follow(self) -> None:
-        self._watch = k8s_watch.Watch()
+        # The watch is read here rather than through ``kubernetes.watch.Watch.stream``: with
+        # ``deserialize=False`` that generator fails on an ERROR event with a KeyError
+        # ('raw_object') instead of reporting the 410 Expired it carries, which killed this
+        # thread and left the cache silently stale. An ERROR event becomes a typed error here.
         self.watches += 1
         self._streamed = self._opened = False
-
-        @functools.wraps(self._list_fn)
-        def opened(*args: Any, **kwargs: Any) -> Any:
-            response = self._list_fn(*args, **kwargs)
-            # The server accepted the watch: what fails from here on is a dropped stream.
-            self._opened = 200 <= int(getattr(response, "status", 200)) < 300
-            return response
-
         with translate(f"watching {self.what}"):
-            stream = self._watch.stream(
-                opened,
+            response = self._list_fn(
+                watch=True,
                 resource_version=self.resource_version,
                 timeout_seconds=WATCH_TIMEOUT_SECONDS,
                 allow_watch_bookmarks=True,
-                deserialize=False,
+                _preload_content=False,
                 _request_timeout=(5, WATCH_TIMEOUT_SECONDS + 30),
             )
-            for event in stream:
+            self._response = response
+            self._opened = True  # the server answered: what fails from here on is a dropped stream
+            try:
                 if self._stop.is_set():
-                    break
-                self._streamed = True
-                self._apply(event)
+                    return
+                for line in iter_resp_lines(response):
+                    if self._stop.is_set():
+                        break
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        raise _status_error(event.get("object") or {})
+                    self._streamed = True
+                    self._apply(event)
+            finally:
+                self._response = None
+                # Close first: a stream left unread must not go back to the pool for reuse.
+                with contextlib.suppress(Exception):
+                    response.close()
+                with contextlib.suppress(Exception):
+                    response.release_conn()
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -223,6 +236,15 @@ class WatchCache:
 def _key(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def _status_error(status: dict[str, Any]) -> ApiException:
+    """The ApiException a watch's ERROR event (a v1 Status) stands for; ``translate`` types it."""
+    error = ApiException(
+        status=int(status.get("code") or 500), reason=str(status.get("reason", ""))
+    )
+    error.body = json.dumps(status)
+    return error
 
 
 def _state(attempt: int) -> tenacity.RetryCallState:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,19 @@ def _finish(configuration: k8s.Configuration, name: str) -> Kube:
     return Kube(api, name)
 
 
+@contextmanager
+def _malformed(source: str) -> Iterator[None]:
+    """A kubeconfig that is not YAML, or not shaped like one, is a BadConfig too.
+
+    The client's loader reports only some problems as ConfigException; unparseable YAML or a
+    list where it expects a mapping escape as YAMLError, TypeError and the like.
+    """
+    try:
+        yield
+    except (yaml.YAMLError, TypeError, AttributeError, KeyError, ValueError) as err:
+        raise BadConfig(f"{source} is not a usable kubeconfig: {err}") from err
+
+
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     """The management cluster: from ``kubeconfig`` (and ``context``), else in-cluster config.
 
@@ -69,7 +84,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     ``~/.kube/config``) is used, as kubectl does.
     """
     configuration = k8s.Configuration()
-    with translate("loading the cluster configuration"):
+    with translate("loading the cluster configuration"), _malformed(kubeconfig or "kubeconfig"):
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=configuration)
         else:
@@ -103,7 +118,10 @@ def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
             f"Secret {namespace}/{secret_name} does not hold a kubeconfig: {err}"
         ) from err
     configuration = k8s.Configuration()
-    with translate(f"loading the kubeconfig of cluster {cluster}"):
+    with (
+        translate(f"loading the kubeconfig of cluster {cluster}"),
+        _malformed(f"Secret {namespace}/{secret_name}"),
+    ):
         loader = k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig)
         loader.load_and_set(configuration)
     return _finish(configuration, cluster)

@@ -72,6 +72,10 @@ class Unavailable(KubeError, Transient):
     """5xx, a timeout or a dropped connection."""
 
 
+class BadRequest(KubeError, Stalled):
+    """Another 4xx (400 a bad selector, 405, 415 ...): the request itself is wrong; not retried."""
+
+
 class BadConfig(KubeError, Stalled):
     """The kubeconfig or in-cluster configuration cannot be used."""
 
@@ -99,13 +103,14 @@ def from_api_exception(err: ApiException, what: str) -> KubeError:
     except (ValueError, TypeError, AttributeError):
         message = str(err.body or "")[:200]
     text = f"{what}: {status} {reason}: {message}".rstrip(": ")
-    cls = _BY_CODE.get(status, Unavailable)
+    # Only 5xx and no answer at all are passing faults; any other 4xx is a wrong request.
+    cls = _BY_CODE.get(status) or (BadRequest if 400 <= status < 500 else Unavailable)
     if cls is TooManyRequests:
         headers = err.headers or {}
         retry_after = float(headers.get("Retry-After", 1) or 1)
         return TooManyRequests(text, retry_after=retry_after, reason=reason, details=details)
     error = cls(text, reason=reason, details=details)
-    if cls is Unavailable:
+    if cls is Unavailable or cls is BadRequest:
         error.code = status
     return error
 

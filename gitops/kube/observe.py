@@ -42,8 +42,24 @@ class _Workload:
     def stop(self) -> None:
         for cache in self.caches.values():
             cache.stop()
+        _join(self.caches.values())
         if self.kube is not None:
             self.kube.close()
+
+
+STOP_JOIN_SECONDS = 2.0
+
+
+def _join(caches: Iterable[WatchCache], timeout: float = STOP_JOIN_SECONDS) -> None:
+    """Wait (a little) for stopped caches' threads to end before their client is closed.
+
+    ``WatchCache.stop`` wakes a thread blocked on its stream at once; letting it finish before
+    the connection pool closes, or the interpreter exits, keeps daemon threads from running
+    into a torn-down client or interpreter. A thread busy in a LIST is not waited for longer.
+    """
+    deadline = time.monotonic() + timeout
+    for cache in caches:
+        cache.join(max(0.0, deadline - time.monotonic()))
 
 
 class Observer:
@@ -194,6 +210,7 @@ class Observer:
 
     def stop(self) -> None:
         self.machines.stop()
+        _join([self.machines])
         with self._lock:
             for workload in self._workloads.values():
                 workload.stop()

@@ -117,10 +117,19 @@ def make(
 ) -> Plan:
     """The plan for this fleet, as observed, at ``now``; pure and deterministic."""
     findings = drift.find(fleet, inventory)
-    by_node: dict[tuple[str, str], list[Finding]] = {}
+    # A node's findings: the finding itself when it has one (nearly always), else a list. One
+    # list per node of the fleet would be 50,000 more objects for the cyclic GC to scan.
+    by_node: dict[tuple[str, str], Finding | list[Finding]] = {}
     for finding in findings:
         if finding.node:
-            by_node.setdefault((finding.cluster, finding.node), []).append(finding)
+            key = (finding.cluster, finding.node)
+            earlier = by_node.get(key)
+            if earlier is None:
+                by_node[key] = finding
+            elif isinstance(earlier, list):
+                earlier.append(finding)
+            else:
+                by_node[key] = [earlier, finding]
     drifted = drift.drifted_nodes(findings)
     observed = 0
     for doc in fleet.clusters:
@@ -218,7 +227,8 @@ class _PoolWork:
     quarantined: list[Member] = field(default_factory=list)
     provisioning: list[Member] = field(default_factory=list)
     targets: list[Member] = field(default_factory=list)
-    why: dict[str, tuple[str, str]] = field(default_factory=dict)  # due node: (fingerprint, why)
+    # due node: (fingerprint, short reason); read as why.get(name, _NO_REASON) in hot paths
+    why: dict[str, tuple[str, str]] = field(default_factory=dict)
     drifted: set[str] = field(default_factory=set)  # node names
     outdated: int = 0
     slots: int = 0
@@ -250,7 +260,7 @@ class _Planner:
         fleet: Fleet,
         state: RolloutState,
         now: float,
-        by_node: Mapping[tuple[str, str], list[Finding]],
+        by_node: Mapping[tuple[str, str], Finding | list[Finding]],
         drifted: frozenset[tuple[str, str]],
     ) -> None:
         self.fleet = fleet
@@ -473,10 +483,10 @@ class _Planner:
         work.targets.sort(key=work.key)
         return work
 
-    def _note(self, work: _PoolWork, member: Member, findings: list[Finding]) -> None:
+    def _note(self, work: _PoolWork, member: Member, found: Finding | list[Finding]) -> None:
         """Record what the node's findings mean for the plan: drifted, outdated, due."""
         due: Finding | None = None
-        for finding in findings:
+        for finding in (found,) if isinstance(found, Finding) else found:
             if finding.kind in drift.NODE_DRIFT_KINDS:
                 work.drifted.add(member.name)
                 if self.replace_drift and (due is None or due.kind == "Outdated"):
@@ -634,7 +644,7 @@ class _Planner:
             )
         for target, replacement in work.pairs:
             repl = replacement.machine.name if replacement.machine is not None else ""
-            _, why = self._why(work, target)
+            _, why = work.why.get(target.name, _NO_REASON)
             if target.quarantined:
                 first.append(self._quarantine_wait(work, target))
             elif target.leaving:
@@ -713,7 +723,7 @@ class _Planner:
         self, work: _PoolWork, b: _Budget, target: Member, replacement: str, because: str
     ) -> AnyAction:
         """RetireNode if the availability budget allows it now, else a Wait saying why not."""
-        _, why = self._why(work, target)
+        _, why = work.why.get(target.name, _NO_REASON)
         if target.available and b.available - 1 < b.floor:
             return Wait(
                 cluster=work.cluster,
@@ -746,7 +756,7 @@ class _Planner:
         budget: str,
         ready: bool,
     ) -> RetireNode:
-        fingerprint, _ = self._why(work, target)
+        fingerprint, _ = work.why.get(target.name, _NO_REASON)
         return RetireNode(
             cluster=work.cluster,
             pool=work.pool.name,
@@ -776,11 +786,6 @@ class _Planner:
                 "until a human deletes it or removes the fleet.gitops.io/quarantined label"
             ),
         )
-
-    @staticmethod
-    def _why(work: _PoolWork, member: Member) -> tuple[str, str]:
-        """(fingerprint, short reason) of the finding that makes ``member`` due, if any."""
-        return work.why.get(member.name, _NO_REASON)
 
     def _zone(self, work: _PoolWork, member: Member | None, counts: dict[str, int]) -> str:
         """The member's zone when still declared, else the least-filled declared zone."""
@@ -815,7 +820,7 @@ class _Planner:
         )
 
     def _scale_down(self, work: _PoolWork, b: _Budget, m: Member, ready: bool) -> ScaleDown:
-        fingerprint, why = self._why(work, m)
+        fingerprint, why = work.why.get(m.name, _NO_REASON)
         return ScaleDown(
             cluster=work.cluster,
             pool=work.pool.name,
@@ -832,7 +837,7 @@ class _Planner:
         self, work: _PoolWork, b: _Budget, target: Member, zone: str, ready: bool
     ) -> CreateReplacement:
         b.machines += 1
-        fingerprint, why = self._why(work, target)
+        fingerprint, why = work.why.get(target.name, _NO_REASON)
         return CreateReplacement(
             cluster=work.cluster,
             pool=work.pool.name,
@@ -933,7 +938,7 @@ class _Planner:
                 started.append(target)
             for target in started:
                 removed.add(target)
-                _, why = self._why(work, target)
+                _, why = work.why.get(target.name, _NO_REASON)
                 later.append(
                     self._retire_action(
                         work,
@@ -952,7 +957,7 @@ class _Planner:
                 for target in remaining[len(started) :]:
                     if target.available:
                         continue
-                    _, why = self._why(work, target)
+                    _, why = work.why.get(target.name, _NO_REASON)
                     out.append(
                         self._retire_action(
                             work,
@@ -989,7 +994,7 @@ class _Planner:
             if target.available and b.available - 1 < b.floor:
                 continue  # an unavailable node later in the order may still go
             b.available -= 1 if target.available else 0
-            _, why = self._why(work, target)
+            _, why = work.why.get(target.name, _NO_REASON)
             out.append(
                 self._retire_action(
                     work,
@@ -1096,7 +1101,7 @@ class _Planner:
                     v.available -= 1 if took else 0
                     v.machines -= 1
                     gone.add(target)
-                    _, why = self._why(work, target)
+                    _, why = work.why.get(target.name, _NO_REASON)
                     retires.append(
                         self._retire_action(
                             work,
@@ -1118,7 +1123,7 @@ class _Planner:
                     v.machines -= 1
                     gone.add(target)
                     batch.append(target)
-                    _, why = self._why(work, target)
+                    _, why = work.why.get(target.name, _NO_REASON)
                     acts.append(
                         self._retire_action(
                             work,
@@ -1168,18 +1173,21 @@ class _Planner:
 
 @dataclass(slots=True)
 class _Budget:
-    """Running counts of one pool while its batches are laid out."""
+    """Running counts of one pool while its batches are laid out.
+
+    ``replicas``, ``surge`` and ``unavailable`` never change once built, so ``floor``
+    (replicas - maxUnavailable) and ``ceiling`` (replicas + maxSurge) are computed once: they
+    are read for every action of the fleet.
+    """
 
     replicas: int
     surge: int
     unavailable: int
     machines: int
     available: int
+    floor: int = field(init=False)
+    ceiling: int = field(init=False)
 
-    @property
-    def floor(self) -> int:
-        return self.replicas - self.unavailable
-
-    @property
-    def ceiling(self) -> int:
-        return self.replicas + self.surge
+    def __post_init__(self) -> None:
+        self.floor = self.replicas - self.unavailable
+        self.ceiling = self.replicas + self.surge
