@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import gc
 import hashlib
 import os
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +30,7 @@ from gitops.fleet.model import Fleet, WaveMembers
 from gitops.fleet.problems import FleetError, Problem
 from gitops.fleet.spec import API_VERSION, KINDS, ClusterDocument, FleetDocument
 from gitops.fleet.yamlread import Document, read_documents
+from gitops.gcpause import collector_paused
 
 MAX_FILE_BYTES = 1024 * 1024
 SKIPPED_DIRS = frozenset({"status", "drift"})
@@ -46,24 +46,8 @@ def load(root: str | os.PathLike[str]) -> Fleet:
         raise FleetError(
             [Problem(str(root), 1, 1, "not a directory", "give the fleet repository's root")]
         )
-    with _collector_paused():
+    with collector_paused():
         return _load(base)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while reading.
-
-    Reading builds hundreds of thousands of small, acyclic, long-lived objects (YAML nodes,
-    values, marks); the collector's full passes over them cost as much as the parsing itself.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load(base: Path) -> Fleet:

@@ -59,6 +59,7 @@ from gitops import drift
 from gitops.drift import Finding
 from gitops.fleet import ClusterDocument, Fleet, NodePool, Wave
 from gitops.fleet.quantities import format_duration
+from gitops.gcpause import collector_paused
 from gitops.inventory import ClusterInventory, Inventory, Member
 from gitops.plan.model import (
     PLANNER_VERSION,
@@ -116,6 +117,17 @@ def make(
     override_drift_limit: bool = False,
 ) -> Plan:
     """The plan for this fleet, as observed, at ``now``; pure and deterministic."""
+    with collector_paused():  # time only: see gitops.gcpause
+        return _make(fleet, inventory, state, now, override_drift_limit)
+
+
+def _make(
+    fleet: Fleet,
+    inventory: Inventory,
+    state: RolloutState,
+    now: float,
+    override_drift_limit: bool,
+) -> Plan:
     findings = drift.find(fleet, inventory)
     # A node's findings: the finding itself when it has one (nearly always), else a list. One
     # list per node of the fleet would be 50,000 more objects for the cyclic GC to scan.
