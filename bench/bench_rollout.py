@@ -44,14 +44,13 @@ converged plan. ``api_requests`` counts the controller's requests in the simulat
 
 Usage: ``.venv/bin/python bench/bench_rollout.py [--keep DIR]``. Takes about a minute.
 
-Measured here (2 vCPUs, noisy VM): 610 nodes, minimum 22.6 s, wall 45 s (ratio 1.97) before
-the executor waited ``retry_interval`` (2 s at ``--time-scale`` 1) between passes of a
-PDB-blocked drain; 61-63 s (ratio 2.7-2.8) with it. The executor thread is busy for ~87% of
-the run: of 203 reconciles (mean 270 ms), rebuilding the inventory from the watch caches takes
-111 ms each (``gitops.kube.observe.Observer.inventory`` translates every object again on each
-reconcile), carrying actions out one HTTP request after another 16 ms per action, planning 34
-ms. A replacement's node turning Ready therefore waits ~0.8 s (median) for its old node's
-cordon, once per batch on the critical path.
+Measured here (2 vCPUs, noisy VM): 610 nodes, minimum 22.6 s. The first cut took 61-63 s
+(ratio 2.7-2.8): every node's retirement waited one retry interval after its evictions, every
+reconcile re-translated every cached object (111 ms), and every new machine re-read its
+template. With a node drained in the pass that evicted its pods, translations reused while a
+cluster's caches have not moved, and templates read once per minute: 36 s (ratio 1.59, 5,165
+requests). What remains is the executor carrying steps out one HTTP request after another and
+one cluster after another (about 16 ms a step), and planning on every pass (~35 ms).
 """
 
 from __future__ import annotations

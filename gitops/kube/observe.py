@@ -38,6 +38,7 @@ class _Workload:
     caches: dict[str, WatchCache] = field(default_factory=dict)
     error: str = ""
     tried: float = 0.0
+    translated: tuple[Any, ClusterInventory] | None = None  # (cache versions, inventory)
 
     def stop(self) -> None:
         for cache in self.caches.values():
@@ -187,13 +188,29 @@ class Observer:
                 return ClusterInventory.unreachable(
                     name, f"{cache.what} not listed yet: {cache.last_error or 'waiting'}"
                 )
-        return translate.cluster(
+        # Translating a cluster costs more than planning it: reuse the last translation while
+        # none of its caches moved and its Machines are the same versions.
+        key = (
+            tuple(workload.caches[k].generation for k in ("nodes", "pods", "pdbs")),
+            tuple(
+                (
+                    (m.get("metadata") or {}).get("name"),
+                    (m.get("metadata") or {}).get("resourceVersion"),
+                )
+                for m in machines
+            ),
+        )
+        if workload.translated is not None and workload.translated[0] == key:
+            return workload.translated[1]
+        inventory = translate.cluster(
             name,
             nodes=workload.caches["nodes"].objects(),
             machines=machines,
             pods=workload.caches["pods"].objects(),
             pdbs=workload.caches["pdbs"].objects(),
         )
+        workload.translated = (key, inventory)
+        return inventory
 
     def workload(self, name: str) -> Kube | None:
         """The client of a tracked, connected workload cluster."""

@@ -15,6 +15,8 @@ import contextlib
 import copy
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,12 +95,33 @@ def _set_path(obj: dict[str, Any], dotted: str, value: Any) -> None:
 class ClusterAPIProvider:
     """Creates, lists and deletes a pool's Machines in the management cluster."""
 
-    def __init__(self, management: Kube) -> None:
+    def __init__(
+        self,
+        management: Kube,
+        *,
+        template_ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kube = management
+        # Cluster API treats templates as immutable (a change is a new template), so a batch
+        # of replacements clones from one read rather than one read per machine; the TTL bounds
+        # how long a template edited in place anyway goes unseen.
+        self.template_ttl = template_ttl
+        self.clock = clock
+        self._templates: dict[tuple[str, str, str, str], tuple[float, dict[str, Any]]] = {}
 
     # -- reading -------------------------------------------------------------------------
 
     def get_template(self, ref: ObjectReference, namespace: str) -> dict[str, Any]:
+        key = (ref.api_version, ref.kind, ref.namespace or namespace, ref.name)
+        cached = self._templates.get(key)
+        if cached is not None and self.clock() - cached[0] < self.template_ttl:
+            return copy.deepcopy(cached[1])
+        template = self._read_template(ref, namespace)
+        self._templates[key] = (self.clock(), template)
+        return copy.deepcopy(template)
+
+    def _read_template(self, ref: ObjectReference, namespace: str) -> dict[str, Any]:
         group, version = _group_version(ref.api_version)
         response = call(
             f"reading {ref.kind} {namespace}/{ref.name}",
