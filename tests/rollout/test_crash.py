@@ -12,35 +12,14 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 import pytest
 
-from gitops import drift
-from gitops.kube.client import connect
-from gitops.kube.observe import Observer
-from tests.rollout.conftest import POLICY_SCALE, Rollout
+from tests.rollout.conftest import Rollout
 from tests.rollout.invariants import check, load_events
-
-
-def _apply(r: Rollout) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gitops.cli",
-        "apply",
-        "--fleet",
-        str(r.fleet_path),
-        "--kubeconfig",
-        r.sim.kubeconfig_path,
-        "--yes",
-        "--time-scale",
-        str(POLICY_SCALE),
-        "--sync-timeout",
-        "20",
-    ]
+from tests.rollout.test_apply_command import apply_argv, assert_converged
 
 
 def _crash_loop(r: Rollout, rng: random.Random, kills_wanted: int) -> int:
@@ -48,7 +27,7 @@ def _crash_loop(r: Rollout, rng: random.Random, kills_wanted: int) -> int:
     env = {**os.environ, "COLUMNS": "120"}
     while kills < kills_wanted:
         proc = subprocess.Popen(
-            _apply(r), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            apply_argv(r, "--yes"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
         )
         # The instants are the point of this test: real time, drawn from a seeded generator.
         time.sleep(rng.uniform(0.8, 3.5))
@@ -58,22 +37,11 @@ def _crash_loop(r: Rollout, rng: random.Random, kills_wanted: int) -> int:
         proc.wait()
         kills += 1
     final = subprocess.run(
-        _apply(r), capture_output=True, text=True, timeout=240, env=env, check=False
+        apply_argv(r, "--yes"), capture_output=True, text=True, timeout=240, env=env, check=False
     )
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "converged" in final.stdout
     return kills
-
-
-def _assert_converged(r: Rollout) -> None:
-    observer = Observer(connect(r.sim.kubeconfig_path))
-    observer.track((c.name, c.namespace) for c in r.fleet.clusters)
-    assert observer.wait_synced(20)
-    findings = drift.find(r.fleet, observer.inventory())
-    observer.stop()
-    assert [
-        f for f in findings if f.kind in ("Outdated", "ImageMismatch", "CapacityMismatch")
-    ] == []
 
 
 @pytest.mark.slow
@@ -82,7 +50,7 @@ def test_sigkill_at_random_instants_breaks_nothing(rollout: Callable[..., Rollou
     kills = _crash_loop(r, random.Random(20261127), kills_wanted=12)
     assert kills >= 12
     assert check(r.audit, r.snap, r.fleet) == []
-    _assert_converged(r)
+    assert_converged(r)
     created = [e for e in load_events(r.audit) if e.get("event") == "machine-created"]
     assert len(created) == 17  # one replacement per old node, none twice
 
@@ -93,7 +61,7 @@ def test_sigkill_under_api_faults_breaks_nothing(rollout: Callable[..., Rollout]
     kills = _crash_loop(r, random.Random(4242), kills_wanted=10)
     assert kills >= 10
     assert check(r.audit, r.snap, r.fleet) == []
-    _assert_converged(r)
+    assert_converged(r)
     faults = [
         e for e in load_events(r.audit) if e["kind"] == "request" and e.get("fault") == "error"
     ]
