@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from gitops.gitrepo.status import CoalescingWriter, StatusWriter
 from gitops.gitrepo.verify import TrustStore
 from gitops.kube.client import connect
 from gitops.kube.lease import LeaderElector
+from gitops.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,6 @@ def run(
         trigger=trigger,
         webhook_secret=secret,
     ).start()
-    done = threading.Event()
     loop_thread: list[threading.Thread] = []
 
     def lead() -> None:
@@ -196,15 +195,14 @@ def run(
         on_started=lead,
         on_stopped=follow,
     )
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: done.set())
-    click.echo(
-        f"gitops run: watching {remote.display} ({branch}); http {http.address}; "
-        f"identity {identity}",
-        err=True,
-    )
-    elector.start()
-    done.wait()
+    with stop_on_signals() as stop:
+        click.echo(
+            f"gitops run: watching {remote.display} ({branch}); http {http.address}; "
+            f"identity {identity}",
+            err=True,
+        )
+        elector.start()
+        stop.wait()
     log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
     controller.stopping.set()
     for thread in loop_thread:

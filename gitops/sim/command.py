@@ -8,15 +8,13 @@ traceback for bad input: an invalid fleet prints the loader's problems and exits
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from gitops.fleet import FleetError
+from gitops.signals import stop_on_signals
 
 
 @click.group()
@@ -103,33 +101,24 @@ def serve(
         time_scale=time_scale,
         kubeconfig_out=kubeconfig_out,
     )
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
-        done.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:
         try:
-            simulator.start()
-        except FleetError as err:
-            for problem in err.problems:
-                click.echo(str(problem), err=True)
-            count = len(err.problems)
-            click.echo(f"invalid fleet: {count} problem{'s' if count != 1 else ''}", err=True)
-            sys.exit(1)
-        except ValueError as err:  # a bad --drift or --initial spec, reported by the world
-            click.echo(f"cannot start the simulator: {err}", err=True)
-            sys.exit(1)
-        except OSError as err:
-            click.echo(f"cannot start the simulator: {err}", err=True)
-            sys.exit(1)
-        click.echo(simulator.summary())
-        sys.stdout.flush()
-        while not done.wait(0.5):
-            pass
-    finally:
-        simulator.stop()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            try:
+                simulator.start()
+            except FleetError as err:
+                for problem in err.problems:
+                    click.echo(str(problem), err=True)
+                count = len(err.problems)
+                click.echo(f"invalid fleet: {count} problem{'s' if count != 1 else ''}", err=True)
+                sys.exit(1)
+            except ValueError as err:  # a bad --drift or --initial spec, reported by the world
+                click.echo(f"cannot start the simulator: {err}", err=True)
+                sys.exit(1)
+            except OSError as err:
+                click.echo(f"cannot start the simulator: {err}", err=True)
+                sys.exit(1)
+            click.echo(simulator.summary())
+            sys.stdout.flush()
+            stop.wait()
+        finally:
+            simulator.stop()
