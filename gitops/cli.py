@@ -448,18 +448,19 @@ def apply(
     Exit status: 0 when the fleet converged, 1 when the rollout halted (the reason is printed
     and recorded in the management cluster), was refused, was stopped, or failed.
     """
-    import signal
+    import threading
 
     from rich.console import Console
     from rich.live import Live
 
     from gitops.kube.client import connect
     from gitops.kube.observe import Observer
-    from gitops.plan import text
+    from gitops.plan import Plan, text
     from gitops.providers.clusterapi import ClusterAPIProvider
     from gitops.rollout.executor import Executor
     from gitops.rollout.progress import Progress
     from gitops.rollout.store import StateStore
+    from gitops.signals import stop_on_signals
 
     fleet = _load_fleet(fleet_path, repo)
     console = Console()
@@ -492,30 +493,49 @@ def apply(
                 raise _Failed("not a terminal: pass --yes to apply without confirmation")
             click.confirm("Apply this plan?", abort=True)
 
-        def stop(signum: int, frame: object) -> None:
-            if executor.stopping.is_set():
-                raise KeyboardInterrupt
-            executor.stopping.set()
-            console.print(
-                "[yellow]Stopping: no new work starts; press Ctrl-C again to quit now.[/]"
-            )
+        # The executor runs in a worker thread; the main thread only watches for signals (a
+        # handler that touched the executor's locks could deadlock, see gitops.signals).
+        outcome: list[Plan] = []
+        failure: list[BaseException] = []
 
-        previous = signal.signal(signal.SIGINT, stop)
-        try:
-            with Live(
+        def work() -> None:
+            try:
+                outcome.append(
+                    executor.run(
+                        resume=resume,
+                        poll=max(0.05, min(1.0, 2 * time_scale)),
+                        on_plan=progress.update,
+                    )
+                )
+            except BaseException as err:  # re-raised in the main thread below
+                failure.append(err)
+
+        with (
+            stop_on_signals() as stop,
+            Live(
                 progress,
                 console=console,
                 refresh_per_second=4,
                 transient=False,
                 redirect_stdout=False,
-            ) as live:
-                final = executor.run(
-                    resume=resume,
-                    poll=max(0.05, min(1.0, 2 * time_scale)),
-                    on_plan=lambda p: (progress.update(p), live.refresh()),
-                )
-        finally:
-            signal.signal(signal.SIGINT, previous)
+            ),
+        ):
+            worker = threading.Thread(target=work, name="apply", daemon=True)
+            worker.start()
+            warned = False
+            while worker.is_alive():
+                worker.join(0.2)
+                if stop and not warned:
+                    executor.stopping.set()
+                    console.print(
+                        "[yellow]Stopping: no new work starts; press Ctrl-C again to quit now.[/]"
+                    )
+                    warned = True
+                if len(stop.signals) > 1:
+                    raise click.Abort
+        if failure:
+            raise failure[0]
+        final = outcome[0]
     except GitopsError as err:
         raise _Failed(str(err)) from err
     finally:
