@@ -15,7 +15,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import tenacity
@@ -251,7 +251,3 @@ def _state(attempt: int) -> tenacity.RetryCallState:
     state = tenacity.RetryCallState(None, None, (), {})
     state.attempt_number = attempt
     return state
-
-
-def start_all(caches: Iterable[WatchCache]) -> list[WatchCache]:
-    return [cache.start() for cache in caches]

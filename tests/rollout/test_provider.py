@@ -184,3 +184,28 @@ def test_a_bootstrap_template_is_referenced_and_the_machine_stays_valid(
         }
     }
     assert_valid(machine)
+
+
+def test_list_a_pools_machines_and_delete_one_idempotently(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="declared")
+    provider = ClusterAPIProvider(r.management)
+    canary = r.fleet.cluster("canary")
+    assert canary is not None
+    pool = [m["metadata"]["name"] for m in provider.list_machines(canary, "workers")]
+    everything = provider.list_machines(canary)
+    assert len(pool) == 2 and len(everything) == 2  # canary has one pool of two nodes
+    assert all(
+        m["metadata"]["labels"]["node.cluster.x-k8s.io/pool"] == "workers" for m in everything
+    )
+    assert provider.list_machines(canary, "no-such-pool") == []
+    provider.delete_machine(canary.namespace, pool[0])
+    provider.delete_machine(canary.namespace, pool[0])  # deleting twice is not an error
+    provider.delete_machine(canary.namespace, "never-existed")
+    deletes = [
+        e
+        for e in load_events(r.audit)
+        if e["kind"] == "request" and e["verb"] == "delete" and e["resource"] == "machines"
+    ]
+    assert [e["code"] for e in deletes][:1] == [200]
