@@ -78,7 +78,13 @@ from gitops.sim.audit import read as read_audit
 from gitops.sim.physics import Latencies
 from gitops.sim.server import Simulator
 
-LATENCIES = Latencies(provision=0.7, boot=0.3, deprovision=0.15, reschedule=0.02)
+# Two profiles. "scaled" keeps real proportions (a cloud VM provisions in minutes, boots and
+# joins in one, is deleted in half a minute) at about 1/25 of real time; "fast" squeezes a batch
+# into one second, which makes every millisecond of API traffic show in the ratio.
+PROFILES = {
+    "scaled": Latencies(provision=5.0, boot=2.0, deprovision=1.0, reschedule=0.2),
+    "fast": Latencies(provision=0.7, boot=0.3, deprovision=0.15, reschedule=0.02),
+}
 
 IMAGES = """\
   images:
@@ -219,7 +225,7 @@ def theoretical_minimum(fleet: Fleet, lat: Latencies) -> tuple[float, list[dict[
 # -- the run --------------------------------------------------------------------------------
 
 
-def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
+def serve(root: str, workdir: str, profile: str, ready: Any, stop: Any) -> None:
     """The simulator, in its own process (so that it does not share a GIL with the executor)."""
     sim = Simulator(
         root,
@@ -227,7 +233,7 @@ def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
         initial="previous",
         audit_log=Path(workdir) / "audit.jsonl",
         kubeconfig_out=Path(workdir) / "kubeconfig",
-        world_options={"latencies": LATENCIES},
+        world_options={"latencies": PROFILES[profile]},
     )
     sim.start()
     ready.set()
@@ -235,14 +241,14 @@ def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
     sim.stop()
 
 
-def run(workdir: Path) -> dict[str, Any]:
+def run(workdir: Path, profile: str = "scaled") -> dict[str, Any]:
     """Roll the benchmark fleet out once; the measurements."""
     root = write_fleet(workdir / "fleet")
     fleet = load(root).with_revision("bench-1")
     audit_path = workdir / "audit.jsonl"
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
-    server = context.Process(target=serve, args=(str(root), str(workdir), ready, stop))
+    server = context.Process(target=serve, args=(str(root), str(workdir), profile, ready, stop))
     server.start()
     try:
         if not ready.wait(120):
@@ -273,7 +279,8 @@ def run(workdir: Path) -> dict[str, Any]:
     ]
     created = [e for e in events if e.get("event") == "machine-created"]
     removed = [e for e in events if e.get("event") == "node-removed"]
-    minimum, per_wave = theoretical_minimum(fleet, LATENCIES)
+    latencies = PROFILES[profile]
+    minimum, per_wave = theoretical_minimum(fleet, latencies)
     nodes = sum(p.replicas for _, p in fleet.pools())
     return {
         "nodes": nodes,
@@ -296,11 +303,12 @@ def run(workdir: Path) -> dict[str, Any]:
         "machines_created": len(created),
         "nodes_removed": len(removed),
         "last_node_removed_seconds": round(max(e["time"] for e in removed) - started_wall, 3),
+        "profile": profile,
         "latencies": {
-            "provision": LATENCIES.provision,
-            "boot": LATENCIES.boot,
-            "deprovision": LATENCIES.deprovision,
-            "reschedule": LATENCIES.reschedule,
+            "provision": latencies.provision,
+            "boot": latencies.boot,
+            "deprovision": latencies.deprovision,
+            "reschedule": latencies.reschedule,
         },
         "per_wave": per_wave,
     }
@@ -309,13 +317,16 @@ def run(workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="Keep the fleet and the audit log in DIR.")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="scaled", help="Latency profile."
+    )
     args = parser.parse_args(argv)
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        result = run(args.keep)
+        result = run(args.keep, args.profile)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
-            result = run(Path(tmp))
+            result = run(Path(tmp), args.profile)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, call
+from gitops.kube.errors import Conflict, call, read
 
 
 def patch_node(
@@ -90,7 +90,7 @@ def delete_pod(kube: Kube, namespace: str, name: str, grace_period: int | None =
 
 
 def read_config_map(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
-    response = call(
+    response = read(
         f"reading ConfigMap {namespace}/{name}",
         kube.core.read_namespaced_config_map,
         name,

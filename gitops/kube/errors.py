@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import tenacity
 import urllib3
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -132,3 +133,16 @@ def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` with failures translated."""
     with translate(what):
         return fn(*args, **kwargs)
+
+
+def read(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Like ``call``, for a read: a passing failure (5xx, 429, a dropped connection) is retried
+    a few times with jittered backoff before it is raised. Writes are not retried here: their
+    callers decide, because a write that timed out may have happened."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((Unavailable, TooManyRequests)),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0),
+        stop=tenacity.stop_after_attempt(4),
+        reraise=True,
+    )
+    return retrying(call, what, fn, *args, **kwargs)

@@ -79,6 +79,7 @@ class Observer:
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._generation = 0
+        self._nudges = 0
         self._workloads: dict[str, _Workload] = {}
         self.machines = WatchCache(
             "Machines in the management cluster",
@@ -100,11 +101,34 @@ class Observer:
         """Grows with every change any cache sees; pass it to ``wait_changed``."""
         return self._generation
 
-    def wait_changed(self, since: int, timeout: float) -> int:
-        """Block until something changed after ``since`` or ``timeout`` passed."""
+    def wait_changed(self, since: int, timeout: float, *, nudged_since: int | None = None) -> int:
+        """Block until something changed after ``since`` or ``timeout`` passed.
+
+        With ``nudged_since`` (a ``nudges()`` count), a ``nudge`` after it wakes the wait too.
+        """
         with self._changed:
-            self._changed.wait_for(lambda: self._generation > since, max(0.0, timeout))
+            self._changed.wait_for(
+                lambda: (
+                    self._generation > since
+                    or (nudged_since is not None and self._nudges > nudged_since)
+                ),
+                max(0.0, timeout),
+            )
             return self._generation
+
+    def nudges(self) -> int:
+        """Grows with every ``nudge``; pass it to ``wait_changed(nudged_since=...)``."""
+        return self._nudges
+
+    def nudge(self) -> None:
+        """Wake ``wait_changed`` callers that asked for it, without counting a cache change.
+
+        The executor nudges when a step of its own finishes: a drain that is still blocked
+        changes nothing in the caches, but its backoff is now known.
+        """
+        with self._changed:
+            self._nudges += 1
+            self._changed.notify_all()
 
     def track(self, clusters: Iterable[tuple[str, str]]) -> None:
         """Watch exactly these (cluster, namespace) pairs: start new ones, stop dropped ones."""

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from gitops import plan as planner
@@ -29,7 +30,7 @@ from gitops.fleet.wellknown import (
     FAILED_ANNOTATION,
     PHASE_ANNOTATION,
 )
-from gitops.inventory import ClusterInventory, Inventory, Node
+from gitops.inventory import Inventory, Node
 from gitops.kube import actions
 from gitops.kube.client import Kube
 from gitops.kube.errors import NotFound
@@ -79,6 +80,7 @@ class Executor:
         clock: Callable[[], float] = time.time,
         on_event: Callable[[Event], None] | None = None,
         override_drift_limit: bool = False,
+        parallelism: int = 16,
     ) -> None:
         self.fleet = fleet.scaled(time_scale)
         self.observer = observer
@@ -88,12 +90,26 @@ class Executor:
         self.on_event = on_event
         self.override_drift_limit = override_drift_limit
         self.stopping = threading.Event()
-        # Steps done since the caches last changed: repeating them would be harmless (every
-        # write is idempotent) but noisy, so wait until the effect is observed. Memory only.
-        self._done: dict[str, int] = {}
+        # Ready steps run on up to this many threads (see ``_act``); the pool is made on
+        # first use and ``close`` waits for the steps in flight.
+        self.parallelism = parallelism
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # around on_event
+        self._steps = threading.Condition()  # around the bookkeeping below
+        self._inflight: set[str] = set()  # keys of the steps on the worker threads
+        self._creating: set[str] = set()  # those of them that create a Machine
+        self._halts: list[str] = []  # why a step in flight said the rollout must halt
+        # Steps done whose effect the caches may not show yet (monotonic time they finished):
+        # repeating them would be harmless (every write is idempotent) but noisy, so each
+        # waits until the plan drops it, or ``done_ttl`` passes. Memory only.
+        self._done: dict[str, float] = {}
+        self.done_ttl = 5.0
         # Steps that failed or could not finish yet (a drain blocked by a PDB) are tried again
-        # after ``retry_interval``: every pass re-lists the pods, but not many times a second.
+        # with a backoff that doubles from a sixteenth of ``retry_interval`` up to it: a PDB
+        # that blocks only until an evicted pod is rescheduled costs a blink, not a whole
+        # interval, and one that stays blocked is re-listed at most once an interval.
         self._not_before: dict[str, float] = {}
+        self._attempts: dict[str, int] = {}
         self.retry_interval = min(1.0, max(0.05, time_scale))
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet. Planning before they show would count the
@@ -107,33 +123,29 @@ class Executor:
     # -- the loop ------------------------------------------------------------------------
 
     def reconcile(self, *, resume: bool = False) -> Plan:
-        """One level-triggered pass; returns the plan it acted on."""
+        """One level-triggered pass; returns the plan whose ready steps it started."""
+        self._await_creates()
         self._await_expected()
         now = self.clock()
         inventory = self.observer.inventory()
         state = self._effective_state(resume=resume, announce=True)
-        self._mark_ready(inventory, now)
+        with self._steps:
+            halts, self._halts = self._halts, []
+        if halts and not state.halted:
+            state = state.halt(halts[0], now)
+            self._emit("", "", "", f"rollout halted: {halts[0]}", "error")
         plan = planner.make(
             self.fleet, inventory, state, now, override_drift_limit=self.override_drift_limit
         )
         if plan.status == "halted" and not state.halted:
             state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
             self._emit("", "", "", plan.reason, "error")
+        marks = _started(inventory)
         if plan.status == "in-progress" and not self.stopping.is_set():
-            generation = self.observer.generation()
-            self._done = {k: g for k, g in self._done.items() if g == generation}
-            for slot, action in enumerate(planner.next_actions(plan)):
-                if self.stopping.is_set():
-                    break
-                if action.key in self._done or self._not_before.get(action.key, 0.0) > now:
-                    continue
-                state, settled = self._perform(action, slot, plan, inventory, state, now)
-                if settled:
-                    self._done[action.key] = generation
-                else:  # failed, or a drain still blocked: try again, but not at once
-                    self._not_before[action.key] = now + self.retry_interval
-                if state.halted:
-                    break
+            state = self._act(plan, inventory, state, now, marks)
+        else:
+            for cluster, machine in marks:
+                self._mark_ready(cluster, machine)
         state = self._record_progress(plan, state, now)
         self.store.save(state)
         return plan
@@ -175,7 +187,7 @@ class Executor:
         """Reconcile until converged, halted, refused or stopped; wake on changes or ``poll``."""
         first = True
         while True:
-            generation = self.observer.generation()
+            generation, nudges = self.observer.generation(), self.observer.nudges()
             try:
                 plan = self.reconcile(resume=resume and first)
             except GitopsError as err:
@@ -186,10 +198,29 @@ class Executor:
             if on_plan is not None:
                 on_plan(plan)
             if plan.status in ("converged", "halted", "refused") or self.stopping.is_set():
+                self.close()
+                if self._halts:  # a step that finished meanwhile said to halt: record it
+                    plan = self.reconcile()
                 return plan
-            wake = planner.next_wakeup(plan)
-            timeout = poll if wake is None else max(0.05, min(poll, wake - self.clock()))
-            self.observer.wait_changed(generation, timeout)
+            wake = min(
+                (t for t in (planner.next_wakeup(plan), self.next_retry()) if t is not None),
+                default=None,
+            )
+            timeout = poll if wake is None else max(0.02, min(poll, wake - self.clock()))
+            self.observer.wait_changed(generation, timeout, nudged_since=nudges)
+
+    def close(self) -> None:
+        """Wait for the steps in flight to finish (each leaves the fleet consistent)."""
+        with self._steps:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _await_creates(self) -> None:
+        """Wait for Machine creations in flight: planning before they land could count a
+        pool short (a scale-up has no node to key on) and create one Machine too many."""
+        with self._steps:
+            self._steps.wait_for(lambda: not self._creating, timeout=60.0)
 
     def _await_expected(self, timeout: float = 30.0) -> None:
         """Wait until the Machines cache shows every Machine this process created."""
@@ -209,6 +240,136 @@ class Executor:
 
     # -- steps ---------------------------------------------------------------------------
 
+    def next_retry(self) -> float | None:
+        """When the earliest step waiting on its backoff may be tried again (None: none)."""
+        now = self.clock()
+        with self._steps:
+            return min((t for t in self._not_before.values() if t > now), default=None)
+
+    def _act(
+        self,
+        plan: Plan,
+        inventory: Inventory,
+        state: RolloutState,
+        now: float,
+        marks: list[tuple[str, str]],
+    ) -> RolloutState:
+        """Start the plan's ready steps: abandons here, in order; the others on worker threads.
+
+        An abandon counts a failure in the durable record before it deletes, so abandons run
+        one after another in this thread. Every other ready step is independent of the rest
+        (the planner has already charged each against its pool's surge and unavailability
+        budgets), so each goes to a bounded pool of threads and the loop goes back to
+        watching: a batch of 25 retirements costs about one drain, and a slow drain in one
+        cluster holds back no other. A step still in flight is never started twice; once it
+        finishes it wakes the loop (``Observer.nudge``). Recording ``ready`` on replacements
+        (``marks``) goes to the same threads: the planner pairs by the node's readiness, so
+        nothing waits on it. A step that says the rollout must halt keeps steps not yet begun
+        from starting (those in flight finish); the next pass records the halt.
+        """
+        ready = planner.next_actions(plan)
+        keys = {action.key for action in ready}
+        with self._steps:
+            # a done step the plan no longer holds has shown its effect; one it still holds
+            # after ``done_ttl`` lost it (someone undid it) and is due again
+            fresh = time.monotonic() - self.done_ttl
+            wanted = keys | {f"mark {m}" for m in marks}
+            self._done = {k: t for k, t in self._done.items() if k in wanted and t > fresh}
+            # forget the backoffs of steps no longer planned
+            self._not_before = {k: t for k, t in self._not_before.items() if k in keys}
+            self._attempts = {k: n for k, n in self._attempts.items() if k in keys}
+            due = [
+                (slot, action)
+                for slot, action in enumerate(ready)
+                if action.key not in self._done
+                and action.key not in self._inflight
+                and self._not_before.get(action.key, 0.0) <= now
+            ]
+        for _, action in due:
+            if not isinstance(action, AbandonMachine):
+                continue
+            if self.stopping.is_set():
+                return state
+            doc = self.fleet.cluster(action.cluster)
+            if doc is None:
+                continue
+            try:
+                state = self._abandon(action, doc, state)
+                self._settle(action, True)
+            except GitopsError as err:
+                self._failed(action, err)
+                self._settle(action, False)
+        others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
+        marks = [  # (cluster, machine): each once until the caches show it
+            m for m in marks if f"mark {m}" not in self._inflight and f"mark {m}" not in self._done
+        ]
+        if not others and not marks:
+            return state
+        with self._steps:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="gitops-step")
+            pool = self._pool
+            self._inflight.update(action.key for _, action in others)
+            self._creating.update(
+                a.key for _, a in others if isinstance(a, ScaleUp | CreateReplacement)
+            )
+            self._inflight.update(f"mark {m}" for m in marks)
+        for cluster, machine in marks:
+            pool.submit(self._step_mark, cluster, machine)
+        for slot, action in others:
+            pool.submit(self._step, action, slot, plan, inventory, state, now)
+        return state
+
+    def _step(
+        self,
+        action: AnyAction,
+        slot: int,
+        plan: Plan,
+        inventory: Inventory,
+        state: RolloutState,
+        now: float,
+    ) -> None:
+        """A worker thread's share: one step, then its bookkeeping, then wake the loop."""
+        settled, halt = False, ""
+        try:
+            if not self.stopping.is_set() and not self._halts:
+                settled, halt = self._perform(action, slot, plan, inventory, state, now)
+        except Exception as err:  # never lose a worker's failure silently
+            log.exception("step %s failed unexpectedly", action.key)
+            self._failed(action, GitopsError(str(err)))
+        finally:
+            with self._steps:
+                if halt:
+                    self._halts.append(halt)
+            self._settle(action, settled)
+
+    def _step_mark(self, cluster: str, machine: str) -> None:
+        try:
+            self._mark_ready(cluster, machine)
+        finally:
+            with self._steps:
+                self._inflight.discard(f"mark {(cluster, machine)}")
+                self._done[f"mark {(cluster, machine)}"] = time.monotonic()
+                self._steps.notify_all()
+            self.observer.nudge()
+
+    def _settle(self, action: AnyAction, settled: bool) -> None:
+        """Book a step's end: done until the caches move, or due again after its backoff."""
+        with self._steps:
+            self._inflight.discard(action.key)
+            self._creating.discard(action.key)
+            if settled:
+                self._done[action.key] = time.monotonic()
+                self._not_before.pop(action.key, None)
+                self._attempts.pop(action.key, None)
+            else:  # failed, or a drain still blocked: try again, but not at once
+                attempt = self._attempts.get(action.key, 0)
+                self._attempts[action.key] = attempt + 1
+                delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
+                self._not_before[action.key] = self.clock() + delay
+            self._steps.notify_all()
+        self.observer.nudge()
+
     def _perform(
         self,
         action: AnyAction,
@@ -217,32 +378,29 @@ class Executor:
         inventory: Inventory,
         state: RolloutState,
         now: float,
-    ) -> tuple[RolloutState, bool]:
-        """Carry one step out; the flag says whether it is done (its effect will be observed)."""
+    ) -> tuple[bool, str]:
+        """Carry one step out: whether it is done (its effect will be observed), and why the
+        rollout must halt ("" when it need not)."""
         doc = self.fleet.cluster(action.cluster)
         pool = doc.pool(action.pool) if doc is not None else None
         if doc is None or pool is None:
-            return state, True
-        settled = True
+            return True, ""
         try:
             if isinstance(action, ScaleUp | CreateReplacement):
                 self._create(action, slot, plan, doc, pool, state)
             elif isinstance(action, RetireNode | ScaleDown):
-                state, settled = self._retire(action, plan, inventory, doc, pool, state, now)
-            elif isinstance(action, AbandonMachine):
-                state = self._abandon(action, doc, state)
+                return self._retire(action, plan, inventory, doc, pool, now)
             elif isinstance(action, Uncordon):
                 self._uncordon(action)
         except GitopsError as err:
-            self._emit(
-                action.cluster,
-                action.pool,
-                action.subject,
-                f"{action.kind} failed: {err}",
-                "warning",
-            )
-            settled = False
-        return state, settled
+            self._failed(action, err)
+            return False, ""
+        return True, ""
+
+    def _failed(self, action: AnyAction, err: GitopsError) -> None:
+        self._emit(
+            action.cluster, action.pool, action.subject, f"{action.kind} failed: {err}", "warning"
+        )
 
     def _create(
         self,
@@ -273,7 +431,8 @@ class Executor:
         )
         machine = self.provider.create_replacement(request)
         meta = machine["metadata"]
-        self._expected[(meta["namespace"], meta["name"])] = self.clock()
+        with self._lock:
+            self._expected[(meta["namespace"], meta["name"])] = self.clock()
         what = f"for {action.replaces}" if isinstance(action, CreateReplacement) else "to scale up"
         self._emit(
             doc.name,
@@ -289,9 +448,8 @@ class Executor:
         inventory: Inventory,
         doc: ClusterDocument,
         pool: NodePool,
-        state: RolloutState,
         now: float,
-    ) -> tuple[RolloutState, bool]:
+    ) -> tuple[bool, str]:
         """One pass of a retirement; settled once the machine is deleted (or the rollout halts)."""
         seen = inventory.cluster(doc.name)
         node = seen.node(action.node) if seen is not None and action.node else None
@@ -306,9 +464,9 @@ class Executor:
                 # The reason names the node, the blocking PDB and the timeout: it is what the
                 # record, the plan and `gitops apply` show the SRE who has to act.
                 why = result.message or f"drain of {node.name} failed"
-                return state.halt(f"{why} (onDrainTimeout: fail)", now), True
+                return True, f"{why} (onDrainTimeout: fail)"
             if result.outcome != "drained":
-                return state, False
+                return False, ""
         if action.machine:
             try:
                 self.provider.annotate_machine(
@@ -316,7 +474,7 @@ class Executor:
                 )
             except NotFound:
                 # Deleted by an earlier pass whose effect the cache has not shown yet: done.
-                return state, True
+                return True, ""
             self.provider.delete_machine(doc.namespace, action.machine)
             self._emit(
                 doc.name,
@@ -324,7 +482,7 @@ class Executor:
                 action.node or action.machine,
                 f"deleted machine {action.machine} of {action.node or 'no node'}",
             )
-        return state, True
+        return True, ""
 
     def _drain(
         self, kube: Kube, node: Node, plan: Plan, doc: ClusterDocument, pool: NodePool, now: float
@@ -399,24 +557,18 @@ class Executor:
         )
         self._emit(action.cluster, action.pool, action.node, f"uncordoned {action.node}")
 
-    def _mark_ready(self, inventory: Inventory, now: float) -> None:
-        """Record ``ready`` on machines the controller created once their node is first Ready.
+    def _mark_ready(self, cluster: str, machine: str) -> None:
+        """Record ``ready`` on a machine the controller created once its node is first Ready.
 
-        From then on nodeStartupTimeout no longer applies to them (the planner reads the phase).
+        From then on nodeStartupTimeout no longer applies to it (the planner reads the phase).
         """
-        for seen in inventory.clusters:
-            doc = self.fleet.cluster(seen.name)
-            if doc is None or not seen.reachable:
-                continue
-            for machine in _started(seen):
-                try:
-                    self.provider.annotate_machine(
-                        doc.namespace, machine, {PHASE_ANNOTATION: "ready"}
-                    )
-                except GitopsError as err:
-                    self._emit(
-                        seen.name, "", machine, f"cannot mark {machine} ready: {err}", "warning"
-                    )
+        doc = self.fleet.cluster(cluster)
+        if doc is None:
+            return
+        try:
+            self.provider.annotate_machine(doc.namespace, machine, {PHASE_ANNOTATION: "ready"})
+        except GitopsError as err:
+            self._emit(cluster, "", machine, f"cannot mark {machine} ready: {err}", "warning")
 
     # -- progress ------------------------------------------------------------------------
 
@@ -470,16 +622,20 @@ class Executor:
             "%s", message, extra={"cluster": cluster, "pool": pool, "node": subject}
         )
         if self.on_event is not None:
-            self.on_event(event)
+            with self._lock:
+                self.on_event(event)
 
 
-def _started(seen: ClusterInventory) -> list[str]:
-    """Controller-made machines still in a start-up phase whose node is Ready."""
+def _started(inventory: Inventory) -> list[tuple[str, str]]:
+    """(cluster, machine) of controller-made machines still starting whose node is Ready."""
     out = []
-    for machine in seen.machines:
-        if not machine.created_by_controller or machine.fleet_phase not in STARTUP_PHASES:
+    for seen in inventory.clusters:
+        if not seen.reachable:
             continue
-        node = seen.node(machine.node) if machine.node else None
-        if node is not None and node.ready and not machine.failed:
-            out.append(machine.name)
+        for machine in seen.machines:
+            if not machine.created_by_controller or machine.fleet_phase not in STARTUP_PHASES:
+                continue
+            node = seen.node(machine.node) if machine.node else None
+            if node is not None and node.ready and not machine.failed:
+                out.append((seen.name, machine.name))
     return out

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitops.errors import Stalled, Transient
 from gitops.kube import actions
+from gitops.kube import errors as kube_errors
 from gitops.kube.client import Kube, connect, connect_workload
 from gitops.kube.errors import (
     BadRequest,
@@ -196,3 +197,26 @@ def test_no_answer_at_all_is_unavailable(tmp_path: Path) -> None:
         kube.close()
     assert_typed(caught.value, Unavailable, 0, Transient)
     assert str(caught.value).startswith("listing Nodes of nowhere: ")
+
+
+def test_a_read_is_retried_through_passing_failures_and_a_wrong_request_is_not() -> None:
+    answers: list[Exception | str] = [ApiException(status=500), ApiException(status=503), "ok"]
+
+    def flaky() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert kube_errors.read("reading it", flaky) == "ok"
+    assert answers == []
+
+    calls = []
+
+    def wrong() -> str:
+        calls.append(1)
+        raise ApiException(status=400)
+
+    with pytest.raises(BadRequest):
+        kube_errors.read("reading it", wrong)
+    assert len(calls) == 1
