@@ -5,6 +5,10 @@ The management cluster is reached from a kubeconfig file and context, or from th
 configuration (service account token, KUBERNETES_SERVICE_HOST/PORT). A workload cluster is
 reached as Cluster API does: through the Secret ``<cluster>-kubeconfig`` (key ``value``) in the
 cluster's namespace of the management cluster.
+
+``GITOPS_SERVICEACCOUNT_DIR`` moves where the in-cluster configuration reads the service
+account's ``token`` and ``ca.crt`` (default ``/var/run/secrets/kubernetes.io/serviceaccount``):
+the deploy tests point it at a token the simulator minted and the simulator's CA.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gitops import __version__
 from gitops.kube.errors import BadConfig, call, translate
 
 USER_AGENT = f"gitops/{__version__}"
+SERVICEACCOUNT_DIR_ENV = "GITOPS_SERVICEACCOUNT_DIR"
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds) for ordinary requests
 
 
@@ -86,7 +91,14 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     configuration = k8s.Configuration()
     with translate("loading the cluster configuration"), _malformed(kubeconfig or "kubeconfig"):
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            directory = os.environ.get(SERVICEACCOUNT_DIR_ENV)
+            if directory:
+                k8s_config.incluster_config.InClusterConfigLoader(
+                    token_filename=os.path.join(directory, "token"),
+                    cert_filename=os.path.join(directory, "ca.crt"),
+                ).load_and_set(configuration)
+            else:
+                k8s_config.load_incluster_config(client_configuration=configuration)
         else:
             k8s_config.load_kube_config(
                 config_file=kubeconfig,

@@ -64,6 +64,13 @@ def sim() -> None:
     type=click.FloatRange(min=0.0, min_open=True),
     help="Multiply every simulated latency by this factor (small values for fast tests).",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Also speak https on the same port, with a fresh CA written beside the kubeconfig "
+    "(ca.crt), for clients that send tokens only over https (kubectl) or need TLS (in-cluster "
+    "configuration). ServiceAccount tokens are held to RBAC either way.",
+)
 def serve(
     fleet_path: Path,
     port: int,
@@ -74,6 +81,7 @@ def serve(
     audit_log: Path | None,
     faults: str,
     time_scale: float,
+    tls: bool,
 ) -> None:
     """Serve a simulated fleet: the management cluster at / and each workload cluster at
     /clusters/<name>/, until interrupted (SIGINT or SIGTERM).
@@ -100,6 +108,7 @@ def serve(
         faults=faults,
         time_scale=time_scale,
         kubeconfig_out=kubeconfig_out,
+        tls=tls,
     )
     with stop_on_signals() as stop:
         try:

@@ -82,7 +82,7 @@ def _entry(r: ResourceType) -> Obj:
 
 
 def _subentry(r: ResourceType, sub: str) -> Obj:
-    kind = {"eviction": "Eviction"}.get(sub, r.kind)
+    kind = {"eviction": "Eviction", "token": "TokenRequest"}.get(sub, r.kind)
     entry: Obj = {
         "name": f"{r.plural}/{sub}",
         "singularName": "",
@@ -92,6 +92,8 @@ def _subentry(r: ResourceType, sub: str) -> Obj:
     }
     if sub == "eviction":
         entry["group"], entry["version"] = "policy", "v1"
+    elif sub == "token":
+        entry["group"], entry["version"] = "authentication.k8s.io", "v1"
     return entry
 
 

@@ -53,7 +53,10 @@ PODS = _rt("", "v1", "Pod", "pods", short=("po",), categories=("all",), sub=("ev
 SECRETS = _rt("", "v1", "Secret", "secrets")
 CONFIGMAPS = _rt("", "v1", "ConfigMap", "configmaps", short=("cm",))
 EVENTS = _rt("", "v1", "Event", "events", short=("ev",))
-SERVICEACCOUNTS = _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",))
+SERVICEACCOUNTS = _rt("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",), sub=("token",))
+SERVICES = _rt(
+    "", "v1", "Service", "services", short=("svc",), categories=("all",), sub=("status",)
+)
 DEPLOYMENTS = _rt(
     "apps",
     "v1",
@@ -105,6 +108,7 @@ RESOURCES: dict[str, ResourceType] = {
         CONFIGMAPS,
         EVENTS,
         SERVICEACCOUNTS,
+        SERVICES,
         DEPLOYMENTS,
         REPLICASETS,
         DAEMONSETS,
@@ -124,6 +128,7 @@ RESOURCES: dict[str, ResourceType] = {
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "status": ("get", "patch", "update"),
     "eviction": ("create",),
+    "token": ("create",),  # TokenRequest: what `kubectl create token` posts
 }
 
 _BY_GVK = {(r.api_version, r.kind): r for r in RESOURCES.values()}

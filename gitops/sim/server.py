@@ -7,7 +7,9 @@ JSON lines, ``ERROR`` events with a Status for 410 Expired), create, update, pat
 strategic merge, JSON patch), delete (DeleteOptions), deletecollection, status subresources,
 pods/eviction, and ``Table`` output for kubectl. Every failure is answered with a
 ``Status`` body carrying the server's reason and code. Injected faults (``faults.py``) shape
-resource requests; every request is written to the audit log (``audit.py``).
+resource requests; every request is written to the audit log (``audit.py``). Who may do what
+is ``authz.py``'s decision: ServiceAccount tokens are held to RBAC (401/403), the admin token
+and token-less requests are not. With ``tls`` the same port also speaks https (``tls.py``).
 
 ``Simulator`` builds the store and the world from a fleet, serves on 127.0.0.1, and writes the
 management kubeconfig only once the server answers. It can be started and stopped in-process.
@@ -26,6 +28,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -38,11 +41,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from gitops.sim import discovery, tables
+from gitops.sim import authz, discovery, tables
 from gitops.sim.audit import AuditLog
 from gitops.sim.faults import Decision, Injector
 from gitops.sim.patch import apply_patch
-from gitops.sim.resources import NAMESPACES, NODES, PODS, RESOURCES, resource_at
+from gitops.sim.resources import (
+    NAMESPACES,
+    NODES,
+    PODS,
+    RESOURCES,
+    SERVICEACCOUNTS,
+    resource_at,
+)
 from gitops.sim.store import MANAGEMENT, ApiError, ResourceType, Store, copy_obj
 
 if TYPE_CHECKING:
@@ -78,6 +88,8 @@ class _WatchStop:
             return True
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
+            if readable and isinstance(self.sock, ssl.SSLSocket):
+                return True  # a watching https client sends nothing but its close (no peeking)
             if readable and not self.sock.recv(1, socket.MSG_PEEK):
                 return True  # the client closed its end
         except (OSError, ValueError):
@@ -116,9 +128,12 @@ class ApiServer(ThreadingHTTPServer):
         audit: AuditLog | None = None,
         faults: Injector | None = None,
         versions: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(address, ApiHandler)
         self.store = store
+        self.tls = tls
+        self.authorizer = authz.Authorizer(store, admin_tokens={TOKEN: USER})
         self.audit = audit or AuditLog(None)
         self.faults = faults or Injector("")
         self.versions = versions or {}
@@ -142,6 +157,32 @@ class ApiServer(ThreadingHTTPServer):
         with self._conn_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With ``tls``, a connection opening with a TLS handshake (0x16) is served over TLS."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(10)
+            first = request.recv(1, socket.MSG_PEEK)
+            request.settimeout(None)
+            if first == b"\x16":
+                with self._conn_lock:
+                    self._connections.discard(request)
+                request = self.tls.wrap_socket(request, server_side=True)
+                with self._conn_lock:
+                    self._connections.add(request)
+        except (OSError, ssl.SSLError) as err:
+            log.debug("A connection from %s failed before its request: %s", client_address, err)
+            return
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            if isinstance(request, ssl.SSLSocket):
+                with self._conn_lock:
+                    self._connections.discard(request)
+                request.close()
 
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
@@ -197,6 +238,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         }
         self._audited = False
         self._streaming = False
+        self._principal: authz.UserInfo | None = None
         split = urlsplit(self.path)
         self._query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         self._path = split.path
@@ -230,6 +272,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _user(self) -> str:
+        if self._principal is not None:
+            return self._principal.name
         auth = self.headers.get("Authorization", "")
         if auth == f"Bearer {TOKEN}":
             return USER
@@ -293,6 +337,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._audit["cluster"] = cluster
             if not self.server.store.has_cluster(cluster):
                 raise ApiError(404, "NotFound", f'cluster "{cluster}" not found')
+        self._principal = self.server.authorizer.authenticate(
+            self.headers.get("Authorization", ""), cluster
+        )
         if method == "GET" and self._non_resource(cluster, parts):
             return
         req = self._parse(parts)
@@ -380,6 +427,20 @@ class ApiHandler(BaseHTTPRequestHandler):
         )
         return _Request(rtype, namespace, name, sub)
 
+    def _attributes(self, verb: str, req: _Request) -> authz.Attributes:
+        name = req.name or ""
+        if verb in ("list", "watch"):  # as upstream: a list of one name is authorized by name
+            for term in self._query.get("fieldSelector", "").split(","):
+                key, _, value = term.partition("=")
+                if key.strip() == "metadata.name":
+                    name = value.removeprefix("=").strip()  # "=" and "==" alike
+        namespace = req.namespace or ""
+        if req.rtype is NAMESPACES and name:
+            namespace = name  # upstream authorizes a namespace in itself
+        return authz.Attributes(
+            verb, req.rtype.group, req.rtype.plural, req.subresource or "", namespace, name
+        )
+
     def _verb(self, method: str, req: _Request) -> str:
         if method == "GET":
             if req.name is None:
@@ -396,6 +457,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str, cluster: str, req: _Request, body: bytes) -> None:
         verb = self._verb(method, req)
         self._audit["verb"] = verb
+        if self._principal is not None and not self._principal.privileged:
+            self.server.authorizer.authorize(self._principal, cluster, self._attributes(verb, req))
         decision = self.server.faults.decide(verb, req.rtype.plural, req.name or "")
         if decision.delay:
             self._audit["fault"] = "latency"
@@ -588,6 +651,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         return opts
 
     def _subresource_post(self, cluster: str, req: _Request, obj: Obj) -> None:
+        if req.rtype is SERVICEACCOUNTS and req.subresource == "token":
+            self._send_json(201, self._token_request(cluster, req, obj))
+            return
         if req.subresource != "eviction":
             raise ApiError.method_not_allowed(
                 "the server does not allow this method on the requested resource"
@@ -602,6 +668,21 @@ class ApiHandler(BaseHTTPRequestHandler):
         )
         code = result.get("code", 201) if result.get("kind") == "Status" else 201
         self._send_json(int(code), result)
+
+    def _token_request(self, cluster: str, req: _Request, obj: Obj) -> Obj:
+        """TokenRequest (``kubectl create token``): a token ``authz`` maps to the account."""
+        spec = dict(obj.get("spec") or {})
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        spec["expirationSeconds"] = seconds
+        token = self.server.authorizer.mint(cluster, req.namespace or "default", req.name or "")
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": req.name, "namespace": req.namespace or "default"},
+            "spec": spec,
+            "status": {"token": token, "expirationTimestamp": expires},
+        }
 
     def _respond_object(self, code: int, obj: Obj) -> None:
         if tables.wants_table(self.headers.get("Accept", "")):
@@ -793,8 +874,10 @@ class Simulator:
         fleet: Fleet | None = None,
         world_options: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
+        tls: bool = False,
     ) -> None:
         self.fleet_path = fleet_path
+        self.tls = tls
         self.port = port
         self.seed = seed
         self.initial = initial
@@ -814,6 +897,9 @@ class Simulator:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="gitops-sim-")
             kubeconfig_out = Path(self._tmpdir.name) / "kubeconfig"
         self.kubeconfig_path = str(kubeconfig_out)
+        # With tls: the CA a client must trust to reach https_url (written at start).
+        self.ca_path = str(Path(self.kubeconfig_path).with_name("ca.crt")) if tls else ""
+        self.https_url = ""
         self._httpd: ApiServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -839,14 +925,25 @@ class Simulator:
                     versions[MANAGEMENT] = max(versions.values(), key=_version_key)
             for name in names:
                 self.store.add_cluster(name)
+            context = None
+            if self.tls:
+                from gitops.sim import tls
+
+                certificates = tls.generate(
+                    tuple(dict.fromkeys((self.host, "127.0.0.1", "localhost")))
+                )
+                context = certificates.server_context()
+                _write_atomic(Path(self.ca_path), certificates.ca_pem.decode())
             httpd = ApiServer(
                 (self.host, self.port),
                 self.store,
                 audit=self.audit,
                 faults=self.injector,
                 versions=versions,
+                tls=context,
             )
             self.url = httpd.url
+            self.https_url = f"https://{httpd.address}" if self.tls else ""
             try:
                 if self.fleet is not None:
                     from gitops.sim.world import World
@@ -932,6 +1029,12 @@ class Simulator:
                     raise
                 time.sleep(0.01)
 
+    def mint_token(self, namespace: str, name: str, cluster: str = MANAGEMENT) -> str:
+        """A token for ServiceAccount ``namespace/name``, held to RBAC (see ``authz``)."""
+        if self._httpd is None:
+            raise RuntimeError("the simulator is not running")
+        return self._httpd.authorizer.mint(cluster, namespace, name)
+
     def cluster_url(self, cluster: str) -> str:
         return self.url if cluster == MANAGEMENT else f"{self.url}/clusters/{cluster}"
 
@@ -946,8 +1049,9 @@ class Simulator:
     def summary(self) -> str:
         clusters = [c for c in self.store.clusters() if c != MANAGEMENT]
         nodes = sum(self.store.count(c, NODES) for c in clusters)
+        https = f" · https {self.https_url} (CA {self.ca_path})" if self.tls else ""
         return (
-            f"gitops sim: serving {self.url} · {len(clusters)} workload clusters · "
+            f"gitops sim: serving {self.url}{https} · {len(clusters)} workload clusters · "
             f"{nodes} nodes · kubeconfig {self.kubeconfig_path}"
         )
 
