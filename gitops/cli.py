@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gitops import __version__
+from gitops.bot.options import forge_options, wanted
 from gitops.errors import GitopsError
 from gitops.fleet import Fleet, FleetError, load
 from gitops.fleet.schema import json_schema
@@ -338,6 +341,21 @@ def drift(
     show_default=True,
     help="Namespace of the rollout's durable record (a halt shows in the plan).",
 )
+@click.option(
+    "--pr",
+    "pr_number",
+    type=click.IntRange(min=1),
+    help="Publish the plan on this pull request (merge request iid): one sticky comment and "
+    "a gitops/plan/<cluster> status per cluster on its head. --fleet defaults to '.'.",
+)
+@click.option(
+    "--status-repo",
+    metavar="URL",
+    help="With --pr: where the full plan goes when the comment must be cut (plans/pr-N.md on "
+    "--status-branch); default: the --repo URL.",
+)
+@click.option("--status-branch", default="gitops/status", show_default=True)
+@forge_options(controller=False)
 def plan(
     fleet_path: Path | None,
     repo: str | None,
@@ -348,12 +366,20 @@ def plan(
     sync_timeout: float,
     override_drift_limit: bool,
     state_namespace: str,
+    pr_number: int | None,
+    status_repo: str | None,
+    status_branch: str,
+    **forge: Any,
 ) -> None:
     """Show the deterministic plan that would bring the live fleet to the repository's state.
 
     Order: fleet wave, then clusters, pools and batches, every action with its reason and the
     budget that allows it. The plan id hashes the fleet revision, the observed inventory and
     the planner version: the same inputs always give the same plan.
+
+    With --pr N and the forge flags (for a CI job on the pull request's head), the plan of the
+    head is also published on the pull request; an invalid head gets its problems as the
+    comment and failing statuses.
 
     Exit status: 0 when there is nothing to do, 2 when there are changes, 1 on error.
     """
@@ -362,6 +388,19 @@ def plan(
     from gitops import plan as planner
     from gitops.plan import jsonout, markdown, text
 
+    if pr_number is not None or wanted(forge):
+        _plan_pull_request(
+            pr_number,
+            forge,
+            fleet_path,
+            repo,
+            status_repo,
+            status_branch,
+            lambda fleet: _observe(fleet, kubeconfig, context, only, sync_timeout),
+            only,
+            output,
+        )
+        return
     fleet = _load_fleet(fleet_path, repo)
     inventory, state = _observe(
         fleet, kubeconfig, context, only, sync_timeout, state_namespace=state_namespace
@@ -384,6 +423,84 @@ def plan(
     else:
         click.echo(text.render(result, color=sys.stdout.isatty()))
     sys.exit(0 if result.status == "converged" and not result.findings else 2)
+
+
+def _plan_pull_request(
+    number: int | None,
+    forge_flags: dict[str, Any],
+    fleet_path: Path | None,
+    repo: str | None,
+    status_repo: str | None,
+    status_branch: str,
+    observe: Callable[[Fleet], Any],
+    only: tuple[str, ...],
+    output: str,
+) -> None:
+    """``gitops plan --pr N``: plan the head in the working directory and publish it."""
+    import tempfile
+    import time
+
+    from gitops import plan as planner
+    from gitops.bot.options import git_credentials, open_forge
+    from gitops.bot.prplan import PlanPublisher, cluster_names
+    from gitops.gitrepo.branches import Branches
+    from gitops.gitrepo.checkout import split_url
+    from gitops.gitrepo.mirror import Remote
+    from gitops.plan import jsonout, markdown, text
+
+    if number is None:
+        raise click.UsageError("the forge flags are for --pr N (publishing a plan on a PR)")
+    if not wanted(forge_flags):
+        raise click.UsageError("--pr needs --forge, --forge-token-file and --repo-slug")
+    if repo is not None and fleet_path is not None:
+        raise click.UsageError("give at most one of --fleet PATH or --repo URL[#REF]")
+    try:
+        forge = open_forge(forge_flags)
+        pr = forge.pull_request(number)
+        root = fleet_path or Path(".")
+        if repo is not None:
+            from gitops.gitrepo.checkout import clone
+
+            root = clone(repo).path
+        url = status_repo or (split_url(repo)[0] if repo else "")
+        branches = None
+        if url:
+            remote = Remote(url, branch=pr.base_ref, credentials=git_credentials(forge_flags))
+            cache = Path(tempfile.mkdtemp(prefix="gitops-pr-"))
+            branches = Branches(cache, remote)
+        publisher = PlanPublisher(forge, branches=branches, status_branch=status_branch)
+        try:
+            fleet = load(root).with_revision(pr.head_sha)
+        except FleetError as err:
+            published = publisher.publish(pr, err, clusters=cluster_names(root))
+            _report_problems(err, "text")
+            click.echo(f"pull request #{number}: {_published(published.action)}", err=True)
+            sys.exit(1)
+        inventory, _ = observe(fleet)
+        result = planner.make(
+            fleet, inventory, planner.RolloutState(revision=pr.head_sha), time.time()
+        )
+        if only:
+            result = planner.only_clusters(result, only)
+        published = publisher.publish(pr, result)
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+    if output == "json":
+        click.echo(jsonout.render(result))
+    elif output == "markdown":
+        click.echo(markdown.render(result))
+    else:
+        click.echo(text.render(result, color=sys.stdout.isatty()))
+    click.echo(f"pull request #{number}: {_published(published.action)}", err=True)
+    sys.exit(0 if result.status == "converged" and not result.findings else 2)
+
+
+def _published(action: str) -> str:
+    return {
+        "create": "plan comment posted",
+        "update": "plan comment updated",
+        "none": "plan comment already current; nothing sent",
+    }[action]
 
 
 @main.command()

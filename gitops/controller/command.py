@@ -13,13 +13,16 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
+from gitops.bot.options import build_bot, forge_options
 from gitops.controller.http import ControllerHTTP
 from gitops.controller.logs import configure
 from gitops.controller.loop import Controller
 from gitops.controller.metrics import Metrics
+from gitops.controller.watch import RefWatcher, local_git_dir
 from gitops.controller.webhooks import Trigger
 from gitops.errors import GitopsError
 from gitops.fleet.quantities import parse_duration
@@ -42,7 +45,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 
 
 @click.command()
-@click.option("--repo", required=True, help="Fleet repository URL (https, ssh, file://) or path.")
+@click.option(
+    "--repo",
+    required=True,
+    help="Fleet repository URL (https, ssh, file://) or path; a local one is watched for commits.",
+)
 @click.option("--branch", default="main", show_default=True, help="Branch engineers merge to.")
 @click.option("--path", "subdir", default="", help="Folder of the fleet inside the repository.")
 @click.option(
@@ -102,6 +109,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 @click.option(
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
+@forge_options(controller=True)
 def run(
     repo: str,
     branch: str,
@@ -122,6 +130,7 @@ def run(
     state_namespace: str,
     time_scale: float,
     log_format: str,
+    **forge: Any,
 ) -> None:
     """Run the controller: pull the fleet repository, reconcile, write status to git.
 
@@ -141,6 +150,7 @@ def run(
         writer = CoalescingWriter(
             StatusWriter(cache / "status", remote, branch=status_branch), status_interval
         )
+        bot = build_bot(forge, remote, cache / "bot", path=subdir, status_branch=status_branch)
     except (GitopsError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     trust = TrustStore(verify_signatures, cache / "trust") if verify_signatures else None
@@ -150,6 +160,7 @@ def run(
         management,
         path=subdir,
         writer=writer,
+        bot=bot,
         trust=trust,
         metrics=metrics,
         state_namespace=state_namespace,
@@ -171,7 +182,7 @@ def run(
 
     def lead() -> None:
         metrics.leader.set(1)
-        controller.stopping.clear()
+        controller.resume()
         thread = threading.Thread(
             target=lambda: controller.run(interval=interval, trigger=trigger),
             name="reconcile",
@@ -182,7 +193,7 @@ def run(
 
     def follow() -> None:
         metrics.leader.set(0)
-        controller.stopping.set()
+        controller.pause()
 
     identity = f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(
@@ -195,6 +206,10 @@ def run(
         on_started=lead,
         on_stopped=follow,
     )
+    git_dir = local_git_dir(repo)
+    watcher = RefWatcher(git_dir, branch, trigger).start() if git_dir is not None else None
+    # Shutdown happens inside the block: our handlers stay installed until the process is
+    # done, so a second SIGTERM during the shutdown is absorbed instead of killing it.
     with stop_on_signals() as stop:
         click.echo(
             f"gitops run: watching {remote.display} ({branch}); http {http.address}; "
@@ -203,10 +218,12 @@ def run(
         )
         elector.start()
         stop.wait()
-    log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
-    controller.stopping.set()
-    for thread in loop_thread:
-        thread.join(30)
-    controller.stop()
-    elector.stop(release=True)
-    http.stop()
+        log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
+        if watcher is not None:
+            watcher.stop()
+        controller.pause()
+        for thread in loop_thread:
+            thread.join(30)
+        controller.stop()
+        elector.stop(release=True)
+        http.stop()

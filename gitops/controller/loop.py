@@ -1,10 +1,25 @@
 """The reconcile loop of ``gitops run``: fetch → load → observe → plan → act → report.
 
-Shell layer. Each phase returns a result or raises a typed error; the loop keeps the last good
-fleet revision running whatever goes wrong with a newer one (unreachable remote: Transient,
-retried; an invalid or untrusted revision: Stalled, reported, never applied). Observation,
-planning and acting are the executor's (``gitops.rollout``); status goes to the status branch
-through a coalescing writer, only when it changed, so the loop never wakes itself.
+Shell layer. Every pass runs the six phases in order and each ends in a typed
+:class:`~gitops.controller.phases.PhaseOutcome` (ok, waiting, transient, stalled), recorded in
+the metrics (``gitops_reconcile_duration_seconds{phase}``, ``gitops_phase_result``), logged when
+it changes, shown by ``/readyz`` and written to the status branch (``controller.yaml``):
+
+- fetch: ``Mirror.sync`` (ls-remote; a fetch only when the branch moved; force-pushes followed).
+- load: only for a revision not judged yet: verify its signature (``--verify-signatures``),
+  check it out and load it. An invalid or untrusted revision is Stalled and never applied; the
+  last good revision stays in force whatever goes wrong with a newer one.
+- observe: read the watch caches (no request to the API servers); a cluster that cannot be
+  observed is Transient here and Unknown in the plan, never guessed.
+- plan, act: the executor's ``reconcile`` (``gitops.rollout``) observes, plans and acts in one
+  call; the loop times that call as ``act`` and derives ``plan``'s outcome from the plan it
+  returns (in progress: Waiting until the next timer; halted or refused: Stalled).
+- report: offer the status files to the coalescing writer, which commits only on change, to a
+  branch of its own, so the loop never wakes itself.
+
+The loop then sleeps until the soonest requeue any outcome asks for, a push (webhook or local
+watch, through ``Trigger``) or the poll interval. It must never apply a revision that failed to
+load or verify, and never stop because one phase failed.
 """
 
 from __future__ import annotations
@@ -14,9 +29,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import yaml
+
+from gitops.bot.service import Bot
+from gitops.controller import phases
 from gitops.controller.metrics import Metrics
+from gitops.controller.phases import PHASES, PhaseOutcome
 from gitops.controller.webhooks import Trigger
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
@@ -28,10 +48,23 @@ from gitops.kube.observe import Observer
 from gitops.plan import Plan, next_wakeup
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.report import status
-from gitops.rollout.executor import Executor
+from gitops.rollout.executor import Event, Executor
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
+
+CONTROLLER_FILE = "controller.yaml"  # the loop's own status, beside the report's files
+MAX_BACKOFF = 300.0
+SYNC_TIMEOUT = 30.0  # the longest the first observe of new clusters waits for their caches
+FINDING_KINDS = (
+    "ImageMismatch",
+    "ConfigMismatch",
+    "UnmanagedNode",
+    "CapacityMismatch",
+    "Outdated",
+    "StuckCordoned",
+    "Unknown",
+)
 
 
 @dataclass
@@ -40,11 +73,27 @@ class LoopState:
 
     fleet: Fleet | None = None  # the last good revision, in force
     fetched: str = ""  # the newest revision seen on the remote
-    stalled: str = ""  # why ``fetched`` is not the one in force ("" when it is)
-    transient: str = ""  # the last passing failure
+    judged: str = ""  # the newest revision the load phase applied or refused
+    forced_over: str = ""  # the tip a force-push replaced (until the branch moves again)
     plan: Plan | None = None
+    outcomes: dict[str, PhaseOutcome] = field(default_factory=dict)
+    failures: int = 0  # consecutive passes with a transient outcome (for the backoff)
     reconciles: int = 0
     history: list[str] = field(default_factory=list)
+
+    @property
+    def stalled(self) -> str:
+        """Why the newest fetched revision is not the one in force ("" when it is)."""
+        for name in ("load", "fetch"):
+            outcome = self.outcomes.get(name)
+            if outcome is not None and outcome.kind == "stalled":
+                return outcome.message
+        return ""
+
+    @property
+    def transient(self) -> str:
+        """The passing failures of the last pass, one per phase ("" when none)."""
+        return "; ".join(o.describe() for o in self.outcomes.values() if o.kind == "transient")
 
 
 class Controller:
@@ -57,6 +106,7 @@ class Controller:
         *,
         path: str = "",
         writer: CoalescingWriter | None = None,
+        bot: Bot | None = None,
         trust: TrustStore | None = None,
         metrics: Metrics | None = None,
         state_namespace: str = "gitops-system",
@@ -67,6 +117,7 @@ class Controller:
         self.management = management
         self.path = path
         self.writer = writer
+        self.bot = bot  # the pull-request bot (issue 7), called from the report phase
         self.trust = trust
         self.metrics = metrics or Metrics()
         self.time_scale = time_scale
@@ -77,48 +128,53 @@ class Controller:
         self.executor: Executor | None = None
         self.state = LoopState()
         self.stopping = threading.Event()
+        self._trigger: Trigger | None = None
+        self._events: list[Event] = []  # what the executor did in the current pass
+        self._backoff = self._soon()
+        self._tracked = False  # clusters were (re)tracked since the last observe
+        self._running = threading.Lock()  # one loop at a time, whatever the leadership flaps
 
     # -- phases --------------------------------------------------------------------------
 
-    def fetch_and_load(self) -> None:
-        """Fetch; when the branch moved, verify and load the new revision (or keep the old)."""
+    def fetch(self) -> PhaseOutcome:
+        """Bring the mirror to the branch's tip; say where the branch is."""
         started = time.monotonic()
         try:
             result = self.mirror.sync()
-        except GitopsError as err:
-            self.metrics.errors.labels("fetch").inc()
-            self.state.transient = f"fetch failed: {err}"
-            log.warning(
-                "Fetching the fleet repository failed; %s stays in force: %s", self._in_force(), err
-            )
-            return
         finally:
             self.metrics.git_fetch_seconds.observe(time.monotonic() - started)
-        self.state.transient = ""
+            self.metrics.git_polls.inc()
+        if result.fetched:
+            self.metrics.git_fetches.inc()
         if result.forced:
-            log.warning(
-                "The fleet branch was force-pushed: %s -> %s.", result.previous, result.revision
-            )
-        if not result.changed and self.state.fleet is not None:
-            return
-        revision = result.revision
-        self.state.fetched = revision
+            # The mirror logs the rewrite with both revisions; the outcome keeps saying it.
+            self.state.forced_over = result.previous or ""
+        elif result.changed:
+            self.state.forced_over = ""
+        self.state.fetched = result.revision
+        branch = self.mirror.remote.branch
+        message = f"{branch} is at {result.revision[:12]}"
+        if self.state.forced_over:
+            message += f", force-pushed over {self.state.forced_over[:12]}"
+        return PhaseOutcome("fetch", "ok", message)
+
+    def load(self) -> PhaseOutcome | None:
+        """Verify and load a revision not judged yet (None: nothing new, the last word stands)."""
+        revision = self.state.fetched
+        if not revision:
+            return PhaseOutcome("load", "waiting", "no revision fetched yet")
+        if revision == self.state.judged:
+            return None
         try:
             fleet = self._load(revision)
-        except Stalled as err:
-            self.state.stalled = str(err)
-            self.metrics.errors.labels("stalled").inc()
-            log.error(
-                "Revision %s is not applied; %s stays in force: %s",
-                revision[:12],
-                self._in_force(),
-                err,
-            )
-            return
-        self.state.stalled = ""
+        except Stalled:
+            self.state.judged = revision  # judged for good: only a new revision can fix it
+            raise
+        self.state.judged = revision
         self.state.fleet = fleet
         self.state.history.append(revision)
         self.observer.track((c.name, c.namespace) for c in fleet.clusters)
+        self._tracked = True
         self.executor = Executor(
             fleet,
             self.observer,
@@ -126,8 +182,15 @@ class Controller:
             self.store,
             time_scale=self.time_scale,
             clock=self.clock,
+            on_event=self._events.append,
         )
-        log.info("Fleet revision %s is in force: %s", revision[:12], fleet.summary())
+        log.info(
+            "Fleet revision %s is in force: %s",
+            revision[:12],
+            fleet.summary(),
+            extra={"phase": "load", "revision": revision},
+        )
+        return PhaseOutcome("load", "ok", f"revision {revision[:12]} is in force")
 
     def _load(self, revision: str) -> Fleet:
         if self.trust is not None:
@@ -144,54 +207,215 @@ class Controller:
             problems = "; ".join(str(p) for p in err.problems[:10])
             raise Stalled(f"revision {revision[:12]} is invalid: {problems}") from err
 
-    def act(self) -> Plan | None:
-        """Observe, plan and carry out what is ready (the executor's reconcile)."""
-        if self.executor is None:
-            return None
-        started = time.monotonic()
-        try:
-            plan = self.executor.reconcile()
-        except GitopsError as err:
-            self.metrics.errors.labels("reconcile").inc()
-            self.state.transient = f"reconcile failed: {err}"
-            log.warning("Reconcile failed, retrying: %s", err)
-            return None
-        finally:
-            self.metrics.reconcile_seconds.labels("act").observe(time.monotonic() - started)
+    def observe(self) -> PhaseOutcome:
+        """Read the watch caches; say what could not be observed."""
+        if self.state.fleet is None:
+            return PhaseOutcome("observe", "waiting", "no fleet revision in force")
+        if self._tracked:
+            # Clusters were just added: give their caches a bounded while to list, rather than
+            # plan the first pass with them Unknown.
+            self._tracked = False
+            self.observer.wait_synced(SYNC_TIMEOUT)
+        inventory = self.observer.inventory()
+        ready = cordoned = not_ready = 0
+        for cluster in inventory.clusters:
+            for node in cluster.nodes:
+                if node.unschedulable:
+                    cordoned += 1
+                elif node.ready:
+                    ready += 1
+                else:
+                    not_ready += 1
+        for state, count in (("ready", ready), ("cordoned", cordoned), ("notready", not_ready)):
+            self.metrics.nodes.labels(state).set(count)
+        unknown = [c for c in inventory.clusters if not c.reachable]
+        if unknown:
+            # Unknown in the plan too; retried with backoff (watches reconnect on their own).
+            what = "; ".join(f"{c.name}: {c.error}" for c in unknown)
+            return PhaseOutcome(
+                "observe",
+                "transient",
+                f"{len(unknown)} of {len(inventory.clusters)} clusters not observed: {what}",
+                requeue=self._backoff,
+            )
+        return PhaseOutcome(
+            "observe", "ok", f"{len(inventory.clusters)} clusters, {inventory.nodes} nodes"
+        )
+
+    def plan_and_act(self) -> tuple[PhaseOutcome | None, PhaseOutcome]:
+        """The executor's reconcile: the plan's outcome (None when unknown) and the act's."""
+        executor = self.executor
+        if executor is None:
+            waiting = "no fleet revision in force"
+            return PhaseOutcome("plan", "waiting", waiting), PhaseOutcome("act", "waiting", waiting)
+        self._events.clear()
+        plan = executor.reconcile()
         self.state.plan = plan
         self.metrics.plan_actions.set(sum(1 for _ in plan.actions()))
-        for kind in (
-            "ImageMismatch",
-            "ConfigMismatch",
-            "UnmanagedNode",
-            "CapacityMismatch",
-            "Outdated",
-            "StuckCordoned",
-            "Unknown",
-        ):
+        for kind in FINDING_KINDS:
             self.metrics.findings.labels(kind).set(sum(1 for f in plan.findings if f.kind == kind))
-        return plan
+        return self._plan_outcome(plan), self._act_outcome(plan, list(self._events))
 
-    def report(self) -> None:
+    def _plan_outcome(self, plan: Plan) -> PhaseOutcome:
+        if plan.status in ("halted", "refused"):
+            return PhaseOutcome("plan", "stalled", plan.reason)
+        if plan.status == "converged":
+            return PhaseOutcome("plan", "ok", "converged")
+        active = [f"wave {w.name} {w.status}" for w in plan.waves if w.status in _MOVING]
+        wake = next_wakeup(plan)
+        soon = self._soon()
+        requeue = soon if wake is None else min(soon, max(0.05, wake - self.clock()))
+        return PhaseOutcome(
+            "plan",
+            "waiting",
+            "rollout in progress: " + (", ".join(active) or plan.reason or "steps pending"),
+            requeue=requeue,
+        )
+
+    def _act_outcome(self, plan: Plan, events: list[Event]) -> PhaseOutcome:
+        halts = [e for e in events if e.level == "error"]
+        if halts:
+            return PhaseOutcome("act", "stalled", halts[0].message)
+        failed = [e for e in events if e.level == "warning"]
+        if failed:
+            assert self.executor is not None
+            return PhaseOutcome(
+                "act",
+                "transient",
+                f"{len(failed)} step(s) failed and will be retried; first: {failed[0].message}",
+                requeue=self.executor.retry_interval,
+            )
+        return PhaseOutcome("act", "ok", _ACTING.get(plan.status, "carrying the plan out"))
+
+    def report(self) -> PhaseOutcome:
         """Offer the status files to the coalescing writer (it commits only on change)."""
         plan, fleet = self.state.plan, self.state.fleet
-        if self.writer is None or plan is None or fleet is None:
-            return
+        self._report_to_forge(plan, fleet)
+        if self.writer is None:
+            return PhaseOutcome("report", "ok", "no status branch configured")
+        if plan is None or fleet is None:
+            return PhaseOutcome("report", "waiting", "nothing to report before a plan exists")
         files = status.files(fleet, self.observer.inventory(), plan, stalled=self.state.stalled)
+        files[CONTROLLER_FILE] = self.controller_file()
         message = f"Status of {fleet.name} at {fleet.revision[:12]}: {plan.status}"
+        result = self.writer.offer(files, message, fleet_revision=fleet.revision, plan_id=plan.id)
+        due = self.writer.due_in()
+        if due is not None:
+            return PhaseOutcome("report", "ok", "a status commit waits its turn", requeue=due)
+        if result is not None and result.committed:
+            return PhaseOutcome("report", "ok", f"committed status {result.revision or ''}")
+        return PhaseOutcome("report", "ok", "the status branch is current")
+
+    def _report_to_forge(self, plan: Plan | None, fleet: Fleet | None) -> None:
+        """The bot's pass (drift, revert and deploy statuses, PR sweep); its errors only count."""
+        if self.bot is None or plan is None or fleet is None:
+            return
+        result = self.bot.report(fleet, plan, self.observer.inventory())
+        for _ in result.errors:
+            self.metrics.errors.labels("forge").inc()
+
+    def controller_file(self) -> str:
+        """``controller.yaml``: the revisions and the outcome of every phase but report.
+
+        It holds no timings, so an idle controller renders the same bytes every pass.
+        """
+        fleet = self.state.fleet
+        doc = {
+            "fleetRevision": fleet.revision if fleet is not None else "",
+            "fetchedRevision": self.state.fetched,
+            "phases": [
+                self.state.outcomes[name].as_status()
+                for name in PHASES
+                if name != "report" and name in self.state.outcomes
+            ],
+        }
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1_000_000)
+
+    # -- one pass ------------------------------------------------------------------------
+
+    def reconcile_once(self) -> tuple[PhaseOutcome, ...]:
+        """Run the six phases once; the outcome of each (carried over when it had no news)."""
+        self._backoff = min(MAX_BACKOFF, self._soon() * 2**self.state.failures)
+        fresh = [
+            self._phase("fetch", self.fetch),
+            self._phase("load", self.load),
+            self._phase("observe", self.observe),
+        ]
+        started = time.monotonic()
         try:
-            self.writer.offer(files, message, fleet_revision=fleet.revision, plan_id=plan.id)
-        except GitopsError as err:
-            self.metrics.errors.labels("report").inc()
-            log.warning("Writing status to git failed, will retry: %s", err)
+            plan, act = self.plan_and_act()
+        except Exception as err:  # see _phase
+            plan, act = None, self._failure("act", err)
+        act = replace(act, duration=time.monotonic() - started)
+        fresh += [self._record(plan) if plan is not None else None, self._record(act)]
+        fresh.append(self._phase("report", self.report))
+        ran = [o for o in fresh if o is not None]
+        self.state.failures = (
+            self.state.failures + 1 if any(o.kind == "transient" for o in ran) else 0
+        )
+        self.state.reconciles += 1
+        return self.outcomes()
+
+    def _phase(self, name: str, step: Callable[[], PhaseOutcome | None]) -> PhaseOutcome | None:
+        started = time.monotonic()
+        try:
+            outcome = step()
+        except Exception as err:  # a failing phase must not end the loop
+            outcome = self._failure(name, err)
+        if outcome is None:
+            return None  # nothing new: the last outcome stands
+        return self._record(replace(outcome, duration=time.monotonic() - started))
+
+    def _failure(self, name: str, err: Exception) -> PhaseOutcome:
+        if isinstance(err, GitopsError):
+            return phases.from_error(name, err, None, self._backoff)
+        # A bug, not a condition of the world: keep the traceback, keep the loop alive.
+        log.exception("The %s phase failed unexpectedly.", name, extra={"phase": name})
+        return PhaseOutcome(name, "transient", f"unexpected error: {err!r}", None, self._backoff)
+
+    def _record(self, outcome: PhaseOutcome) -> PhaseOutcome:
+        previous = self.state.outcomes.get(outcome.name)
+        self.state.outcomes[outcome.name] = outcome
+        if outcome.duration is not None:
+            self.metrics.reconcile_seconds.labels(outcome.name).observe(outcome.duration)
+        for kind in phases.TITLES:
+            self.metrics.phase_result.labels(outcome.name, kind).set(kind == outcome.kind)
+        if outcome.kind in ("transient", "stalled"):
+            self.metrics.errors.labels(outcome.name).inc()
+        if not outcome.same(previous):
+            self._log_change(outcome, previous)
+        return outcome
+
+    def _log_change(self, outcome: PhaseOutcome, previous: PhaseOutcome | None) -> None:
+        extra = {"phase": outcome.name, "revision": self.state.fetched}
+        if outcome.ok:
+            recovered = previous is not None and not previous.ok
+            log.log(
+                logging.INFO if recovered else logging.DEBUG,
+                "The %s phase is ok%s: %s.",
+                outcome.name,
+                " again" if recovered else "",
+                outcome.message,
+                extra=extra,
+            )
+        elif outcome.kind == "waiting":
+            log.info("The %s phase is waiting: %s.", outcome.name, outcome.message, extra=extra)
+        else:
+            log.log(
+                logging.ERROR if outcome.kind == "stalled" else logging.WARNING,
+                "The %s phase is %s: %s; %s stays in force.",
+                outcome.name,
+                phases.TITLES[outcome.kind],
+                outcome.message,
+                self._in_force(),
+                extra=extra,
+            )
+
+    def outcomes(self) -> tuple[PhaseOutcome, ...]:
+        """The latest outcome of each phase, in phase order."""
+        return tuple(self.state.outcomes[n] for n in PHASES if n in self.state.outcomes)
 
     # -- the loop ------------------------------------------------------------------------
-
-    def reconcile_once(self) -> None:
-        self.fetch_and_load()
-        self.act()
-        self.report()
-        self.state.reconciles += 1
 
     def run(
         self,
@@ -201,40 +425,75 @@ class Controller:
         jitter: float = 0.1,
         rng: random.Random | None = None,
     ) -> None:
-        """Reconcile until ``stopping``; wake on a push, a due timer or the poll interval."""
-        rng = rng or random.Random()
+        """Reconcile until ``stopping``; wake on a push, the soonest requeue or the interval.
+
+        A second ``run`` (leadership lost and won back before the first loop noticed) waits for
+        the first to return, so two loops never act at once.
+        """
+        with self._running:
+            self._run(interval, trigger, jitter, rng or random.Random())
+
+    def _run(
+        self, interval: float, trigger: Trigger | None, jitter: float, rng: random.Random
+    ) -> None:
+        self._trigger = trigger
         while not self.stopping.is_set():
-            self.reconcile_once()
+            outcomes = self.reconcile_once()
             wait = interval * (1 + rng.uniform(-jitter, jitter))
-            plan = self.state.plan
-            if plan is not None and plan.status == "in-progress":
-                wake = next_wakeup(plan)
-                soon = max(0.05, min(1.0, 2 * self.time_scale))
-                wait = min(wait, soon if wake is None else max(0.05, wake - self.clock()))
-            if self.writer is not None and self.writer.due_in() is not None:
-                wait = min(wait, max(0.05, self.writer.due_in() or 0.0))
+            requeue = phases.soonest(outcomes)
+            if requeue is not None:
+                wait = min(wait, max(0.05, requeue))
+            if self.stopping.is_set():
+                break
             if trigger is not None:
                 trigger.wait(wait)
             else:
                 self.stopping.wait(wait)
+
+    def resume(self) -> None:
+        """Act again (leadership won): undo :meth:`pause` before starting or keeping a loop."""
+        self.stopping.clear()
+        if self.executor is not None:
+            self.executor.stopping.clear()
+
+    def pause(self) -> None:
+        """Stop acting (leadership lost, or shutting down): steps under way finish, no new one
+        starts, and the loop returns from its wait at once."""
+        self.stopping.set()
+        if self.executor is not None:
+            self.executor.stopping.set()
+        if self._trigger is not None:
+            self._trigger.poke()
+
+    def _soon(self) -> float:
+        return max(0.05, min(1.0, 2 * self.time_scale))
 
     def _in_force(self) -> str:
         fleet = self.state.fleet
         return f"revision {fleet.revision[:12]}" if fleet is not None else "no revision"
 
     def ready(self) -> tuple[bool, str]:
+        """Ready once a revision is in force and the Machines are listed; and what is wrong."""
+        issues = phases.problems(self.outcomes())
         if self.state.fleet is None:
-            return (
-                False,
-                self.state.stalled or self.state.transient or "no fleet revision loaded yet",
-            )
-        return True, ""
+            return False, "; ".join(issues) or "no fleet revision loaded yet"
+        if not self.observer.machines.synced:
+            return False, "Machines in the management cluster are not listed yet"
+        return True, "; ".join([f"{self._in_force()} is in force", *issues])
 
     def stop(self) -> None:
-        self.stopping.set()
+        self.pause()
         if self.writer is not None:
             try:
                 self.writer.flush()
             except GitopsError as err:
                 log.warning("Final status write failed: %s", err)
         self.observer.stop()
+
+
+_MOVING = ("active", "soaking")
+_ACTING = {
+    "converged": "nothing to do",
+    "halted": "nothing new starts: the rollout is halted",
+    "refused": "nothing starts: the plan refused to act",
+}

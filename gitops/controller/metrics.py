@@ -17,7 +17,7 @@ class Metrics:
         r = self.registry
         self.reconcile_seconds = Histogram(
             "gitops_reconcile_duration_seconds",
-            "Time one reconcile took, by phase.",
+            "Time one reconcile phase took (act includes the executor's own observe and plan).",
             ["phase"],
             registry=r,
         )
@@ -29,7 +29,28 @@ class Metrics:
             "Time a fetch of the fleet repository took.",
             registry=r,
         )
-        self.errors = Counter("gitops_errors_total", "Errors by kind.", ["kind"], registry=r)
+        self.git_polls = Counter(
+            "gitops_git_polls_total",
+            "Looks at the fleet branch's tip (one ls-remote each).",
+            registry=r,
+        )
+        self.git_fetches = Counter(
+            "gitops_git_fetches_total",
+            "Fetches of the fleet branch (a poll that finds the branch unmoved fetches nothing).",
+            registry=r,
+        )
+        self.errors = Counter(
+            "gitops_errors_total",
+            "Transient or stalled outcomes, by the reconcile phase that had them.",
+            ["kind"],
+            registry=r,
+        )
+        self.phase_result = Gauge(
+            "gitops_phase_result",
+            "1 for the latest result (ok, waiting, transient, stalled) of each reconcile phase.",
+            ["phase", "result"],
+            registry=r,
+        )
         self.webhooks = Counter(
             "gitops_webhooks_total", "Webhook requests by outcome.", ["outcome"], registry=r
         )

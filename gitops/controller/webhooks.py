@@ -114,6 +114,10 @@ class Trigger:
         self._pending.set()
         return True
 
+    def poke(self) -> None:
+        """Wake the loop without a push (a local repository moved, or the loop must stop)."""
+        self._pending.set()
+
     def wait(self, timeout: float) -> bool:
         """Block until a push arrived or ``timeout`` passed; clears the trigger (coalescing)."""
         fired = self._pending.wait(timeout)

@@ -1,0 +1,127 @@
+"""The Gitea/Forgejo adapter sends Gitea's documented requests (``/api/v1``) and reads answers.
+
+Adapter tier: every method of ``Forge`` against ``FakeGitea`` over real HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from gitops.forge import AlreadyExists, BadConfig, CommitStatus, Forge, Gitea, NotFound, api_url
+from gitops.sim.forge import FakeForge
+
+from .conftest import TOKEN, last
+
+Make = Callable[..., tuple[FakeForge, Forge]]
+REPO = "/api/v1/repos/acme/fleet"
+
+
+@pytest.fixture
+def gt(make_forge: Make) -> tuple[FakeForge, Forge]:
+    return make_forge("gitea")
+
+
+def test_open_pull_request_posts_head_base_title_body(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    pr = forge.open_pull_request(head_ref="gitops/drift", base_ref="main", title="T", body="B")
+    req = last(fake)
+    assert (req.method, req.path) == ("POST", f"{REPO}/pulls")
+    assert req.body == {"head": "gitops/drift", "base": "main", "title": "T", "body": "B"}
+    assert (pr.number, pr.state, pr.head_ref, pr.base_ref) == (1, "open", "gitops/drift", "main")
+    assert pr.url.endswith("/acme/fleet/pulls/1")
+
+
+def test_open_pull_request_twice_is_already_exists_409(gt: tuple[FakeForge, Forge]) -> None:
+    _, forge = gt
+    forge.open_pull_request(head_ref="x", base_ref="main", title="T", body="")
+    with pytest.raises(AlreadyExists) as e:
+        forge.open_pull_request(head_ref="x", base_ref="main", title="T", body="")
+    assert e.value.status == 409
+    assert e.value.platform_message.startswith("pull request already exists for these targets")
+
+
+def test_read_list_find_update_close(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    fake.open_pull("a")
+    fake.open_pull("gitops/drift")
+    fake.open_pull("merged")
+    fake.merge(3)
+    assert forge.pull_request(3).state == "merged"
+    assert (last(fake).method, last(fake).path) == ("GET", f"{REPO}/pulls/3")
+    assert [p.number for p in forge.pull_requests()] == [1, 2]
+    assert last(fake).query == {"state": "open", "limit": "50"}
+    found = forge.find_pull_request("gitops/drift")
+    assert found is not None and found.number == 2
+    assert last(fake).query == {"state": "open", "limit": "50"}  # no head filter on Gitea
+    pr = forge.update_pull_request(2, title="new")
+    assert (last(fake).method, last(fake).path, last(fake).body) == (
+        "PATCH",
+        f"{REPO}/pulls/2",
+        {"title": "new"},
+    )
+    assert last(fake).status == 201 and pr.title == "new"  # Gitea answers an edit with 201
+    assert forge.close_pull_request(2).state == "closed"
+    assert last(fake).body == {"state": "closed"}
+    assert [p.state for p in forge.pull_requests(state="all")] == ["open", "closed", "merged"]
+    with pytest.raises(NotFound) as e:
+        forge.pull_request(42)
+    assert e.value.platform_message == "The target couldn't be found."
+
+
+def test_comments_use_issue_endpoints(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    fake.open_pull("a")
+    fake.add_comment(1, "hi", author="alice")
+    created = forge.create_comment(1, "plan v1")
+    assert (last(fake).method, last(fake).path, last(fake).body) == (
+        "POST",
+        f"{REPO}/issues/1/comments",
+        {"body": "plan v1"},
+    )
+    updated = forge.update_comment(1, created.id, "plan v2")
+    assert (last(fake).method, last(fake).path, last(fake).body) == (
+        "PATCH",
+        f"{REPO}/issues/comments/{created.id}",
+        {"body": "plan v2"},
+    )
+    assert updated.body == "plan v2"
+    assert [(c.author, c.body) for c in forge.comments(1)] == [
+        ("alice", "hi"),
+        ("gitops-bot", "plan v2"),
+    ]
+    assert (last(fake).method, last(fake).path) == ("GET", f"{REPO}/issues/1/comments")
+
+
+def test_statuses_post_context_and_read_gitea_status_field(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    sha = "f" * 40
+    forge.set_commit_status(CommitStatus(sha, "gitops/plan", "error", "broke", "https://x/2"))
+    req = last(fake)
+    assert (req.method, req.path) == ("POST", f"{REPO}/statuses/{sha}")
+    assert req.body == {
+        "state": "error",
+        "context": "gitops/plan",
+        "description": "broke",
+        "target_url": "https://x/2",
+    }
+    forge.set_commit_status(CommitStatus(sha, "gitops/plan", "success", "ok"))
+    forge.set_commit_status(CommitStatus(sha, "gitops/drift", "failure", "drift"))
+    statuses = forge.commit_statuses(sha)
+    assert (last(fake).method, last(fake).path) == ("GET", f"{REPO}/commits/{sha}/status")
+    assert [(s.context, s.state, s.description) for s in statuses] == [
+        ("gitops/drift", "failure", "drift"),
+        ("gitops/plan", "success", "ok"),
+    ]
+
+
+def test_gitea_sends_token_scheme_and_has_no_default_url(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    forge.pull_requests()
+    assert last(fake).headers["authorization"] == f"token {TOKEN}"
+    assert isinstance(forge, Gitea) and forge.max_body_chars == 65_536
+    with pytest.raises(BadConfig):
+        api_url("gitea", None)
+    assert api_url("gitea", "https://code.example/") == "https://code.example/api/v1"
+    assert api_url("gitea", "https://code.example/api/v1") == "https://code.example/api/v1"
