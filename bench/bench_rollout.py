@@ -7,10 +7,12 @@ real executor (``gitops.rollout.executor.Executor``, as ``gitops apply`` runs it
 process) against the simulator over HTTP (in a child process of its own, so the two do not
 share a GIL), with fixed latencies.
 
-Latencies (``LATENCIES``, seconds, no time scaling): provisioning ``P`` = 0.7, boot ``B`` =
-0.3 (a replacement is Ready ``P + B`` = 1 s after its Machine is created), deprovisioning
-``D`` = 0.15 (a deleted Machine is gone that long after the delete), rescheduling an evicted
-pod 0.02. Policies are the fleet's own durations (``--time-scale`` 1).
+Latencies (``PROFILES``, seconds, no time scaling) in two profiles. ``scaled`` (the default)
+keeps real proportions at about 1/25 of real time: provisioning ``P`` = 5, boot ``B`` = 2 (a
+replacement is Ready ``P + B`` = 7 s after its Machine is created), deprovisioning ``D`` = 1,
+rescheduling an evicted pod 0.2. ``fast`` squeezes a batch into one second (0.7, 0.3, 0.15,
+0.02), which makes every millisecond of API traffic and planning show. Policies are the
+fleet's own durations (``--time-scale`` 1).
 
 The theoretical minimum
 -----------------------
@@ -42,15 +44,20 @@ runs from the executor's first reconcile (its caches already synced) until it re
 converged plan. ``api_requests`` counts the controller's requests in the simulator's audit log
 (user agent ``gitops/...``), with a breakdown by verb and by resource.
 
-Usage: ``.venv/bin/python bench/bench_rollout.py [--keep DIR]``. Takes about a minute.
+Usage: ``.venv/bin/python bench/bench_rollout.py [--profile scaled|fast] [--keep DIR]``. Takes
+about 3 minutes (scaled) or one (fast).
 
-Measured here (2 vCPUs, noisy VM): 610 nodes, minimum 22.6 s. The first cut took 61-63 s
-(ratio 2.7-2.8): every node's retirement waited one retry interval after its evictions, every
-reconcile re-translated every cached object (111 ms), and every new machine re-read its
-template. With a node drained in the pass that evicted its pods, translations reused while a
-cluster's caches have not moved, and templates read once per minute: 36 s (ratio 1.59, 5,165
-requests). What remains is the executor carrying steps out one HTTP request after another and
-one cluster after another (about 16 ms a step), and planning on every pass (~35 ms).
+Measured here (2 vCPUs, noisy VM), 610 nodes. ``fast``: minimum 22.6 s. The first cut took
+61-63 s (ratio 2.7-2.8): every node's retirement waited one retry interval after its
+evictions, every reconcile re-translated every cached object (111 ms), and every new machine
+re-read its template. With a node drained in the pass that evicted its pods, translations
+reused while a cluster's caches have not moved, and templates read once per minute: 34-36 s
+(ratio 1.51-1.59, 5,165 requests). Steps on worker threads and drains blocked by a PDB retried
+after a sixteenth of the interval did not move it (35.8 s, 1.59): what remains is a full
+inventory and plan of the fleet on every change (~45 ms a pass, hundreds of passes) on the
+critical path of one-second batches. ``scaled``: minimum 138 s, measured 148.5-153.5 s (ratio
+1.08-1.11, 5,240 requests): about 0.5 s per batch cycle between a replacement turning Ready
+and its old node's Machine being deleted.
 """
 
 from __future__ import annotations

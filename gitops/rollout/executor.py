@@ -261,8 +261,9 @@ class Executor:
         (the planner has already charged each against its pool's surge and unavailability
         budgets), so each goes to a bounded pool of threads and the loop goes back to
         watching: a batch of 25 retirements costs about one drain, and a slow drain in one
-        cluster holds back no other. A step still in flight is never started twice; once it
-        finishes it wakes the loop (``Observer.nudge``). Recording ``ready`` on replacements
+        cluster holds back no other. A step still in flight is never started twice; one that
+        ends without a write the caches will show (a blocked drain, a halt) wakes the loop
+        itself (``Observer.nudge``). Recording ``ready`` on replacements
         (``marks``) goes to the same threads: the planner pairs by the node's readiness, so
         nothing waits on it. A step that says the rollout must halt keeps steps not yet begun
         from starting (those in flight finish); the next pass records the halt.
@@ -342,6 +343,8 @@ class Executor:
                 if halt:
                     self._halts.append(halt)
             self._settle(action, settled)
+            if halt:
+                self.observer.nudge()
 
     def _step_mark(self, cluster: str, machine: str) -> None:
         try:
@@ -351,7 +354,6 @@ class Executor:
                 self._inflight.discard(f"mark {(cluster, machine)}")
                 self._done[f"mark {(cluster, machine)}"] = time.monotonic()
                 self._steps.notify_all()
-            self.observer.nudge()
 
     def _settle(self, action: AnyAction, settled: bool) -> None:
         """Book a step's end: done until the caches move, or due again after its backoff."""
@@ -368,7 +370,10 @@ class Executor:
                 delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
                 self._not_before[action.key] = self.clock() + delay
             self._steps.notify_all()
-        self.observer.nudge()
+        if not settled:
+            # A settled step wrote something: the caches will show it and wake the loop. One
+            # that did not (a blocked drain) would not: the loop must learn its backoff.
+            self.observer.nudge()
 
     def _perform(
         self,

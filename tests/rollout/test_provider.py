@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -141,7 +142,11 @@ def test_creating_twice_for_the_same_step_creates_nothing_new(
     assert again["metadata"]["name"] == first["metadata"]["name"]
     assert _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns) == machines_before + 1
     assert _count(r, SIM_GROUP, SIM_VERSION, "simmachines", ns) == clones_before + 1
-    created = [e for e in load_events(r.audit) if e.get("event") == "machine-created"]
+    # The world records a Machine's creation on its next tick, not in the request: wait for it.
+    deadline = time.monotonic() + 10
+    while not (created := [e for e in load_events(r.audit) if e.get("event") == "machine-created"]):
+        assert time.monotonic() < deadline, "the world never recorded the Machine"
+        time.sleep(0.02)
     assert [e["machine"] for e in created] == [first["metadata"]["name"]]
     # The repeat reached the server and was answered AlreadyExists, not skipped from memory.
     conflicts = [
