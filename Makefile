@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gitops validate fleet-repo-example
-	$(BIN)/gitops describe fleet-repo-example
+	$(BIN)/gitops demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check gitops tests bench

@@ -668,10 +668,12 @@ def apply(
 
 def _register() -> None:
     from gitops.controller.command import run
+    from gitops.demo import demo
     from gitops.sim.command import sim
 
     main.add_command(sim)
     main.add_command(run)
+    main.add_command(demo)
 
 
 _register()
