@@ -140,6 +140,7 @@ class Demo:
     time_scale: float
     console: Console
     deadline: float
+    keep: bool = False
     sim: Simulator | None = None
     forge: FakeGitHub | None = None
     controller: subprocess.Popen[bytes] | None = None
@@ -484,6 +485,7 @@ class Demo:
             f"Status branch: {len(commits)} commits; newest:\n  "
             + "\n  ".join(commits[:5])
             + f"\nRead it: git --git-dir {self.bare} log --stat {STATUS_BRANCH}"
+            + ("" if self.keep else "  (run gitops demo --keep to keep the repositories)")
         )
         return self.summary
 
@@ -656,7 +658,7 @@ def demo(time_scale: float, keep: bool, json_path: Path | None, timeout: float) 
         example = find_example()
     except DemoFailed as err:
         raise click.ClickException(str(err)) from err
-    story = Demo(example, root, time_scale, console, deadline=started + timeout)
+    story = Demo(example, root, time_scale, console, deadline=started + timeout, keep=keep)
     summary: dict[str, Any] = {"ok": False}
     failure = ""
     try:
