@@ -10,6 +10,7 @@ credential: a human must act), and no secret ever reaches a message. It must nev
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -88,3 +89,20 @@ _STALLED_FIRST = re.compile(
     r"|not exported|Authentication failed",
     re.IGNORECASE,
 )
+
+
+def commit_tree(
+    repo: git.Repo, tree: str, parent: str | None, message: str, *, name: str, email: str, what: str
+) -> str:
+    """Create a commit of ``tree`` on ``parent`` (none: a root commit) by ``name <email>``."""
+    who = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    with tempfile.TemporaryFile() as text:
+        text.write(message.encode())
+        text.seek(0)
+        parents = ["-p", parent] if parent else []
+        return run(repo, ["commit-tree", tree, *parents, "-F", "-"], env=who, stdin=text, what=what)

@@ -242,23 +242,15 @@ class Branches:
                         what="cannot stage the bot's files",
                     )
                 tree = _command.run(repo, ["write-tree"], env=env, what="cannot write a tree")
-            who = {
-                "GIT_AUTHOR_NAME": self.identity.name,
-                "GIT_AUTHOR_EMAIL": self.identity.email,
-                "GIT_COMMITTER_NAME": self.identity.name,
-                "GIT_COMMITTER_EMAIL": self.identity.email,
-            }
-            with tempfile.TemporaryFile() as body:
-                body.write(text.encode())
-                body.seek(0)
-                parents = ["-p", parent] if parent else []
-                return _command.run(
-                    repo,
-                    ["commit-tree", tree, *parents, "-F", "-"],
-                    env=who,
-                    stdin=body,
-                    what="cannot create the bot's commit",
-                )
+            return _command.commit_tree(
+                repo,
+                tree,
+                parent,
+                text,
+                name=self.identity.name,
+                email=self.identity.email,
+                what="cannot create the bot's commit",
+            )
 
     def changed_paths(self, old: str, new: str) -> tuple[str, ...]:
         """Paths that differ between two fetched or created commits."""

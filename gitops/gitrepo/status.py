@@ -279,23 +279,15 @@ class StatusWriter:
             return _command.run(repo, ["write-tree"], env=env, what="cannot write the status tree")
 
     def _commit(self, repo: git.Repo, tree: str, parent: str | None, message: str) -> str:
-        who = {
-            "GIT_AUTHOR_NAME": self.identity.name,
-            "GIT_AUTHOR_EMAIL": self.identity.email,
-            "GIT_COMMITTER_NAME": self.identity.name,
-            "GIT_COMMITTER_EMAIL": self.identity.email,
-        }
-        with tempfile.TemporaryFile() as text:
-            text.write(message.encode())
-            text.seek(0)
-            parents = ["-p", parent] if parent else []
-            return _command.run(
-                repo,
-                ["commit-tree", tree, *parents, "-F", "-"],
-                env=who,
-                stdin=text,
-                what="cannot create the status commit",
-            )
+        return _command.commit_tree(
+            repo,
+            tree,
+            parent,
+            message,
+            name=self.identity.name,
+            email=self.identity.email,
+            what="cannot create the status commit",
+        )
 
     def _push(self, commit: str, attempt: int) -> None:
         env, secrets = environment(self.remote.url, self.remote.credentials)
