@@ -159,7 +159,8 @@ def test_only_the_leader_acts_and_the_other_takes_over_when_it_is_killed(
     bumped = commit(work, "Roll canary and staging to os-2")
     until(world.created, 30, "the leader's first Machine")
     assert follower.find(_acting) is None  # only the leader has acted
-    assert leader.find(lambda x: x["message"].startswith("created machine"))
+    # the world records the Machine as the create lands; the leader logs it once answered
+    leader.wait_log(lambda x: x["message"].startswith("created machine"), 10, "its creation")
 
     killed = time.time()
     leader.kill()
