@@ -26,7 +26,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from gitops import __version__
-from gitops.kube.errors import BadConfig, call, translate
+from gitops.kube.errors import BadConfig, read, translate
 
 USER_AGENT = f"gitops/{__version__}"
 SERVICEACCOUNT_DIR_ENV = "GITOPS_SERVICEACCOUNT_DIR"
@@ -112,7 +112,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
 def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
     """A workload cluster, from the Secret ``<cluster>-kubeconfig`` in ``namespace``."""
     secret_name = f"{cluster}-kubeconfig"
-    secret = call(
+    secret = read(
         f"reading Secret {namespace}/{secret_name}",
         management.core.read_namespaced_secret,
         secret_name,

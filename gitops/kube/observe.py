@@ -81,6 +81,8 @@ class Observer:
         self._generation = 0
         self._nudges = 0
         self._workloads: dict[str, _Workload] = {}
+        # An unreachable cluster is tried again on the first ``inventory`` after this long.
+        self.reconnect_interval = RECONNECT_SECONDS
         self.machines = WatchCache(
             "Machines in the management cluster",
             functools.partial(management.custom.list_cluster_custom_object, *MACHINES),
@@ -148,7 +150,7 @@ class Observer:
         if workload.kube is not None:
             return
         now = self._clock()
-        if workload.tried and now - workload.tried < RECONNECT_SECONDS:
+        if workload.tried and now - workload.tried < self.reconnect_interval:
             return
         workload.tried = now
         try:

@@ -250,8 +250,12 @@ class Plan:
 
     @property
     def converged(self) -> bool:
-        """Nothing to do and nothing to wait for."""
-        return next(self.actions(), None) is None
+        """Nothing to do, nothing to wait for, and every cluster observed.
+
+        A cluster that could not be observed has no actions (nothing is planned blind), but
+        that is not convergence: its nodes may well be outdated.
+        """
+        return next(self.actions(), None) is None and not self.unknown_clusters()
 
     def unknown_clusters(self) -> tuple[str, ...]:
         return tuple(c.name for wave in self.waves for c in wave.clusters if c.status == "unknown")

@@ -291,6 +291,19 @@ def test_unreachable_cluster_is_unknown_and_the_others_are_planned() -> None:
     assert blocked.waves[1].status == "pending"
 
 
+def test_a_fleet_with_an_unobserved_cluster_is_never_converged() -> None:
+    # Every observed cluster is up to date, so there is not a single action anywhere; the
+    # cluster that could not be observed (its kubeconfig Secret unreadable for a moment) may
+    # still run the old image. Calling that "converged" ended `gitops apply` with exit 0.
+    fleet = two_waves()
+    inv = f.declared(fleet, unreachable={"prod-a": "reading Secret: 500 Internal Server Error"})
+    plan = make(fleet, inv, RolloutState(), T0)
+    assert next(plan.actions(), None) is None
+    assert not plan.converged and plan.status == "in-progress"
+    assert plan.waves[1].status == "blocked" and plan.waves[1].reason == "prod-a is unreachable"
+    assert make(fleet, f.declared(fleet), RolloutState(), T0).status == "converged"
+
+
 # ── pools: batches, budgets, order ──────────────────────────────────────────────────────────
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 
 from gitops import drift
 from gitops.kube.client import connect
 from gitops.kube.observe import Observer
+from gitops.plan import Plan
 from tests.rollout.conftest import Rollout
 from tests.rollout.invariants import check, load_events
 
@@ -132,3 +134,47 @@ def test_a_paused_cluster_is_left_untouched(rollout: Callable[..., Rollout]) -> 
         and e["cluster"] == "prod-b"
         and e["verb"] in ("patch", "create", "delete", "update")
     ]
+
+
+def test_an_unreachable_cluster_keeps_the_rollout_open_until_it_is_observed(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="previous")
+    doc = r.fleet.cluster("prod-b")
+    assert doc is not None
+    secret = r.management.core.read_namespaced_secret("prod-b-kubeconfig", doc.namespace)
+    r.management.core.delete_namespaced_secret("prod-b-kubeconfig", doc.namespace)
+    executor, observer = r.executor()
+    observer.reconnect_interval = 0.1
+    plans: list[Plan] = []
+    blind = threading.Event()
+
+    def seen(plan: Plan) -> None:
+        plans.append(plan)
+        if next(plan.actions(), None) is None and plan.unknown_clusters() == ("prod-b",):
+            blind.set()  # everything it can see is done; prod-b it cannot see at all
+
+    result: list[Plan] = []
+    thread = threading.Thread(
+        target=lambda: result.append(executor.run(poll=0.05, on_plan=seen)), daemon=True
+    )
+    thread.start()
+    try:
+        assert blind.wait(90), plans[-1].waves if plans else "no plan"
+        # Nothing left to do among the clusters it sees is not convergence: prod-b's nodes
+        # still run the old image, and the rollout says why it waits.
+        thread.join(1.0)
+        assert thread.is_alive() and not result, result and result[0].status
+        assert plans[-1].status == "in-progress"
+        assert plans[-1].waves[-1].reason == "prod-b is unreachable"
+        secret.metadata.resource_version = None
+        r.management.core.create_namespaced_secret(doc.namespace, secret)
+        thread.join(90)
+    finally:
+        executor.stopping.set()
+        thread.join(10)
+        observer.stop()
+    assert result and result[0].status == "converged", result and result[0].reason
+    assert check(r.audit, r.snap, r.fleet) == []
+    created = [e for e in load_events(r.audit) if e.get("event") == "machine-created"]
+    assert len([e for e in created if e["cluster"] == "prod-b"]) == 6
