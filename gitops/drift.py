@@ -227,7 +227,7 @@ def image_facts(image: Image) -> tuple[str, str, str, str]:
 
 def find(fleet: Fleet, inventory: Inventory) -> tuple[Finding, ...]:
     """Every finding for the fleet's clusters, sorted by (cluster, pool, node, kind, fact)."""
-    catalog = _Catalog(fleet)
+    catalogs: list[_Catalog] = []  # built on first need: most clusters are remembered
     remediate: Remediation = fleet.document.spec.drift.remediate
     out: list[Finding] = []
     for cluster in sorted(fleet.clusters, key=lambda c: c.name):
@@ -235,7 +235,15 @@ def find(fleet: Fleet, inventory: Inventory) -> tuple[Finding, ...]:
         if observed is None or not observed.reachable:
             out.append(unknown(cluster.name, observed))
             continue
-        out.extend(_cluster(cluster, observed, catalog, remediate))
+
+        def compute(
+            doc: ClusterDocument = cluster, seen: ClusterInventory = observed
+        ) -> tuple[Finding, ...]:
+            if not catalogs:
+                catalogs.append(_Catalog(fleet))
+            return tuple(_cluster(doc, seen, catalogs[0], remediate))
+
+        out.extend(observed.derived("drift", (fleet, cluster), compute))
     out.sort(key=Finding.sort_key)
     return tuple(out)
 

@@ -26,10 +26,10 @@ the questions the planner asks about it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from gitops.fleet.wellknown import (
     CORDONED_BY_ANNOTATION,
@@ -48,6 +48,7 @@ from gitops.fleet.wellknown import (
 # Phases (fleet.gitops.io/phase) in which an old node is on its way out: it no longer counts
 # towards its pool's capacity and its retirement must be carried on, not started again.
 LEAVING_PHASES = frozenset({"cordoned", "draining", "retired"})
+T = TypeVar("T")
 
 
 class FrozenMap(dict[str, str]):
@@ -485,6 +486,9 @@ class ClusterInventory:
         init=False, repr=False, compare=False, hash=False
     )
     _digest: list[str] = field(init=False, repr=False, compare=False, hash=False)
+    _derived: dict[str, tuple[tuple[object, ...], Any]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         _set(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))
@@ -494,6 +498,7 @@ class ClusterInventory:
         _set(self, "_pdb_index", {p.key: p for p in self.pdbs})
         _set(self, "_pools", None)
         _set(self, "_digest", [])
+        _set(self, "_derived", {})
 
     @classmethod
     def build(
@@ -530,6 +535,34 @@ class ClusterInventory:
 
     def node(self, name: str) -> Node | None:
         return self._node_index.get(name)
+
+    def derived(
+        self,
+        key: str,
+        inputs: tuple[object, ...],
+        compute: Callable[[], T],
+        *,
+        keep: Callable[[T], bool] | None = None,
+    ) -> T:
+        """``compute()``, a pure function of this cluster and ``inputs``, computed once.
+
+        The adapter hands the planner the same ``ClusterInventory`` object for as long as a
+        cluster does not change, so what is derived from it (drift findings, the analysis of
+        a pool) is computed once per change rather than once per reconcile. ``inputs`` are
+        compared by identity: the same fleet objects give the same value. A value for which
+        ``keep`` says no is returned but not remembered. Callers treat values as read-only.
+        """
+        hit = self._derived.get(key)
+        if (
+            hit is not None
+            and len(hit[0]) == len(inputs)
+            and all(a is b for a, b in zip(hit[0], inputs, strict=True))
+        ):
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        if keep is None or keep(value):
+            self._derived[key] = (inputs, value)
+        return value
 
     def digest(self) -> str:
         """A stable hex SHA-256 of this cluster's content."""

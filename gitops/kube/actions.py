@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, call, read
+from gitops.kube.errors import Conflict, call, read, write
 
 
 def patch_node(
@@ -38,7 +38,7 @@ def patch_node(
     if meta:
         body["metadata"] = meta
     if body:
-        call(
+        write(
             f"patching Node {node} in {kube.label()}",
             kube.core.patch_node,
             node,
@@ -67,7 +67,7 @@ def evict(kube: Kube, namespace: str, name: str, grace_period: int | None = None
         if grace_period is not None
         else None,
     )
-    call(
+    write(
         f"evicting pod {namespace}/{name} in {kube.label()}",
         kube.core.create_namespaced_pod_eviction,
         name,
@@ -79,7 +79,7 @@ def evict(kube: Kube, namespace: str, name: str, grace_period: int | None = None
 
 def delete_pod(kube: Kube, namespace: str, name: str, grace_period: int | None = None) -> None:
     """Delete a pod outright (onDrainTimeout: force), bypassing its disruption budget."""
-    call(
+    write(
         f"deleting pod {namespace}/{name} in {kube.label()}",
         kube.core.delete_namespaced_pod,
         name,
@@ -147,7 +147,7 @@ def create_namespace(kube: Kube, name: str) -> None:
     """Create a namespace (AlreadyExists is fine)."""
     body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     with contextlib.suppress(Conflict):
-        call(
+        write(
             f"creating Namespace {name}",
             kube.core.create_namespace,
             body,

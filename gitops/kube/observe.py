@@ -39,6 +39,7 @@ class _Workload:
     error: str = ""
     tried: float = 0.0
     translated: tuple[Any, ClusterInventory] | None = None  # (cache versions, inventory)
+    memo: translate.Memo = field(default_factory=translate.Memo)  # per-object translations
 
     def stop(self) -> None:
         for cache in self.caches.values():
@@ -89,18 +90,26 @@ class Observer:
             on_change=self._notify(""),
         ).start()
 
-    def _notify(self, cluster: str) -> Callable[[str, dict[str, Any]], None]:
+    def _notify(self, cluster: str, *, wake: bool = True) -> Callable[[str, dict[str, Any]], None]:
         def changed(kind: str, obj: dict[str, Any]) -> None:
-            with self._changed:
-                self._generation += 1
-                self._changed.notify_all()
+            if wake:
+                with self._changed:
+                    self._generation += 1
+                    self._changed.notify_all()
             if self._on_change is not None:
                 self._on_change(cluster, kind, obj)
 
         return changed
 
     def generation(self) -> int:
-        """Grows with every change any cache sees; pass it to ``wait_changed``."""
+        """Grows with every change of a Machine, Node or PodDisruptionBudget; pass it to
+        ``wait_changed``.
+
+        Pods are left out: where a pod runs decides nothing the executor waits for (a drain
+        waits on the budgets' status, which moves when an evicted pod runs again), and during
+        a rollout they change more often than everything else together. ``inventory`` reads
+        them as they are all the same.
+        """
         return self._generation
 
     def wait_changed(self, since: int, timeout: float, *, nudged_since: int | None = None) -> int:
@@ -164,7 +173,9 @@ class Observer:
         workload.caches = {
             "nodes": WatchCache(f"Nodes of {workload.name}", kube.core.list_node, on_change=notify),
             "pods": WatchCache(
-                f"Pods of {workload.name}", kube.core.list_pod_for_all_namespaces, on_change=notify
+                f"Pods of {workload.name}",
+                kube.core.list_pod_for_all_namespaces,
+                on_change=self._notify(workload.name, wake=False),
             ),
             "pdbs": WatchCache(
                 f"PodDisruptionBudgets of {workload.name}",
@@ -234,6 +245,7 @@ class Observer:
             machines=machines,
             pods=workload.caches["pods"].objects(),
             pdbs=workload.caches["pdbs"].objects(),
+            memo=workload.memo,
         )
         workload.translated = (key, inventory)
         return inventory

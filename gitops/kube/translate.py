@@ -160,19 +160,53 @@ def pdb_covers(pods: Iterable[Obj], pdbs: Iterable[Obj]) -> dict[str, tuple[PdbC
     }
 
 
+class Memo:
+    """Translations of objects that have not changed since the last time, for reuse.
+
+    A watch cache replaces an object's dict whenever the object changes and never mutates one,
+    so the same dict (by identity) means the same object: its translation can be reused. A
+    memo lives as long as the cache it serves; each ``cluster`` call keeps only what it used.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, tuple[Obj, tuple[PdbCover, ...], Node]] = {}
+        self.machines: dict[tuple[str, str], tuple[Obj, Machine]] = {}
+
+
 def cluster(
     name: str,
     nodes: Iterable[Obj],
     machines: Iterable[Obj],
     pods: Iterable[Obj],
     pdbs: Iterable[Obj],
+    memo: Memo | None = None,
 ) -> ClusterInventory:
-    """One cluster's inventory from its raw objects (machines already filtered to the cluster)."""
+    """One cluster's inventory from its raw objects (machines already filtered to the cluster).
+
+    With a ``memo``, objects unchanged since the last call with it are not translated again.
+    """
     pdb_list = list(pdbs)
     covers = pdb_covers(pods, pdb_list)
+    if memo is None:
+        memo = Memo()
+    seen_nodes: dict[str, tuple[Obj, tuple[PdbCover, ...], Node]] = {}
+    for obj in nodes:
+        node_name = str(_meta(obj).get("name"))
+        cover = covers.get(node_name, ())
+        entry = memo.nodes.get(node_name)
+        if entry is None or entry[0] is not obj or entry[1] != cover:
+            entry = (obj, cover, node(obj, cover))
+        seen_nodes[node_name] = entry
+    seen_machines: dict[tuple[str, str], tuple[Obj, Machine]] = {}
+    for obj in machines:
+        meta = _meta(obj)
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        known = memo.machines.get(key)
+        seen_machines[key] = known if known is not None and known[0] is obj else (obj, machine(obj))
+    memo.nodes, memo.machines = seen_nodes, seen_machines
     return ClusterInventory.build(
         name,
-        nodes=[node(n, covers.get(str(_meta(n).get("name")), ())) for n in nodes],
-        machines=[machine(m) for m in machines],
+        nodes=[entry[2] for entry in seen_nodes.values()],
+        machines=[entry[1] for entry in seen_machines.values()],
         pdbs=[pdb(p) for p in pdb_list],
     )

@@ -245,6 +245,10 @@ class _PoolWork:
     outdated: int = 0
     slots: int = 0
     newest_ready: float = 0.0  # newest Ready time of a node the controller created
+    # Whether the clock took part: a machine the controller created is still starting, so
+    # whether it has outlived nodeStartupTimeout depends on ``now``. Only work that did not
+    # consult the clock may be remembered between plans (``_Planner._analysed``).
+    clock_bound: bool = False
 
     @property
     def in_flight(self) -> bool:
@@ -299,6 +303,7 @@ class _Planner:
         works: dict[str, list[_PoolWork]] = {}
         unknown: dict[str, str] = {}
         docs: dict[str, ClusterDocument] = {}
+        seen_of: dict[str, ClusterInventory] = {}
         for name in sorted(names):
             doc = self.fleet.cluster(name)
             assert doc is not None  # the loader puts every wave member in fleet.clusters
@@ -307,7 +312,8 @@ class _Planner:
             if seen is None or not seen.reachable:
                 unknown[name] = "not observed" if seen is None else (seen.error or "unreachable")
                 continue
-            works[name] = [self._analyse(doc, pool, seen) for pool in doc.spec.node_pools]
+            seen_of[name] = seen
+            works[name] = [self._analysed(doc, pool, seen) for pool in doc.spec.node_pools]
 
         has_work = {n: any(w.has_work for w in ws) for n, ws in works.items()}
         in_flight = {n: any(w.in_flight for w in ws) for n, ws in works.items()}
@@ -369,7 +375,7 @@ class _Planner:
             else:
                 mode = "projected"
                 cstatus = "soaking" if soaking(name) else "converged"
-            pools = tuple(self._pool(w, mode, cstatus) for w in works[name])
+            pools = tuple(self._pooled(w, mode, cstatus, seen_of[name]) for w in works[name])
             if cstatus == "soaking":
                 creason = f"converged; soaking {format_duration(wave.soak)}"
             clusters.append(
@@ -419,6 +425,34 @@ class _Planner:
 
     # ── one pool: what its members say ──────────────────────────────────────────────────────
 
+    def _analysed(self, doc: ClusterDocument, pool: NodePool, seen: ClusterInventory) -> _PoolWork:
+        """``_analyse``, remembered on ``seen`` unless the clock took part.
+
+        The executor plans again on every change anywhere in the fleet, while most clusters
+        have not changed since the last plan: the adapter hands over the same inventory object
+        for them, and what was derived from it before still holds. The same inputs give the
+        same result, so the plan is byte for byte what a fresh computation gives.
+        """
+        return seen.derived(
+            f"analyse/{pool.name}",
+            (self.fleet, doc, pool),
+            lambda: self._analyse(doc, pool, seen),
+            keep=lambda work: not work.clock_bound,
+        )
+
+    def _pooled(
+        self, work: _PoolWork, mode: Mode, cluster_status: ClusterStatus, seen: ClusterInventory
+    ) -> PoolPlan:
+        """``_pool``, remembered on ``seen`` for the modes that never read the clock or the
+        record (everything but ``active``), for as long as ``work`` is the remembered one."""
+        if mode == "active" or work.clock_bound:
+            return self._pool(work, mode, cluster_status)
+        return seen.derived(
+            f"pool/{work.pool.name}/{mode}/{cluster_status}",
+            (self.fleet, work),
+            lambda: self._pool(work, mode, cluster_status),
+        )
+
     def _analyse(self, doc: ClusterDocument, pool: NodePool, seen: ClusterInventory) -> _PoolWork:
         cluster = doc.name
         members = seen.members(pool.name)
@@ -429,13 +463,11 @@ class _Planner:
         for m in members:
             if m.deleting or m.machine is None:
                 continue
-            if m.failed or (
-                m.by_controller
-                and not m.ready
-                and not m.leaving
-                and m.phase in STARTUP_PHASES
-                and m.machine.created <= deadline
-            ):
+            starting = (
+                m.by_controller and not m.ready and not m.leaving and m.phase in STARTUP_PHASES
+            )
+            work.clock_bound = work.clock_bound or (starting and not m.failed)
+            if m.failed or (starting and m.machine.created <= deadline):
                 work.abandon.append(m)
                 abandoned.add(m)
         live: dict[str, Member] = {}

@@ -31,7 +31,7 @@ from gitops.fleet.wellknown import (
     REPLACES_ANNOTATION,
 )
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, NotFound, call
+from gitops.kube.errors import Conflict, NotFound, call, write
 
 GROUP, VERSION, PLURAL = "cluster.x-k8s.io", "v1beta1", "machines"
 MACHINE_FINALIZER = "machine.cluster.x-k8s.io"
@@ -265,7 +265,7 @@ class ClusterAPIProvider:
         group, version = _group_version(obj["apiVersion"])
         meta = obj["metadata"]
         try:
-            call(
+            write(
                 f"creating {obj['kind']} {meta['namespace']}/{meta['name']}",
                 self.kube.custom.create_namespaced_custom_object,
                 group,
@@ -283,7 +283,7 @@ class ClusterAPIProvider:
     def annotate_machine(
         self, namespace: str, name: str, annotations: dict[str, str | None]
     ) -> None:
-        call(
+        write(
             f"annotating Machine {namespace}/{name}",
             self.kube.custom.patch_namespaced_custom_object,
             GROUP,
@@ -298,7 +298,7 @@ class ClusterAPIProvider:
     def delete_machine(self, namespace: str, name: str) -> None:
         """Delete a Machine (Cluster API drains nothing here: the executor drained it first)."""
         with contextlib.suppress(NotFound):  # already gone: deleting is idempotent
-            call(
+            write(
                 f"deleting Machine {namespace}/{name}",
                 self.kube.custom.delete_namespaced_custom_object,
                 GROUP,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from gitops import plan as planner
 from gitops.errors import GitopsError
@@ -30,7 +31,7 @@ from gitops.fleet.wellknown import (
     FAILED_ANNOTATION,
     PHASE_ANNOTATION,
 )
-from gitops.inventory import Inventory, Node
+from gitops.inventory import Inventory, Node, PodDisruptionBudget
 from gitops.kube import actions
 from gitops.kube.client import Kube
 from gitops.kube.errors import NotFound
@@ -52,6 +53,19 @@ from gitops.rollout import drain
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
+
+Pool = tuple[str, str]  # (cluster, pool)
+
+
+class _Outcome(NamedTuple):
+    """How a step ended: ``settled`` when its effect will be observed (else it is tried again
+    after a backoff); ``halt`` says why the rollout must stop ("" when it need not);
+    ``blocked_by`` holds the PodDisruptionBudgets that refused an eviction, as the step saw
+    them: a change in any of them makes the step due again before its backoff ends."""
+
+    settled: bool
+    halt: str = ""
+    blocked_by: tuple[PodDisruptionBudget, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,7 @@ class Executor:
         self._lock = threading.Lock()  # around on_event
         self._steps = threading.Condition()  # around the bookkeeping below
         self._inflight: set[str] = set()  # keys of the steps on the worker threads
-        self._creating: set[str] = set()  # those of them that create a Machine
+        self._creating: dict[str, Pool] = {}  # those of them that create a Machine: its pool
         self._halts: list[str] = []  # why a step in flight said the rollout must halt
         # Steps done whose effect the caches may not show yet (monotonic time they finished):
         # repeating them would be harmless (every write is idempotent) but noisy, so each
@@ -110,12 +124,18 @@ class Executor:
         # interval, and one that stays blocked is re-listed at most once an interval.
         self._not_before: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
+        # Drains refused by PodDisruptionBudgets: (cluster, the budgets as the step saw them).
+        # A budget's status moves when an evicted pod is running again elsewhere; the step is
+        # then due at once rather than at the end of its backoff.
+        self._blocked: dict[str, tuple[str, tuple[PodDisruptionBudget, ...]]] = {}
         self.retry_interval = min(1.0, max(0.05, time_scale))
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
-        # created that its cache has not shown yet. Planning before they show would count the
-        # pool short and create a second replacement. A restarted process lists afresh and sees
+        # created that its cache has not shown yet, with their pool and when they were made.
+        # A plan made before they show counts the pool short: no Machine is created in that
+        # pool until they do (see ``_busy_pools``). A restarted process lists afresh and sees
         # them all, so this too lives in memory only.
-        self._expected: dict[tuple[str, str], float] = {}
+        self._expected: dict[tuple[str, str], tuple[Pool, float]] = {}
+        self.expectation_timeout = 30.0
         self._wave_of = {
             c: members.wave.name for members in self.fleet.waves for c in members.clusters
         }
@@ -124,8 +144,6 @@ class Executor:
 
     def reconcile(self, *, resume: bool = False) -> Plan:
         """One level-triggered pass; returns the plan whose ready steps it started."""
-        self._await_creates()
-        self._await_expected()
         now = self.clock()
         inventory = self.observer.inventory()
         state = self._effective_state(resume=resume, announce=True)
@@ -216,27 +234,34 @@ class Executor:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _await_creates(self) -> None:
-        """Wait for Machine creations in flight: planning before they land could count a
-        pool short (a scale-up has no node to key on) and create one Machine too many."""
-        with self._steps:
-            self._steps.wait_for(lambda: not self._creating, timeout=60.0)
+    def _busy_pools(self) -> set[Pool]:
+        """Pools where a Machine this process creates is in flight or not observed yet.
 
-    def _await_expected(self, timeout: float = 30.0) -> None:
-        """Wait until the Machines cache shows every Machine this process created."""
+        The plan of such a pool was made without that Machine and counts the pool short, so
+        no Machine is created there until the cache shows it (``_act``); every other step,
+        there and elsewhere, goes ahead: none depends on a Machine that is not Ready yet.
+        """
         cache = self.observer.machines
-        deadline = time.monotonic() + timeout
-        while self._expected:
-            self._expected = {k: t for k, t in self._expected.items() if cache.get(*k) is None}
-            if not self._expected:
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.stopping.is_set():
-                missing = ", ".join(f"{ns}/{name}" for ns, name in sorted(self._expected))
-                self._emit("", "", "", f"created Machines not observed yet: {missing}", "warning")
-                self._expected.clear()
-                return
-            cache.wait_changed(cache.generation, min(remaining, 1.0))
+        deadline = time.monotonic() - self.expectation_timeout
+        lost: list[tuple[tuple[str, str], Pool]] = []
+        with self._steps:
+            for key, (pool, made) in list(self._expected.items()):
+                if cache.get(*key) is not None:
+                    del self._expected[key]
+                elif made < deadline:
+                    del self._expected[key]
+                    lost.append((key, pool))
+            busy = set(self._creating.values()) | {pool for pool, _ in self._expected.values()}
+        for (namespace, name), (cluster, pool_name) in lost:
+            self._emit(
+                cluster,
+                pool_name,
+                name,
+                f"created machine {namespace}/{name} not observed after "
+                f"{self.expectation_timeout:g}s; planning without it",
+                "warning",
+            )
+        return busy
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -270,6 +295,7 @@ class Executor:
         """
         ready = planner.next_actions(plan)
         keys = {action.key for action in ready}
+        busy = self._busy_pools()
         with self._steps:
             # a done step the plan no longer holds has shown its effect; one it still holds
             # after ``done_ttl`` lost it (someone undid it) and is due again
@@ -279,12 +305,20 @@ class Executor:
             # forget the backoffs of steps no longer planned
             self._not_before = {k: t for k, t in self._not_before.items() if k in keys}
             self._attempts = {k: n for k, n in self._attempts.items() if k in keys}
+            self._blocked = {k: b for k, b in self._blocked.items() if k in keys}
             due = [
                 (slot, action)
                 for slot, action in enumerate(ready)
                 if action.key not in self._done
                 and action.key not in self._inflight
-                and self._not_before.get(action.key, 0.0) <= now
+                and (
+                    self._not_before.get(action.key, 0.0) <= now
+                    or _unblocked(self._blocked.get(action.key), inventory)
+                )
+                and not (
+                    isinstance(action, ScaleUp | CreateReplacement)
+                    and (action.cluster, action.pool) in busy
+                )
             ]
         for _, action in due:
             if not isinstance(action, AbandonMachine):
@@ -296,10 +330,10 @@ class Executor:
                 continue
             try:
                 state = self._abandon(action, doc, state)
-                self._settle(action, True)
+                self._settle(action, _Outcome(True))
             except GitopsError as err:
                 self._failed(action, err)
-                self._settle(action, False)
+                self._settle(action, _Outcome(False))
         others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
         marks = [  # (cluster, machine): each once until the caches show it
             m for m in marks if f"mark {m}" not in self._inflight and f"mark {m}" not in self._done
@@ -312,13 +346,17 @@ class Executor:
             pool = self._pool
             self._inflight.update(action.key for _, action in others)
             self._creating.update(
-                a.key for _, a in others if isinstance(a, ScaleUp | CreateReplacement)
+                (a.key, (a.cluster, a.pool))
+                for _, a in others
+                if isinstance(a, ScaleUp | CreateReplacement)
             )
             self._inflight.update(f"mark {m}" for m in marks)
-        for cluster, machine in marks:
-            pool.submit(self._step_mark, cluster, machine)
+        # Steps first: the pool's queue is first in, first out, and a retirement or a creation
+        # is on the rollout's critical path where recording ``ready`` is not.
         for slot, action in others:
             pool.submit(self._step, action, slot, plan, inventory, state, now)
+        for cluster, machine in marks:
+            pool.submit(self._step_mark, cluster, machine)
         return state
 
     def _step(
@@ -331,19 +369,19 @@ class Executor:
         now: float,
     ) -> None:
         """A worker thread's share: one step, then its bookkeeping, then wake the loop."""
-        settled, halt = False, ""
+        outcome = _Outcome(False)
         try:
             if not self.stopping.is_set() and not self._halts:
-                settled, halt = self._perform(action, slot, plan, inventory, state, now)
+                outcome = self._perform(action, slot, plan, inventory, state, now)
         except Exception as err:  # never lose a worker's failure silently
             log.exception("step %s failed unexpectedly", action.key)
             self._failed(action, GitopsError(str(err)))
         finally:
             with self._steps:
-                if halt:
-                    self._halts.append(halt)
-            self._settle(action, settled)
-            if halt:
+                if outcome.halt:
+                    self._halts.append(outcome.halt)
+            self._settle(action, outcome)
+            if outcome.halt:
                 self.observer.nudge()
 
     def _step_mark(self, cluster: str, machine: str) -> None:
@@ -355,12 +393,14 @@ class Executor:
                 self._done[f"mark {(cluster, machine)}"] = time.monotonic()
                 self._steps.notify_all()
 
-    def _settle(self, action: AnyAction, settled: bool) -> None:
-        """Book a step's end: done until the caches move, or due again after its backoff."""
+    def _settle(self, action: AnyAction, outcome: _Outcome) -> None:
+        """Book a step's end: done until the caches move, or due again after its backoff (or
+        as soon as a PodDisruptionBudget that blocked it changes)."""
         with self._steps:
             self._inflight.discard(action.key)
-            self._creating.discard(action.key)
-            if settled:
+            self._creating.pop(action.key, None)
+            self._blocked.pop(action.key, None)
+            if outcome.settled:
                 self._done[action.key] = time.monotonic()
                 self._not_before.pop(action.key, None)
                 self._attempts.pop(action.key, None)
@@ -369,8 +409,10 @@ class Executor:
                 self._attempts[action.key] = attempt + 1
                 delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
                 self._not_before[action.key] = self.clock() + delay
+                if outcome.blocked_by:
+                    self._blocked[action.key] = (action.cluster, outcome.blocked_by)
             self._steps.notify_all()
-        if not settled:
+        if not outcome.settled:
             # A settled step wrote something: the caches will show it and wake the loop. One
             # that did not (a blocked drain) would not: the loop must learn its backoff.
             self.observer.nudge()
@@ -383,13 +425,12 @@ class Executor:
         inventory: Inventory,
         state: RolloutState,
         now: float,
-    ) -> tuple[bool, str]:
-        """Carry one step out: whether it is done (its effect will be observed), and why the
-        rollout must halt ("" when it need not)."""
+    ) -> _Outcome:
+        """Carry one step out."""
         doc = self.fleet.cluster(action.cluster)
         pool = doc.pool(action.pool) if doc is not None else None
         if doc is None or pool is None:
-            return True, ""
+            return _Outcome(True)
         try:
             if isinstance(action, ScaleUp | CreateReplacement):
                 self._create(action, slot, plan, doc, pool, state)
@@ -399,8 +440,8 @@ class Executor:
                 self._uncordon(action)
         except GitopsError as err:
             self._failed(action, err)
-            return False, ""
-        return True, ""
+            return _Outcome(False)
+        return _Outcome(True)
 
     def _failed(self, action: AnyAction, err: GitopsError) -> None:
         self._emit(
@@ -436,8 +477,11 @@ class Executor:
         )
         machine = self.provider.create_replacement(request)
         meta = machine["metadata"]
-        with self._lock:
-            self._expected[(meta["namespace"], meta["name"])] = self.clock()
+        with self._steps:
+            self._expected[(meta["namespace"], meta["name"])] = (
+                (doc.name, pool.name),
+                time.monotonic(),
+            )
         what = f"for {action.replaces}" if isinstance(action, CreateReplacement) else "to scale up"
         self._emit(
             doc.name,
@@ -454,7 +498,7 @@ class Executor:
         doc: ClusterDocument,
         pool: NodePool,
         now: float,
-    ) -> tuple[bool, str]:
+    ) -> _Outcome:
         """One pass of a retirement; settled once the machine is deleted (or the rollout halts)."""
         seen = inventory.cluster(doc.name)
         node = seen.node(action.node) if seen is not None and action.node else None
@@ -469,9 +513,11 @@ class Executor:
                 # The reason names the node, the blocking PDB and the timeout: it is what the
                 # record, the plan and `gitops apply` show the SRE who has to act.
                 why = result.message or f"drain of {node.name} failed"
-                return True, f"{why} (onDrainTimeout: fail)"
+                return _Outcome(True, f"{why} (onDrainTimeout: fail)")
             if result.outcome != "drained":
-                return False, ""
+                assert seen is not None
+                blockers = (seen.pdb(key) for key in result.blocked_by)
+                return _Outcome(False, blocked_by=tuple(b for b in blockers if b is not None))
         if action.machine:
             try:
                 self.provider.annotate_machine(
@@ -479,7 +525,7 @@ class Executor:
                 )
             except NotFound:
                 # Deleted by an earlier pass whose effect the cache has not shown yet: done.
-                return True, ""
+                return _Outcome(True)
             self.provider.delete_machine(doc.namespace, action.machine)
             self._emit(
                 doc.name,
@@ -487,13 +533,17 @@ class Executor:
                 action.node or action.machine,
                 f"deleted machine {action.machine} of {action.node or 'no node'}",
             )
-        return True, ""
+        return _Outcome(True)
 
     def _drain(
         self, kube: Kube, node: Node, plan: Plan, doc: ClusterDocument, pool: NodePool, now: float
     ) -> drain.DrainResult:
         """Cordon (once) and run one eviction pass; the outcome says whether to delete now."""
-        if not node.unschedulable or node.phase not in ("draining", "retired"):
+        if node.unschedulable and node.phase == "retired":
+            # Drained by an earlier pass (it wrote "retired" once no pod was left, and a
+            # cordoned node gets none): what is left is its machine, or waiting for it to go.
+            return drain.DrainResult("drained")
+        if not node.unschedulable or node.phase != "draining":
             drain.cordon(kube, node, plan.id, now)
             self._emit(doc.name, pool.name, node.name, f"cordoned {node.name}")
             started = node.annotations.get(DRAIN_STARTED_ANNOTATION, f"{now:.3f}")
@@ -629,6 +679,23 @@ class Executor:
         if self.on_event is not None:
             with self._lock:
                 self.on_event(event)
+
+
+def _unblocked(
+    blocked: tuple[str, tuple[PodDisruptionBudget, ...]] | None, inventory: Inventory
+) -> bool:
+    """Whether a budget that refused a step's eviction has moved since and allows one now."""
+    if blocked is None:
+        return False
+    cluster, budgets = blocked
+    seen = inventory.cluster(cluster)
+    if seen is None:
+        return False
+    for budget in budgets:
+        now = seen.pdb(budget.key)
+        if now is not None and now != budget and now.disruptions_allowed > 0:
+            return True
+    return False
 
 
 def _started(inventory: Inventory) -> list[tuple[str, str]]:

@@ -586,3 +586,60 @@ def test_state_round_trips_through_its_dict_form() -> None:
         RolloutState.from_dict({"schemaVersion": "v0"})
     with pytest.raises(ValueError, match="haltedAt"):
         RolloutState.from_dict({**state.to_dict(), "haltedAt": "yesterday"})
+
+
+# ── remembering between plans ─────────────────────────────────────────────────────────────
+
+
+def _fresh(inv: Inventory) -> Inventory:
+    """The same content in new objects: nothing remembered from earlier plans."""
+    return Inventory(
+        tuple(
+            ClusterInventory(
+                name=c.name,
+                reachable=c.reachable,
+                error=c.error,
+                nodes=c.nodes,
+                machines=c.machines,
+                pdbs=c.pdbs,
+            )
+            for c in inv.clusters
+        )
+    )
+
+
+def test_planning_again_from_the_same_inventory_gives_what_a_fresh_plan_gives() -> None:
+    # The executor plans again from the same inventory objects for clusters that did not
+    # change, and the planner remembers what it derived from them. Across the start-up
+    # deadline of an in-flight replacement, gates opening and a halt, every plan must still be
+    # byte for byte the plan made from scratch.
+    waves = two_waves(soak="1m")
+    canary_done = RolloutState().with_cluster(
+        replace(RolloutState().cluster("canary"), converged_at=T0 - 600)
+    )
+    soaked = one_pool(replicas=3, soak="5m")
+    soaking_pool = RolloutState().with_pool(
+        PoolProgress(cluster="prod", pool="workers", last_batch_ready_at=T0 - 60)
+    )
+    cases = [
+        (
+            soaked,
+            f.declared(soaked, hook=lambda c, p, i, n: replace(n, **OLD) if i > 0 else n),
+            soaking_pool,
+        ),
+        (*in_flight(ready=False), RolloutState()),
+        (*in_flight(ready=True), RolloutState()),
+        (waves, f.declared(waves, image="img-1"), RolloutState()),
+        (waves, f.declared(waves, image="img-1"), RolloutState().halt("stop", T0)),
+        (waves, f.declared(waves, image="img-1"), canary_done),
+    ]
+    for fleet, inv, state in cases:
+        for now in (T0, T0 + 241, T0 + 300, T0 + 541, T0 + 3600):
+            remembered = make(fleet, inv, state, now)
+            assert jsonout.render(remembered) == jsonout.render(
+                make(fleet, _fresh(inv), state, now)
+            )
+    fleet, inv = in_flight(ready=False)
+    make(fleet, inv, RolloutState(), T0)  # remembered before the deadline ...
+    late = make(fleet, inv, RolloutState(), T0 + 3600)  # ... must not hide it after
+    assert [a for a in late.actions() if isinstance(a, AbandonMachine)]
