@@ -64,6 +64,10 @@ class Kube:
 
 
 def _finish(configuration: k8s.Configuration, name: str) -> Kube:
+    # Pin the proxy the environment gave at load time. Left to the environment, the client
+    # resolves it again whenever the host is set, and a token kubeconfig's refresh hook sets
+    # the host before every request: a scan of os.environ, ~0.4 ms of CPU per request.
+    configuration.proxy = configuration.proxy
     api = k8s.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return Kube(api, name)

@@ -136,6 +136,10 @@ class Executor:
         # them all, so this too lives in memory only.
         self._expected: dict[tuple[str, str], tuple[Pool, float]] = {}
         self.expectation_timeout = 30.0
+        # Replacements whose node is Ready, waiting for ``ready`` to be recorded (``_marks_due``):
+        # since when (monotonic). Memory only: a restart finds them again.
+        self._marks_seen: dict[str, float] = {}
+        self.mark_delay = 5.0
         self._wave_of = {
             c: members.wave.name for members in self.fleet.waves for c in members.clusters
         }
@@ -289,8 +293,7 @@ class Executor:
         cluster holds back no other. A step still in flight is never started twice; one that
         ends without a write the caches will show (a blocked drain, a halt) wakes the loop
         itself (``Observer.nudge``). Recording ``ready`` on replacements
-        (``marks``) goes to the same threads: the planner pairs by the node's readiness, so
-        nothing waits on it. A step that says the rollout must halt keeps steps not yet begun
+        (``marks``) goes to the same threads, after the steps (``_marks_due``). A step that says the rollout must halt keeps steps not yet begun
         from starting (those in flight finish); the next pass records the halt.
         """
         ready = planner.next_actions(plan)
@@ -335,9 +338,7 @@ class Executor:
                 self._failed(action, err)
                 self._settle(action, _Outcome(False))
         others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
-        marks = [  # (cluster, machine): each once until the caches show it
-            m for m in marks if f"mark {m}" not in self._inflight and f"mark {m}" not in self._done
-        ]
+        marks = self._marks_due(marks, bool(others))
         if not others and not marks:
             return state
         with self._steps:
@@ -358,6 +359,27 @@ class Executor:
         for cluster, machine in marks:
             pool.submit(self._step_mark, cluster, machine)
         return state
+
+    def _marks_due(self, marks: list[tuple[str, str]], stepping: bool) -> list[tuple[str, str]]:
+        """The ``ready`` marks to write now: each once until the caches show it, and, while
+        other steps are due or in flight, only those kept waiting ``mark_delay`` already.
+
+        A mark decides nothing at once (the planner pairs by the node's readiness), while in
+        a burst of a big batch every request a retirement waits behind delays the next
+        batch; marks go when the burst is over, or after ``mark_delay`` at the latest.
+        """
+        keys = {f"mark {m}": m for m in marks}
+        now = time.monotonic()
+        with self._steps:
+            self._marks_seen = {k: self._marks_seen.get(k, now) for k in keys}
+            busy = stepping or any(not k.startswith("mark ") for k in self._inflight)
+            return [
+                m
+                for k, m in keys.items()
+                if k not in self._inflight
+                and k not in self._done
+                and (not busy or now - self._marks_seen[k] >= self.mark_delay)
+            ]
 
     def _step(
         self,

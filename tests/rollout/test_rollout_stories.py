@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable
 
 from gitops import drift
+from gitops.fleet.wellknown import PHASE_ANNOTATION
 from gitops.kube.client import connect
-from gitops.kube.observe import Observer
+from gitops.kube.observe import MACHINES, Observer
 from gitops.plan import Plan
 from tests.rollout.conftest import Rollout
 from tests.rollout.invariants import check, load_events
@@ -43,6 +44,13 @@ def test_image_bump_rolls_through_three_waves_in_order(rollout: Callable[..., Ro
     assert _last(events, "node-removed", "canary") < _first(events, "machine-created", "staging")
     assert _last(events, "node-removed", "staging") < _first(events, "machine-created", "prod-a")
     assert _last(events, "node-removed", "prod-a") < _first(events, "machine-created", "prod-b")
+    # Every replacement carries its last phase, ready, recorded on the Machine itself.
+    machines = r.management.custom.list_cluster_custom_object(*MACHINES)["items"]
+    phases = {
+        m["metadata"]["name"]: (m["metadata"].get("annotations") or {}).get(PHASE_ANNOTATION)
+        for m in machines
+    }
+    assert len(phases) == 17 and set(phases.values()) == {"ready"}, phases
 
 
 def test_drift_is_remediated_by_replacement(rollout: Callable[..., Rollout]) -> None:
