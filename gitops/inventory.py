@@ -156,6 +156,9 @@ class PodDisruptionBudget:
     current_healthy: int = 0
     desired_healthy: int = 0
     expected_pods: int = 0
+    # Which version of the object this is (not content: left out of equality and digests).
+    # The executor retries a drain a budget refused as soon as the budget has a newer one.
+    resource_version: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:

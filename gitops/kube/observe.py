@@ -250,6 +250,14 @@ class Observer:
         workload.translated = (key, inventory)
         return inventory
 
+    def pdb(self, cluster: str, key: str) -> dict[str, Any] | None:
+        """The PodDisruptionBudget ``key`` ("namespace/name") of ``cluster`` as its cache holds
+        it now (read-only), or None."""
+        workload = self._workloads.get(cluster)
+        cache = workload.caches.get("pdbs") if workload is not None else None
+        namespace, _, name = key.partition("/")
+        return cache.get(namespace, name) if cache is not None else None
+
     def workload(self, name: str) -> Kube | None:
         """The client of a tracked, connected workload cluster."""
         workload = self._workloads.get(name)

@@ -103,6 +103,7 @@ def pdb(obj: Obj) -> PodDisruptionBudget:
         current_healthy=int(status.get("currentHealthy") or 0),
         desired_healthy=int(status.get("desiredHealthy") or 0),
         expected_pods=int(status.get("expectedPods") or 0),
+        resource_version=str(meta.get("resourceVersion") or ""),
     )
 
 

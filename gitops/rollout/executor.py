@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gitops import plan as planner
 from gitops.errors import GitopsError
@@ -31,7 +31,7 @@ from gitops.fleet.wellknown import (
     FAILED_ANNOTATION,
     PHASE_ANNOTATION,
 )
-from gitops.inventory import Inventory, Node, PodDisruptionBudget
+from gitops.inventory import Inventory, Node
 from gitops.kube import actions
 from gitops.kube.client import Kube
 from gitops.kube.errors import NotFound
@@ -55,17 +55,19 @@ from gitops.rollout.store import StateStore
 log = logging.getLogger(__name__)
 
 Pool = tuple[str, str]  # (cluster, pool)
+QUICK_RETRIES = 8  # of a drain whose refusing budget the cache shows with room again
 
 
 class _Outcome(NamedTuple):
     """How a step ended: ``settled`` when its effect will be observed (else it is tried again
     after a backoff); ``halt`` says why the rollout must stop ("" when it need not);
-    ``blocked_by`` holds the PodDisruptionBudgets that refused an eviction, as the step saw
-    them: a change in any of them makes the step due again before its backoff ends."""
+    ``blocked_by`` names the PodDisruptionBudgets ("namespace/name") that refused an eviction:
+    a newer version of any of them that allows a disruption makes the step due again before
+    its backoff ends."""
 
     settled: bool
     halt: str = ""
-    blocked_by: tuple[PodDisruptionBudget, ...] = ()
+    blocked_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,10 @@ class Executor:
         # interval, and one that stays blocked is re-listed at most once an interval.
         self._not_before: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
-        # Drains refused by PodDisruptionBudgets: (cluster, the budgets as the step saw them).
-        # A budget's status moves when an evicted pod is running again elsewhere; the step is
-        # then due at once rather than at the end of its backoff.
-        self._blocked: dict[str, tuple[str, tuple[PodDisruptionBudget, ...]]] = {}
+        # Drains refused by PodDisruptionBudgets: (cluster, {budget: its resourceVersion when
+        # the step ended}). A budget's status moves when an evicted pod is running again
+        # elsewhere; the step is then due at once rather than at the end of its backoff.
+        self._blocked: dict[str, tuple[str, dict[str, str]]] = {}
         self.retry_interval = min(1.0, max(0.05, time_scale))
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet, with their pool and when they were made.
@@ -140,6 +142,7 @@ class Executor:
         # since when (monotonic). Memory only: a restart finds them again.
         self._marks_seen: dict[str, float] = {}
         self.mark_delay = 5.0
+        self.coalesce_max = 0.05  # seconds; see ``run``
         self._wave_of = {
             c: members.wave.name for members in self.fleet.waves for c in members.clusters
         }
@@ -210,6 +213,7 @@ class Executor:
         first = True
         while True:
             generation, nudges = self.observer.generation(), self.observer.nudges()
+            started = time.monotonic()
             try:
                 plan = self.reconcile(resume=resume and first)
             except GitopsError as err:
@@ -230,6 +234,12 @@ class Executor:
             )
             timeout = poll if wake is None else max(0.02, min(poll, wake - self.clock()))
             self.observer.wait_changed(generation, timeout, nudged_since=nudges)
+            # While steps are in flight, let changes gather for as long as the last pass took:
+            # in a burst (a big batch turning Ready at once, each step's own writes coming back
+            # as events) passes would otherwise run back to back and starve the steps' threads
+            # of the interpreter. With nothing in flight the loop answers at once.
+            if self._inflight:
+                self.stopping.wait(min(time.monotonic() - started, self.coalesce_max))
 
     def close(self) -> None:
         """Wait for the steps in flight to finish (each leaves the fleet consistent)."""
@@ -429,10 +439,19 @@ class Executor:
             else:  # failed, or a drain still blocked: try again, but not at once
                 attempt = self._attempts.get(action.key, 0)
                 self._attempts[action.key] = attempt + 1
+                budgets = {k: self.observer.pdb(action.cluster, k) for k in outcome.blocked_by}
+                if attempt < QUICK_RETRIES and any(_allows(b) for b in budgets.values()):
+                    # The cache already shows room again (an evicted pod is back, or the
+                    # refusal is not in the cache yet): try again soon, without backing off;
+                    # a few times only, as a budget whose status lags refuses all the same.
+                    attempt = 0
                 delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
                 self._not_before[action.key] = self.clock() + delay
-                if outcome.blocked_by:
-                    self._blocked[action.key] = (action.cluster, outcome.blocked_by)
+                if budgets:
+                    self._blocked[action.key] = (
+                        action.cluster,
+                        {k: _version(b) for k, b in budgets.items()},
+                    )
             self._steps.notify_all()
         if not outcome.settled:
             # A settled step wrote something: the caches will show it and wake the loop. One
@@ -537,9 +556,7 @@ class Executor:
                 why = result.message or f"drain of {node.name} failed"
                 return _Outcome(True, f"{why} (onDrainTimeout: fail)")
             if result.outcome != "drained":
-                assert seen is not None
-                blockers = (seen.pdb(key) for key in result.blocked_by)
-                return _Outcome(False, blocked_by=tuple(b for b in blockers if b is not None))
+                return _Outcome(False, blocked_by=result.blocked_by)
         if action.machine:
             try:
                 self.provider.annotate_machine(
@@ -703,21 +720,33 @@ class Executor:
                 self.on_event(event)
 
 
-def _unblocked(
-    blocked: tuple[str, tuple[PodDisruptionBudget, ...]] | None, inventory: Inventory
-) -> bool:
-    """Whether a budget that refused a step's eviction has moved since and allows one now."""
+def _unblocked(blocked: tuple[str, dict[str, str]] | None, inventory: Inventory) -> bool:
+    """Whether a budget that refused a step's eviction has a newer version allowing one."""
     if blocked is None:
         return False
-    cluster, budgets = blocked
+    cluster, versions = blocked
     seen = inventory.cluster(cluster)
     if seen is None:
         return False
-    for budget in budgets:
-        now = seen.pdb(budget.key)
-        if now is not None and now != budget and now.disruptions_allowed > 0:
+    for key, version in versions.items():
+        budget = seen.pdb(key)
+        if (
+            budget is not None
+            and budget.resource_version != version
+            and budget.disruptions_allowed > 0
+        ):
             return True
     return False
+
+
+def _allows(budget: dict[str, Any] | None) -> bool:
+    return (
+        budget is not None and int((budget.get("status") or {}).get("disruptionsAllowed") or 0) > 0
+    )
+
+
+def _version(budget: dict[str, Any] | None) -> str:
+    return str(((budget or {}).get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _started(inventory: Inventory) -> list[tuple[str, str]]:

@@ -100,6 +100,32 @@ def test_drain_blocked_by_a_pdb_completes_once_the_workload_moves(
     assert check(r.audit, r.snap, r.fleet) == []
 
 
+def test_a_refused_eviction_is_tried_again_as_soon_as_its_budget_allows(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="previous")
+    executor, observer = r.executor()
+    # A backoff far longer than the whole rollout: only the budget's own status moving (the
+    # evicted pod running again elsewhere) can bring a refused drain back in time.
+    executor.retry_interval = 3600.0
+    result: list[Plan] = []
+    thread = threading.Thread(target=lambda: result.append(executor.run(poll=0.05)), daemon=True)
+    thread.start()
+    thread.join(90)
+    executor.stopping.set()
+    thread.join(10)
+    observer.stop()
+    events = load_events(r.audit)
+    refused = [
+        e
+        for e in events
+        if e["kind"] == "request" and e["subresource"] == "eviction" and e["code"] == 429
+    ]
+    assert refused, "no eviction was ever refused by a PodDisruptionBudget"
+    assert result and result[0].status == "converged", result and result[0].reason
+    assert check(r.audit, r.snap, r.fleet) == []
+
+
 def test_boot_failures_exhaust_the_budget_and_halt(rollout: Callable[..., Rollout]) -> None:
     r = rollout(initial="previous", world={"boot_failure_rate": 1.0}, max_failed=1)
     plan = r.run()
