@@ -302,9 +302,11 @@ class Executor:
         watching: a batch of 25 retirements costs about one drain, and a slow drain in one
         cluster holds back no other. A step still in flight is never started twice; one that
         ends without a write the caches will show (a blocked drain, a halt) wakes the loop
-        itself (``Observer.nudge``). Recording ``ready`` on replacements
-        (``marks``) goes to the same threads, after the steps (``_marks_due``). A step that says the rollout must halt keeps steps not yet begun
-        from starting (those in flight finish); the next pass records the halt.
+        itself (``Observer.nudge``). Recording ``ready`` on replacements (``marks``) goes to
+        the same threads, after the steps (``_marks_due``). A step that says the rollout must
+        halt keeps steps not yet begun from starting (those in flight finish); the next pass
+        records the halt. Machines are not created in a pool whose last creation is not
+        observed yet (``_busy_pools``).
         """
         ready = planner.next_actions(plan)
         keys = {action.key for action in ready}
