@@ -98,10 +98,10 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
     started = float(node.annotations.get(DRAIN_STARTED_ANNOTATION, now) or now)
     blockers = tuple(sorted(set(blocked)))
     if now - started < pool.update.drain_timeout:
-        if blockers:
-            actions.patch_node(
-                kube, node.name, annotations={DRAIN_BLOCKED_ANNOTATION: ", ".join(blockers)}
-            )
+        blocked_by = ", ".join(blockers)
+        if blockers and node.annotations.get(DRAIN_BLOCKED_ANNOTATION) != blocked_by:
+            # said once per change: a drain waiting on a budget passes here many times
+            actions.patch_node(kube, node.name, annotations={DRAIN_BLOCKED_ANNOTATION: blocked_by})
         return DrainResult("draining", len(remaining), blockers, "; ".join(failures))
     policy = pool.update.on_drain_timeout
     why = f"drain of {node.name} timed out after {pool.update.drain_timeout:g}s" + (

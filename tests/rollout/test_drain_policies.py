@@ -24,6 +24,7 @@ import pytest
 
 from gitops.fleet.wellknown import (
     CORDONED_BY_ANNOTATION,
+    DRAIN_BLOCKED_ANNOTATION,
     FAILED_ANNOTATION,
     QUARANTINE_LABEL,
 )
@@ -128,6 +129,18 @@ def test_fail_halts_and_names_the_blocking_pdb(sims: Sims, tmp_path: Path) -> No
     assert not [e for e in events if e.get("event") == "machine-created" and e["cluster"] == "c2"]
     node = _node(r, "c1", target)
     assert node is not None and node["spec"].get("unschedulable") is True  # left for a human
+    # The node itself says what blocks it: written when it changes (a try that started before
+    # the cache showed the first write may repeat it), not on every one of the many tries.
+    assert node["metadata"]["annotations"][DRAIN_BLOCKED_ANNOTATION] == "shop/pinned"
+    tries = [
+        e
+        for e in events
+        if e["kind"] == "request" and e["subresource"] == "eviction" and e["code"] == 429
+    ]
+    patches = [
+        e for e in events if e["kind"] == "request" and e["verb"] == "patch" and e["name"] == target
+    ]
+    assert len(tries) >= 10 and len(patches) <= 3  # the cordon, then the blocking budget
     assert check(r.audit, r.snap, r.fleet) == []
 
 
