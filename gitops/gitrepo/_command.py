@@ -67,6 +67,71 @@ def run(
     return str(out)
 
 
+# Said by git when a push lost a race: the remote ref moved since it was read (or a lease on
+# its old value failed); and when a hook or a branch protection refused it.
+_RACE = re.compile(
+    r"stale info|non-fast-forward|fetch first|failed to update ref|cannot lock ref"
+    r"|failed to lock|incorrect old value|already exists",
+    re.IGNORECASE,
+)
+_DECLINED = re.compile(r"\[remote rejected\]|declined|protected", re.IGNORECASE)
+
+
+class BranchMoved(Transient):
+    """The branch moved between our look and our push (the lease failed); look again."""
+
+
+def push(
+    repo: git.Repo,
+    url: str,
+    refspecs: Sequence[str],
+    *,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+    timeout: float | None = None,
+    what: str,
+) -> None:
+    """``git push``: ``BranchMoved`` when it lost a race, ``Stalled`` when it was refused."""
+    try:
+        run(
+            repo,
+            ["push", *options, "--", url, *refspecs],
+            env=env,
+            secrets=secrets,
+            timeout=timeout,
+            what=what,
+        )
+    except GitopsError as err:
+        if _RACE.search(str(err)):
+            raise BranchMoved(str(err)) from err
+        if _DECLINED.search(str(err)):
+            raise Stalled(str(err)) from err  # a hook or a branch protection said no
+        raise
+
+
+def fetch(
+    repo: git.Repo,
+    url: str,
+    refspec: str,
+    *,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+    timeout: float | None = None,
+    what: str,
+) -> None:
+    """``git fetch`` of one refspec (or commit) from ``url``: no tags, no FETCH_HEAD."""
+    run(
+        repo,
+        ["fetch", "--no-tags", "--no-write-fetch-head", *options, "--", url, refspec],
+        env=env,
+        secrets=secrets,
+        timeout=timeout,
+        what=what,
+    )
+
+
 def translate(err: git.GitCommandError, what: str, secrets: Sequence[str] = ()) -> GitopsError:
     """A typed error for a failed git command, its message redacted and on one line."""
     stderr = err.stderr if isinstance(err.stderr, str) else str(err.stderr or "")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from io import BytesIO
@@ -34,8 +33,9 @@ from pathlib import Path
 import git
 from gitdb.base import IStream  # type: ignore[import-untyped]
 
-from gitops.errors import GitopsError, Stalled, Transient
+from gitops.errors import Stalled
 from gitops.gitrepo import _command
+from gitops.gitrepo._command import BranchMoved
 from gitops.gitrepo.auth import check_url, environment
 from gitops.gitrepo.mirror import Remote
 from gitops.gitrepo.snapshots import CommitInfo, SnapshotStore
@@ -43,16 +43,9 @@ from gitops.gitrepo.status import DEFAULT_IDENTITY, Identity, compose_message
 
 log = logging.getLogger("gitops.gitrepo")
 
-_RACE = re.compile(
-    r"stale info|non-fast-forward|fetch first|failed to update ref|cannot lock ref"
-    r"|failed to lock|incorrect old value|already exists",
-    re.IGNORECASE,
-)
+__all__ = ["BranchMoved", "Branches"]  # BranchMoved lives with the push it comes from
+
 _TRACKING = "refs/remotes/bot/"
-
-
-class BranchMoved(Transient):
-    """The branch moved between our look and our push (the lease failed); look again."""
 
 
 class Branches:
@@ -111,17 +104,11 @@ class Branches:
             repo = self._open()
             if not self._has(repo, tip):
                 env, secrets = self._env()
-                _command.run(
+                _command.fetch(
                     repo,
-                    [
-                        "fetch",
-                        "--no-tags",
-                        "--no-write-fetch-head",
-                        f"--depth={depth}",
-                        "--",
-                        self.remote.url,
-                        f"+{ref}:{_TRACKING}{ref.removeprefix('refs/')}",
-                    ],
+                    self.remote.url,
+                    f"+{ref}:{_TRACKING}{ref.removeprefix('refs/')}",
+                    options=[f"--depth={depth}"],
                     env=env,
                     secrets=secrets,
                     timeout=self.remote.timeout,
@@ -149,17 +136,11 @@ class Branches:
             if self._has(repo, sha):
                 return
             env, secrets = self._env()
-            _command.run(
+            _command.fetch(
                 repo,
-                [
-                    "fetch",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--depth=1",
-                    "--",
-                    self.remote.url,
-                    sha,
-                ],
+                self.remote.url,
+                sha,
+                options=["--depth=1"],
                 env=env,
                 secrets=secrets,
                 timeout=self.remote.timeout,
@@ -312,22 +293,17 @@ class Branches:
 
     def _push(self, args: list[str], branch: str) -> None:
         env, secrets = self._env()
-        try:
-            with self._lock():
-                _command.run(
-                    self._open(),
-                    ["push", args[0], "--", self.remote.url, *args[1:]],
-                    env=env,
-                    secrets=secrets,
-                    timeout=self.remote.timeout,
-                    what=f"cannot push the branch {branch} to {self.remote.display}",
-                )
-        except GitopsError as err:
-            if _RACE.search(str(err)):
-                raise BranchMoved(str(err)) from err
-            if re.search(r"\[remote rejected\]|declined|protected", str(err), re.IGNORECASE):
-                raise Stalled(str(err)) from err
-            raise
+        with self._lock():
+            _command.push(
+                self._open(),
+                self.remote.url,
+                args[1:],
+                options=args[:1],
+                env=env,
+                secrets=secrets,
+                timeout=self.remote.timeout,
+                what=f"cannot push the branch {branch} to {self.remote.display}",
+            )
 
     def _env(self) -> tuple[dict[str, str], tuple[str, ...]]:
         return environment(self.remote.url, self.remote.credentials)

@@ -241,17 +241,11 @@ class Mirror:
         refspec = f"+{self.remote.ref}:{self._tracking}"
         self.fetches += 1
         started = time.monotonic()
-        _command.run(
+        _command.fetch(
             repo,
-            [
-                "fetch",
-                "--no-tags",
-                "--no-write-fetch-head",
-                *options,
-                "--",
-                self.remote.url,
-                refspec,
-            ],
+            self.remote.url,
+            refspec,
+            options=options,
             env=env,
             secrets=secrets,
             timeout=self.remote.timeout,

@@ -46,7 +46,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from gitops.errors import GitopsError, Stalled, Transient
+from gitops.errors import Stalled, Transient
 from gitops.gitrepo import _command
 from gitops.gitrepo.auth import check_url, environment
 from gitops.gitrepo.mirror import Remote
@@ -59,13 +59,6 @@ FLEET_REVISION = "Fleet-Revision"
 PLAN_ID = "Plan-Id"
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 # A push lost a race: the ref moved between our look at it and our update of it.
-_RACE = re.compile(
-    r"non-fast-forward|fetch first|failed to update ref|cannot lock ref|failed to lock"
-    r"|stale info|incorrect old value|already exists|reference already exists",
-    re.IGNORECASE,
-)
-
-_DECLINED = re.compile(r"\[remote rejected\]|declined|protected", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -241,17 +234,11 @@ class StatusWriter:
         try:
             repo.git.cat_file("-e", f"{tip}^{{commit}}")
         except git.GitCommandError:
-            _command.run(
+            _command.fetch(
                 repo,
-                [
-                    "fetch",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--depth=1",
-                    "--",
-                    self.remote.url,
-                    f"+{self.ref}:{self._tracking}",
-                ],
+                self.remote.url,
+                f"+{self.ref}:{self._tracking}",
+                options=["--depth=1"],
                 env=env,
                 secrets=secrets,
                 timeout=self.remote.timeout,
@@ -292,26 +279,23 @@ class StatusWriter:
     def _push(self, commit: str, attempt: int) -> None:
         env, secrets = environment(self.remote.url, self.remote.credentials)
         try:
-            _command.run(
+            _command.push(
                 self._open(),
-                ["push", "--", self.remote.url, f"{commit}:{self.ref}"],
+                self.remote.url,
+                [f"{commit}:{self.ref}"],
                 env=env,
                 secrets=secrets,
                 timeout=self.remote.timeout,
                 what=f"cannot push the status branch {self.branch} to {self.remote.display}",
             )
-        except GitopsError as err:
-            if _RACE.search(str(err)):
-                log.info(
-                    "The status branch %s moved under attempt %d; looking again and re-applying "
-                    "the status on its new tip.",
-                    self.branch,
-                    attempt,
-                )
-                raise _Rejected(str(err)) from err
-            if _DECLINED.search(str(err)):
-                raise Stalled(str(err)) from err  # a hook or a branch protection said no
-            raise
+        except _command.BranchMoved as err:
+            log.info(
+                "The status branch %s moved under attempt %d; looking again and re-applying "
+                "the status on its new tip.",
+                self.branch,
+                attempt,
+            )
+            raise _Rejected(str(err)) from err
 
     def _open(self) -> git.Repo:
         if self._repo is None:
