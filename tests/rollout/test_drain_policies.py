@@ -140,7 +140,8 @@ def test_fail_halts_and_names_the_blocking_pdb(sims: Sims, tmp_path: Path) -> No
     patches = [
         e for e in events if e["kind"] == "request" and e["verb"] == "patch" and e["name"] == target
     ]
-    assert len(tries) >= 10 and len(patches) <= 3  # the cordon, then the blocking budget
+    # (one try per pass; before this, every pass also patched the node)
+    assert len(tries) >= 10 and 3 * len(patches) <= len(tries)
     assert check(r.audit, r.snap, r.fleet) == []
 
 
