@@ -49,6 +49,7 @@ from gitops.sim.resources import (
     SERVICEACCOUNTS,
 )
 from gitops.sim.store import ApiError, Store
+from gitops.sim.workloads import selector_matches
 
 Obj = dict[str, Any]
 
@@ -174,25 +175,6 @@ def rule_allows(rule: Obj, attrs: Attributes) -> bool:
     return not names or (bool(attrs.name) and attrs.name in names)
 
 
-def _selects(selector: Obj, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector (matchLabels and matchExpressions) against ``labels``."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def cluster_role_rules(rbac: Rbac, name: str) -> list[Obj]:
     """A ClusterRole's rules; for an aggregated one, those of the ClusterRoles it selects.
 
@@ -210,7 +192,7 @@ def cluster_role_rules(rbac: Rbac, name: str) -> list[Obj]:
     rules: list[Obj] = []
     for other in sorted(rbac.cluster_roles, key=lambda r: str(r["metadata"]["name"])):
         labels = other["metadata"].get("labels") or {}
-        if other is not role and any(_selects(s, labels) for s in selectors):
+        if other is not role and any(selector_matches(s, labels) for s in selectors):
             rules.extend(other.get("rules") or [])
     return rules
 
