@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from gitops import plan as planner
 from gitops.errors import GitopsError
@@ -55,6 +56,7 @@ from gitops.rollout.store import StateStore
 log = logging.getLogger(__name__)
 
 Pool = tuple[str, str]  # (cluster, pool)
+K = TypeVar("K")
 QUICK_RETRIES = 8  # of a drain whose refusing budget the cache shows with room again
 
 
@@ -112,8 +114,11 @@ class Executor:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # around on_event
         self._steps = threading.Condition()  # around the bookkeeping below
-        self._inflight: set[str] = set()  # keys of the steps on the worker threads
-        self._creating: dict[str, Pool] = {}  # those of them that create a Machine: its pool
+        # Keys of the steps on the worker threads, and the pools of those that create a
+        # Machine, counted: scale-ups of one pool and zone share a key, and the first to end
+        # must not make the others look finished.
+        self._inflight: Counter[str] = Counter()
+        self._creating: Counter[Pool] = Counter()
         self._halts: list[str] = []  # why a step in flight said the rollout must halt
         # Steps done whose effect the caches may not show yet (monotonic time they finished):
         # repeating them would be harmless (every write is idempotent) but noisy, so each
@@ -265,7 +270,7 @@ class Executor:
                 elif made < deadline:
                     del self._expected[key]
                     lost.append((key, pool))
-            busy = set(self._creating.values()) | {pool for pool, _ in self._expected.values()}
+            busy = set(self._creating) | {pool for pool, _ in self._expected.values()}
         for (namespace, name), (cluster, pool_name) in lost:
             self._emit(
                 cluster,
@@ -359,9 +364,7 @@ class Executor:
             pool = self._pool
             self._inflight.update(action.key for _, action in others)
             self._creating.update(
-                (a.key, (a.cluster, a.pool))
-                for _, a in others
-                if isinstance(a, ScaleUp | CreateReplacement)
+                (a.cluster, a.pool) for _, a in others if isinstance(a, ScaleUp | CreateReplacement)
             )
             self._inflight.update(f"mark {m}" for m in marks)
         # Steps first: the pool's queue is first in, first out, and a retirement or a creation
@@ -423,7 +426,7 @@ class Executor:
             self._mark_ready(cluster, machine)
         finally:
             with self._steps:
-                self._inflight.discard(f"mark {(cluster, machine)}")
+                _release(self._inflight, f"mark {(cluster, machine)}")
                 self._done[f"mark {(cluster, machine)}"] = time.monotonic()
                 self._steps.notify_all()
 
@@ -431,8 +434,9 @@ class Executor:
         """Book a step's end: done until the caches move, or due again after its backoff (or
         as soon as a PodDisruptionBudget that blocked it changes)."""
         with self._steps:
-            self._inflight.discard(action.key)
-            self._creating.pop(action.key, None)
+            _release(self._inflight, action.key)
+            if isinstance(action, ScaleUp | CreateReplacement):
+                _release(self._creating, (action.cluster, action.pool))
             self._blocked.pop(action.key, None)
             if outcome.settled:
                 self._done[action.key] = time.monotonic()
@@ -442,12 +446,13 @@ class Executor:
                 attempt = self._attempts.get(action.key, 0)
                 self._attempts[action.key] = attempt + 1
                 budgets = {k: self.observer.pdb(action.cluster, k) for k in outcome.blocked_by}
+                delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
                 if attempt < QUICK_RETRIES and any(_allows(b) for b in budgets.values()):
                     # The cache already shows room again (an evicted pod is back, or the
-                    # refusal is not in the cache yet): try again soon, without backing off;
-                    # a few times only, as a budget whose status lags refuses all the same.
-                    attempt = 0
-                delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
+                    # refusal is not in the cache yet), so no newer version may come to wake
+                    # the step: try again on the next pass; a few times only, as a budget
+                    # whose status lags refuses all the same.
+                    delay = 0.0
                 self._not_before[action.key] = self.clock() + delay
                 if budgets:
                     self._blocked[action.key] = (
@@ -720,6 +725,13 @@ class Executor:
         if self.on_event is not None:
             with self._lock:
                 self.on_event(event)
+
+
+def _release(counts: Counter[K], key: K) -> None:
+    """One fewer of ``key`` in flight; gone from ``counts`` at none (``in`` means > 0)."""
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
 
 
 def _unblocked(blocked: tuple[str, dict[str, str]] | None, inventory: Inventory) -> bool:
