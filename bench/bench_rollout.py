@@ -56,8 +56,8 @@ re-translated and re-planned the whole fleet (~25 ms, back to back during a burs
 steps' threads). Now: creations wait only in their own pool, a refused drain is due when its
 budget has a newer version allowing a disruption, unchanged clusters are neither translated
 nor planned again (a pass costs ~1 ms at rest), passes gather changes while steps are in
-flight, ``ready`` marks wait out a burst, and writes skip model deserialization. Three runs:
-144.1-145.2 s, ratio 1.045-1.052 (median 1.049), 5,280-5,330 requests. What is left is
+flight, ``ready`` marks wait out a burst, and writes skip model deserialization. Five runs:
+143.1-145.2 s, ratio 1.037-1.052 (median 1.045), 5,250-5,330 requests. What is left is
 physics the minimum leaves out: a PodDisruptionBudget with ``maxUnavailable: 1`` lets one
 pod go at a time, each after the last runs again (rescheduling 0.2 s; the controller answers
 a budget's change in a median 68 ms), and the simulator and the controller share two cores
