@@ -25,12 +25,12 @@ platform.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
-from gitops.forge._util import split_slug, text
-from gitops.forge.base import Comment, CommitState, CommitStatus, Forge, PullRequest, PullState
-from gitops.forge.http import ApiClient
+from gitops.forge._util import text
+from gitops.forge.base import Comment, CommitState, CommitStatus, PullRequest
+from gitops.forge.github import GitHub
 
 API_PREFIX = "/api/v1"
 MIN_WRITE_INTERVAL = 0.0
@@ -47,27 +47,12 @@ _STATES: dict[str, CommitState] = {
 }
 
 
-class Gitea(Forge):
+class Gitea(GitHub):
+    """Gitea's API follows GitHub's; what differs is overridden here (see the module text)."""
+
     kind = "gitea"
     max_body_chars = 65_536
-
-    def __init__(self, client: ApiClient, slug: str) -> None:
-        self.client = client
-        self.slug = slug
-        self.owner, self.name = split_slug(slug)
-        self._repo = f"repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}"
-
-    def close(self) -> None:
-        self.client.close()
-
-    # pull requests ---------------------------------------------------------------------
-
-    def pull_request(self, number: int) -> PullRequest:
-        return self._pull(self.client.get(f"{self._repo}/pulls/{number}"))
-
-    def pull_requests(self, *, state: Literal["open", "all"] = "open") -> list[PullRequest]:
-        found = self.client.get_all(f"{self._repo}/pulls", {"state": state})
-        return sorted((self._pull(p) for p in found), key=lambda p: p.number)
+    max_status_description = None
 
     def find_pull_request(self, head_ref: str) -> PullRequest | None:
         found = self.client.get_all(f"{self._repo}/pulls", {"state": "open"})
@@ -81,50 +66,14 @@ class Gitea(Forge):
         ]
         return min(mine, key=lambda p: p.number) if mine else None
 
-    def open_pull_request(
-        self, *, head_ref: str, base_ref: str, title: str, body: str
-    ) -> PullRequest:
-        data = {"head": head_ref, "base": base_ref, "title": title, "body": body}
-        return self._pull(self.client.post(f"{self._repo}/pulls", data))
-
-    def update_pull_request(
-        self, number: int, *, title: str | None = None, body: str | None = None
-    ) -> PullRequest:
-        data = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
-        if not data:
-            return self.pull_request(number)
-        return self._pull(self.client.patch(f"{self._repo}/pulls/{number}", data))
-
-    def close_pull_request(self, number: int) -> PullRequest:
-        return self._pull(self.client.patch(f"{self._repo}/pulls/{number}", {"state": "closed"}))
-
-    # comments --------------------------------------------------------------------------
-
     def comments(self, number: int) -> list[Comment]:
-        found = self.client.get_all(f"{self._repo}/issues/{number}/comments")
-        return sorted((self._comment(c) for c in found), key=lambda c: c.id)
-
-    def create_comment(self, number: int, body: str) -> Comment:
-        data = self.client.post(f"{self._repo}/issues/{number}/comments", {"body": body})
-        return self._comment(data)
+        return sorted(super().comments(number), key=lambda c: c.id)
 
     def update_comment(self, number: int, comment_id: int, body: str) -> Comment:
         data = self.client.patch(f"{self._repo}/issues/comments/{comment_id}", {"body": body})
         if data is None:  # some Gitea versions answer 204 when the body did not change
             return Comment(id=comment_id, body=body)
         return self._comment(data)
-
-    # commit statuses -------------------------------------------------------------------
-
-    def set_commit_status(self, status: CommitStatus) -> None:
-        data = {
-            "state": status.state,
-            "context": status.context,
-            "description": status.description,
-        }
-        if status.target_url:
-            data["target_url"] = status.target_url
-        self.client.post(f"{self._repo}/statuses/{quote(status.sha, safe='')}", data)
 
     def commit_statuses(self, sha: str) -> list[CommitStatus]:
         found = self.client.get_all(
@@ -149,35 +98,6 @@ class Gitea(Forge):
             )
         return [latest[c][1] for c in sorted(latest)]
 
-    # translation -----------------------------------------------------------------------
-
     @staticmethod
-    def _pull(data: Any) -> PullRequest:
-        state: PullState
-        if data.get("merged") or data.get("merged_at"):
-            state = "merged"
-        elif data.get("state") == "open":
-            state = "open"
-        else:
-            state = "closed"
-        head, base = data.get("head") or {}, data.get("base") or {}
-        return PullRequest(
-            number=int(data["number"]),
-            title=text(data.get("title")),
-            body=text(data.get("body")),
-            state=state,
-            head_ref=text(head.get("ref")),
-            head_sha=text(head.get("sha")),
-            base_ref=text(base.get("ref")),
-            url=text(data.get("html_url")),
-            author=text((data.get("user") or {}).get("login")),
-        )
-
-    @staticmethod
-    def _comment(data: Any) -> Comment:
-        return Comment(
-            id=int(data["id"]),
-            body=text(data.get("body")),
-            author=text((data.get("user") or {}).get("login")),
-            url=text(data.get("html_url")),
-        )
+    def _merged(data: Any) -> bool:
+        return bool(data.get("merged") or data.get("merged_at"))

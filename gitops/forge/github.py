@@ -44,6 +44,8 @@ _STATES: dict[str, CommitState] = {
 class GitHub(Forge):
     kind = "github"
     max_body_chars = 65_536
+    #: Cut status descriptions to this (None: send them whole).
+    max_status_description: int | None = MAX_STATUS_DESCRIPTION
 
     def __init__(self, client: ApiClient, slug: str) -> None:
         self.client = client
@@ -108,7 +110,7 @@ class GitHub(Forge):
         data = {
             "state": status.state,
             "context": status.context,
-            "description": status.description[:MAX_STATUS_DESCRIPTION],
+            "description": status.description[: self.max_status_description],
         }
         if status.target_url:
             data["target_url"] = status.target_url
@@ -137,9 +139,13 @@ class GitHub(Forge):
     # translation -----------------------------------------------------------------------
 
     @staticmethod
-    def _pull(data: Any) -> PullRequest:
+    def _merged(data: Any) -> bool:
+        return bool(data.get("merged_at"))
+
+    @classmethod
+    def _pull(cls, data: Any) -> PullRequest:
         state: PullState
-        if data.get("merged_at"):
+        if cls._merged(data):
             state = "merged"
         elif data.get("state") == "open":
             state = "open"
