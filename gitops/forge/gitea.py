@@ -13,6 +13,10 @@ Adapter layer. Forgejo keeps Gitea's API for everything used here. Endpoints use
     POST  /repos/{owner}/{repo}/statuses/{sha}      {state, context, description, target_url}
     GET   /repos/{owner}/{repo}/commits/{sha}/status   combined: latest per context (pages)
 
+Gitea names no next page of the combined status (no ``Link``; only ``X-Total-Count``), so
+``ApiClient.get_all`` asks for the next page number while fewer items than that count have
+been read: with more than 50 clusters (Gitea's largest page) every status is still seen.
+
 Gitea's list of pull requests has no head-branch filter, so ``find_pull_request`` lists the
 open ones and picks the branch. Gitea names a status's state ``status`` in its answers (and
 ``state`` in requests). Status states read: ``warning`` → failure (not a success; Gitea ranks

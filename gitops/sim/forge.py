@@ -403,14 +403,11 @@ class FakeForge:
         return sorted(latest.values(), key=lambda s: -s.id)
 
     def _page(
-        self, items: list[Any], query: Mapping[str, str], path: str
+        self, items: list[Any], query: Mapping[str, str], path: str, *, link: bool = True
     ) -> tuple[list[Any], dict[str, str]]:
-        """One page of ``items`` and the platform's pagination headers."""
-        try:
-            size = int(query.get(self.page_param) or self.default_page_size)
-            page = max(int(query.get("page") or 1), 1)
-        except ValueError:
-            raise _Refusal(400, self._error_body(400, "invalid page parameters")) from None
+        """One page of ``items`` and the platform's pagination headers (``Link`` unless not
+        ``link``: an endpoint that pages without one)."""
+        size, page = self._page_numbers(query)
         size = max(1, min(size, self.max_page_size))
         pages = max(1, -(-len(items) // size))
         links = {"first": 1, "last": pages}
@@ -419,13 +416,22 @@ class FakeForge:
         if page < pages:
             links["next"] = page + 1
         headers = {}
-        if pages > 1:
+        if pages > 1 and link:
             headers["Link"] = ", ".join(
                 f'<{self.root}{path}?{urlencode({**query, "page": str(n)})}>; rel="{rel}"'
                 for rel, n in links.items()
             )
         headers.update(self._page_headers(page, size, len(items), pages))
         return items[(page - 1) * size : page * size], headers
+
+    def _page_numbers(self, query: Mapping[str, str]) -> tuple[int, int]:
+        """The page size and page number asked for; 400 for values that are not numbers."""
+        try:
+            size = int(query.get(self.page_param) or self.default_page_size)
+            page = max(int(query.get("page") or 1), 1)
+        except ValueError:
+            raise _Refusal(400, self._error_body(400, "invalid page parameters")) from None
+        return size, page
 
     def _page_headers(self, page: int, size: int, total: int, pages: int) -> dict[str, str]:
         return {}
@@ -1036,6 +1042,17 @@ class FakeGitea(FakeForge):
     def _page_headers(self, page: int, size: int, total: int, pages: int) -> dict[str, str]:
         return {"X-Total-Count": str(total)}
 
+    def _page_numbers(self, query: Mapping[str, str]) -> tuple[int, int]:
+        # Gitea reads ``page`` and ``limit`` with ctx.FormInt: what is not a number is 0, and
+        # 0 means the default (page 1, DEFAULT_PAGING_NUM items); it never answers 400 here.
+        def number(name: str) -> int:
+            try:
+                return int(query.get(name) or 0)
+            except ValueError:
+                return 0
+
+        return number(self.page_param) or self.default_page_size, max(number("page"), 1)
+
     def _route(
         self,
         method: str,
@@ -1072,9 +1089,11 @@ class FakeGitea(FakeForge):
                 return _Reply(201, self._pull_json(repo, pull))  # Gitea answers 201 to an edit
             case "GET", ["issues", n, "comments"]:
                 pull = self._pull_or_404(repo, n)  # not paginated on Gitea: every comment
+                comments = repo.comments[pull.number]
                 return _Reply(
                     200,
-                    [self._comment_json(repo, c, pull.number) for c in repo.comments[pull.number]],
+                    [self._comment_json(repo, c, pull.number) for c in comments],
+                    {"X-Total-Count": str(len(comments))},
                 )
             case "POST", ["issues", n, "comments"]:
                 pull = self._pull_or_404(repo, n)
@@ -1089,7 +1108,11 @@ class FakeGitea(FakeForge):
             case "POST", ["statuses", sha]:
                 state = self._field(body, "state")
                 if state not in self.status_states:
-                    raise _Refusal(422, self._error_body(422, f"[State]: unknown state {state!r}"))
+                    # CreateStatusOption binds ``state`` with no validation tag, so this is not
+                    # a 422 binding error; 400 is the only refusal Gitea documents here.
+                    raise _Refusal(
+                        400, self._error_body(400, f"invalid commit status state {state!r}")
+                    )
                 status = FakeStatus(
                     self._next_id(),
                     sha,
@@ -1103,16 +1126,21 @@ class FakeGitea(FakeForge):
                 return _Reply(201, self._status_json(status))
             case "GET", ["commits", ref, "status"]:
                 latest = self._latest_statuses(repo, ref)
-                page, headers = self._page([self._status_json(s) for s in latest], query, path)
-                worst = next(
-                    (
-                        s
-                        for s in ("error", "failure", "warning", "pending")
-                        if any(x.state == s for x in latest)
-                    ),
-                    "success" if latest else "",
+                if not latest:
+                    # An empty api.CombinedStatus{}: zero values, no X-Total-Count.
+                    empty = {"state": "", "sha": "", "total_count": 0, "statuses": None}
+                    return _Reply(200, {**empty, "repository": None, "commit_url": "", "url": ""})
+                # routers/api/v1/repo/status.go sets X-Total-Count here and no Link header;
+                # convert.ToCombinedStatus counts and combines the statuses of this page only.
+                page, headers = self._page(
+                    [self._status_json(s) for s in latest], query, path, link=False
                 )
-                data = {"state": worst, "sha": ref, "total_count": len(latest), "statuses": page}
+                states = {x["status"] for x in page}
+                worst = next(
+                    (s for s in ("error", "failure", "warning", "pending") if s in states),
+                    "success" if page else "",
+                )
+                data = {"state": worst, "sha": ref, "total_count": len(page), "statuses": page}
                 return _Reply(200, data, headers)
         raise self._not_found()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from gitops.forge import AlreadyExists, BadConfig, CommitStatus, Forge, Gitea, NotFound, api_url
@@ -125,3 +126,64 @@ def test_gitea_sends_token_scheme_and_has_no_default_url(gt: tuple[FakeForge, Fo
         api_url("gitea", None)
     assert api_url("gitea", "https://code.example/") == "https://code.example/api/v1"
     assert api_url("gitea", "https://code.example/api/v1") == "https://code.example/api/v1"
+
+
+def _raw(fake: FakeForge, method: str, path: str, **kwargs: object) -> httpx.Response:
+    """A request straight to the stand-in, to see its headers and status as a client would."""
+    headers = {"Authorization": f"token {TOKEN}"}
+    return httpx.request(method, fake.url + path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def test_more_than_fifty_statuses_are_all_read_by_x_total_count(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    # Gitea cuts a page to 50 and names no next page on the combined status: a fleet of more
+    # than 50 clusters has more statuses than one page holds.
+    fake, forge = gt
+    sha = "a" * 40
+    contexts = [f"gitops/cluster-{i:03}" for i in range(60)]
+    for context in contexts:
+        forge.set_commit_status(CommitStatus(sha, context, "success", "converged"))
+    fake.clear_requests()
+    assert [s.context for s in forge.commit_statuses(sha)] == contexts
+    assert [(r.path, r.query.get("page")) for r in fake.requests] == [
+        (f"{REPO}/commits/{sha}/status", None),
+        (f"{REPO}/commits/{sha}/status", "2"),
+    ]
+
+
+def test_a_commit_without_statuses_reads_as_none(gt: tuple[FakeForge, Forge]) -> None:
+    fake, forge = gt
+    assert forge.commit_statuses("b" * 40) == []
+    assert len(fake.requests) == 1
+
+
+def test_fake_combined_status_pages_by_x_total_count_without_link(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gt
+    sha = "c" * 40
+    for i in range(3):
+        forge.set_commit_status(CommitStatus(sha, f"ctx-{i}", "pending"))
+    first = _raw(fake, "GET", f"/repos/acme/fleet/commits/{sha}/status", params={"limit": 2})
+    assert first.status_code == 200
+    assert "link" not in first.headers
+    assert first.headers["x-total-count"] == "3"
+    # ToCombinedStatus counts the page it was given, not every status.
+    assert first.json()["total_count"] == 2 and len(first.json()["statuses"]) == 2
+    empty = _raw(fake, "GET", f"/repos/acme/fleet/commits/{'d' * 40}/status")
+    assert "x-total-count" not in empty.headers
+    assert empty.json()["statuses"] is None and empty.json()["state"] == ""
+    # Gitea reads page and limit with FormInt: a word is 0, which means the default.
+    lax = _raw(fake, "GET", f"/repos/acme/fleet/commits/{sha}/status", params={"limit": "x"})
+    assert lax.status_code == 200 and len(lax.json()["statuses"]) == 3
+
+
+def test_fake_refuses_an_unknown_status_state_with_400_as_documented(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    fake, _ = gt
+    answer = _raw(fake, "POST", f"/repos/acme/fleet/statuses/{'e' * 40}", json={"state": "done"})
+    assert answer.status_code == 400
+    assert "done" in answer.json()["message"]
+    assert fake.statuses("e" * 40) == []
