@@ -785,13 +785,29 @@ class FakeGitHub(FakeForge):
 
 
 class FakeGitLab(FakeForge):
-    """GitLab REST v4: merge requests, notes (with system notes), commit statuses."""
+    """GitLab REST v4: merge requests, notes (with system notes), commit statuses.
+
+    ``conflict_status_writes(n)`` makes the next ``n`` status writes answer 409 "Another
+    update to this commit status is in progress", as GitLab does while another write holds
+    the commit's lock (``Ci::CreateCommitStatusService``); nothing is written then.
+    """
 
     kind = "gitlab"
     default_prefix = "/api/v4"
     default_page_size = 20
     rate_headers = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
     status_states = ("pending", "running", "success", "failed", "canceled", "skipped")
+    #: "Must be 255 characters or fewer" (lib/api/commit_statuses.rb) for these fields.
+    status_field_limit = 255
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._status_conflicts = 0
+
+    def conflict_status_writes(self, times: int = 1) -> None:
+        """Answer the next ``times`` status writes 409, as while another write holds the lock."""
+        with self.lock:
+            self._status_conflicts += times
 
     def _authenticated(self, headers: Mapping[str, str]) -> bool:
         scheme, _, bearer = headers.get("authorization", "").partition(" ")
@@ -916,7 +932,9 @@ class FakeGitLab(FakeForge):
         ]
         if missing:
             raise _Refusal(400, {"error": f"{missing[0]} is missing"})
-        existing = self._open_pull_for(repo, source, None)
+        # GitLab refuses a second open merge request for the same source *and* target branch
+        # (its message names only the source); another target is a new merge request.
+        existing = self._open_pull_for(repo, source, target)
         if existing is not None:
             raise _Refusal(
                 409,
@@ -950,8 +968,20 @@ class FakeGitLab(FakeForge):
 
     def _create_status(self, repo: _Repo, sha: str, body: Any, user: str) -> _Reply:
         state = self._field(body, "state")
+        if not state:
+            raise _Refusal(400, {"error": "state is missing"})
         if state not in self.status_states:
             raise _Refusal(400, {"error": "state does not have a valid value"})
+        if self._status_conflicts > 0:
+            self._status_conflicts -= 1
+            raise _Refusal(409, {"message": "Another update to this commit status is in progress"})
+        too_long = {
+            key: [f"is too long (maximum is {self.status_field_limit} characters)"]
+            for key in ("description", "target_url")
+            if len(self._field(body, key)) > self.status_field_limit
+        }
+        if too_long:
+            raise _Refusal(400, {"message": too_long})
         name = self._field(body, "name") or self._field(body, "context") or "default"
         current = next(
             (s for s in reversed(repo.statuses) if s.sha == sha and s.context == name), None
