@@ -578,6 +578,8 @@ class FakeGitHub(FakeForge):
     docs = "https://docs.github.com/rest"
     max_body_chars = 65_536
     status_states = ("pending", "success", "failure", "error")
+    #: "a limit of 1000 statuses per sha and context within a repository" (422 past it)
+    max_statuses_per_context = 1000
 
     def _authenticated(self, headers: Mapping[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -665,12 +667,16 @@ class FakeGitHub(FakeForge):
         state = query.get("state", "open")
         if state not in ("open", "closed", "all"):
             raise self._invalid("PullRequest", f"state {state!r} is not valid", "invalid")
-        head = query.get("head")
+        # ``head`` filters only in the documented form ``user:ref-name``; GitHub ignores any
+        # other value and lists every pull request (a bare branch name is the classic slip).
+        head = query.get("head") or ""
+        head_owner, colon, head_ref = head.partition(":")
+        owner = repo.slug.split("/")[0]
         pulls = [
             p
             for p in sorted(repo.pulls.values(), key=lambda p: -p.number)  # newest first
             if state in ("all", p.state)
-            and (head is None or head in (f"{repo.slug.split('/')[0]}:{p.head_ref}", p.head_ref))
+            and (not colon or (head_owner.lower() == owner.lower() and head_ref == p.head_ref))
             and query.get("base") in (None, p.base_ref)
         ]
         page, headers = self._page([self._pull_json(repo, p) for p in pulls], query, path)
@@ -683,6 +689,8 @@ class FakeGitHub(FakeForge):
                 raise self._invalid("PullRequest", f"{name} wasn't supplied.", "missing_field")
         owner = repo.slug.split("/")[0]
         branch = head.split(":", 1)[1] if head.startswith(f"{owner}:") else head
+        if branch == base:
+            raise self._invalid("PullRequest", f"No commits between {base} and {head}")
         if self._open_pull_for(repo, branch, base) is not None:
             raise self._invalid(
                 "PullRequest", f"A pull request already exists for {owner}:{branch}."
@@ -710,10 +718,16 @@ class FakeGitHub(FakeForge):
             raise self._invalid("Status", f"state is not included in the list: {state!r}")
         if len(self._field(body, "description")) > 140:
             raise self._invalid("Status", "description is too long (maximum is 140 characters)")
+        context = self._field(body, "context") or "default"
+        same = [s for s in repo.statuses if s.sha == sha and s.context.lower() == context.lower()]
+        if len(same) >= self.max_statuses_per_context:
+            raise self._invalid(
+                "Status", "This SHA and context has reached the maximum number of statuses."
+            )
         status = FakeStatus(
             self._next_id(),
             sha,
-            self._field(body, "context") or "default",
+            context,
             state,
             self._field(body, "description"),
             self._field(body, "target_url"),
@@ -932,6 +946,10 @@ class FakeGitLab(FakeForge):
         ]
         if missing:
             raise _Refusal(400, {"error": f"{missing[0]} is missing"})
+        if source == target:
+            # handle_merge_request_errors!: a validate_branches error is a 422.
+            message = "You can't use same project/branch for source and target"
+            raise _Refusal(422, {"message": [message]})
         # GitLab refuses a second open merge request for the same source *and* target branch
         # (its message names only the source); another target is a new merge request.
         existing = self._open_pull_for(repo, source, target)
@@ -1111,11 +1129,16 @@ class FakeGitea(FakeForge):
                 return _Reply(200, self._pull_json(repo, self._pull_or_404(repo, n)))
             case "PATCH", ["pulls", n]:
                 pull = self._pull_or_404(repo, n)
-                for key in ("title", "body"):
-                    if isinstance(body.get(key), str):
-                        setattr(pull, key, body[key])
-                if body.get("state") in ("open", "closed") and not pull.merged:
-                    pull.state = body["state"]
+                if isinstance(body.get("title"), str) and body["title"]:
+                    pull.title = body["title"]  # an empty title is left as it is
+                if isinstance(body.get("body"), str):
+                    pull.body = body["body"]
+                if body.get("state") is not None:
+                    if pull.merged:
+                        message = "cannot change state of this pull request, it was already merged"
+                        raise _Refusal(412, self._error_body(412, message))
+                    # EditPullRequest: "closed" closes, any other state reopens.
+                    pull.state = "closed" if body["state"] == "closed" else "open"
                 return _Reply(201, self._pull_json(repo, pull))  # Gitea answers 201 to an edit
             case "GET", ["issues", n, "comments"]:
                 pull = self._pull_or_404(repo, n)  # not paginated on Gitea: every comment
@@ -1184,6 +1207,9 @@ class FakeGitea(FakeForge):
         head, base, title = (self._field(body, k) for k in ("head", "base", "title"))
         if not (head and base and title):
             raise _Refusal(422, self._error_body(422, "[Head Base Title]: Required"))
+        if head == base:
+            message = "Invalid PullRequest: There are no changes between the head and the base"
+            raise _Refusal(422, self._error_body(422, message))
         existing = self._open_pull_for(repo, head, base)
         if existing is not None:
             message = (

@@ -10,7 +10,16 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gitops.forge import AlreadyExists, BadConfig, CommitStatus, Forge, Gitea, NotFound, api_url
+from gitops.forge import (
+    AlreadyExists,
+    BadConfig,
+    CommitStatus,
+    Forge,
+    Gitea,
+    Invalid,
+    NotFound,
+    api_url,
+)
 from gitops.sim.forge import FakeForge
 
 from .conftest import TOKEN, last
@@ -187,3 +196,39 @@ def test_fake_refuses_an_unknown_status_state_with_400_as_documented(
     assert answer.status_code == 400
     assert "done" in answer.json()["message"]
     assert fake.statuses("e" * 40) == []
+
+
+def test_closing_a_pull_request_merged_meanwhile_returns_it_merged(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gt
+    fake.open_pull("gitops/drift")
+    fake.merge(1)
+    pr = forge.close_pull_request(1)
+    assert pr.state == "merged"
+    assert [(r.method, r.status) for r in fake.requests] == [("PATCH", 412), ("GET", 200)]
+
+
+def test_fake_answers_412_to_a_state_change_of_a_merged_pull_request(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    fake, _ = gt
+    fake.open_pull("a")
+    fake.merge(1)
+    answer = _raw(fake, "PATCH", "/repos/acme/fleet/pulls/1", json={"state": "closed"})
+    assert answer.status_code == 412
+    assert "already merged" in answer.json()["message"]
+    fake.open_pull("b", title="kept")
+    edited = _raw(fake, "PATCH", "/repos/acme/fleet/pulls/2", json={"title": ""})
+    assert (edited.status_code, edited.json()["title"]) == (201, "kept")  # empty: unchanged
+
+
+def test_fake_refuses_a_pull_request_from_a_branch_onto_itself(
+    gt: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gt
+    with pytest.raises(Invalid) as e:
+        forge.open_pull_request(head_ref="main", base_ref="main", title="T", body="")
+    assert e.value.status == 422
+    assert "no changes between the head and the base" in e.value.platform_message
+    assert fake.pulls() == []

@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from gitops.errors import Stalled, Transient
-from gitops.forge import AlreadyExists, CommitStatus, Forge, GitLab, NotFound, Unavailable
+from gitops.forge import (
+    AlreadyExists,
+    CommitStatus,
+    Forge,
+    GitLab,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 from gitops.forge.gitlab import STATUS_CONFLICT_TRIES
 from gitops.sim.forge import FakeForge, FakeGitLab
 
@@ -269,3 +277,14 @@ def test_a_second_merge_request_is_refused_only_for_the_same_source_and_target(
         ("gitops/x", "main"),
         ("gitops/x", "release"),
     ]
+
+
+def test_fake_refuses_a_merge_request_from_a_branch_onto_itself(
+    gl: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gl
+    with pytest.raises(Invalid) as e:
+        forge.open_pull_request(head_ref="main", base_ref="main", title="T", body="")
+    assert e.value.status == 422
+    assert e.value.platform_message == "You can't use same project/branch for source and target"
+    assert fake.pulls() == []
