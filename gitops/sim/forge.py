@@ -4,9 +4,10 @@ A tool of the simulator (design section 6): the demo shows plan comments and dri
 requests with no network, and the forge adapters are tested against these servers rather than
 against mocks. Each class serves the subset of its platform's documented REST API that
 ``gitops.forge`` uses, with the platform's own paths, JSON shapes, status codes and error
-bodies: pagination (``Link``, and GitLab's ``X-Next-Page``), ETags and 304s, token checks
-(401), the "already exists" refusal, rate-limit headers. Where the real platform would answer
-differently, the stand-in is wrong.
+bodies: pagination (``Link``, GitLab's ``X-Next-Page``, and Gitea's ``X-Total-Count`` alone
+where Gitea sends no ``Link``), ETags and 304s, token checks (401), the "already exists"
+refusal, length limits, rate-limit headers. Where the real platform would answer differently,
+the stand-in is wrong; it is never laxer than the platform.
 
 In-process::
 
@@ -798,6 +799,10 @@ class FakeGitHub(FakeForge):
         }
 
 
+#: ``order_by`` values GitLab accepts when listing notes (the first is its default).
+_NOTE_ORDERS = ("created_at", "updated_at")
+
+
 class FakeGitLab(FakeForge):
     """GitLab REST v4: merge requests, notes (with system notes), commit statuses.
 
@@ -870,6 +875,9 @@ class FakeGitLab(FakeForge):
                 return self._update(repo, self._pull_or_404(repo, iid), body)
             case "GET", ["merge_requests", iid, "notes"]:
                 pull = self._pull_or_404(repo, iid)
+                for name, allowed in (("sort", ("asc", "desc")), ("order_by", _NOTE_ORDERS)):
+                    if query.get(name, allowed[0]) not in allowed:
+                        raise _Refusal(400, {"error": f"{name} does not have a valid value"})
                 notes = sorted(repo.comments[pull.number], key=lambda c: c.id)
                 if query.get("sort", "desc") == "desc":
                     notes.reverse()
@@ -889,10 +897,15 @@ class FakeGitLab(FakeForge):
             case "POST", ["statuses", sha]:
                 return self._create_status(repo, sha, body, user)
             case "GET", ["repository", "commits", sha, "statuses"]:
-                chosen = (
-                    [s for s in reversed(repo.statuses) if s.sha == sha]
-                    if query.get("all") == "true"
-                    else self._latest_statuses(repo, sha)
+                # Ordered by id, ascending, unless asked otherwise (lib/api/commit_statuses.rb).
+                chosen = sorted(
+                    (
+                        [s for s in repo.statuses if s.sha == sha]
+                        if query.get("all") == "true"
+                        else self._latest_statuses(repo, sha)
+                    ),
+                    key=lambda s: s.id,
+                    reverse=query.get("sort") == "desc",
                 )
                 page, headers = self._page([self._status_json(s) for s in chosen], query, path)
                 return _Reply(200, page, headers)
@@ -1169,7 +1182,7 @@ class FakeGitea(FakeForge):
                 status = FakeStatus(
                     self._next_id(),
                     sha,
-                    self._field(body, "context") or "default",
+                    self._field(body, "context"),  # Gitea has no "default" context, unlike GitHub
                     state,
                     self._field(body, "description"),
                     self._field(body, "target_url"),

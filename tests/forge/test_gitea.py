@@ -232,3 +232,11 @@ def test_fake_refuses_a_pull_request_from_a_branch_onto_itself(
     assert e.value.status == 422
     assert "no changes between the head and the base" in e.value.platform_message
     assert fake.pulls() == []
+
+
+def test_fake_keeps_an_empty_context_empty(gt: tuple[FakeForge, Forge]) -> None:
+    # Gitea stores form.Context as given; only GitHub names a missing context "default".
+    fake, _ = gt
+    answer = _raw(fake, "POST", f"/repos/acme/fleet/statuses/{'6' * 40}", json={"state": "success"})
+    assert answer.status_code == 201 and answer.json()["context"] == ""
+    assert [s.context for s in fake.statuses("6" * 40)] == [""]

@@ -288,3 +288,23 @@ def test_fake_refuses_a_merge_request_from_a_branch_onto_itself(
     assert e.value.status == 422
     assert e.value.platform_message == "You can't use same project/branch for source and target"
     assert fake.pulls() == []
+
+
+def test_fake_checks_note_order_values_and_lists_statuses_by_ascending_id(
+    gl: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gl
+    fake.open_pull("a")
+    headers = {"PRIVATE-TOKEN": TOKEN}
+    notes = f"{fake.url}/projects/acme%2Ffleet/merge_requests/1/notes"
+    for params in ({"sort": "oldest"}, {"order_by": "id"}):
+        answer = httpx.get(notes, headers=headers, params=params)
+        assert answer.status_code == 400
+        assert answer.json()["error"].endswith("does not have a valid value")
+    sha = "5" * 40
+    for context in ("b", "a", "c"):
+        forge.set_commit_status(CommitStatus(sha, context, "success"))
+    listed = httpx.get(
+        f"{fake.url}/projects/acme%2Ffleet/repository/commits/{sha}/statuses", headers=headers
+    )
+    assert [s["name"] for s in listed.json()] == ["b", "a", "c"]
