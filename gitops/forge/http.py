@@ -302,12 +302,17 @@ class ApiClient:
         url: str | None = self.url(path, {self.page_param: self.page_size, **(params or {})})
         out: list[Any] = []
         seen: set[str] = set()
+        previous: list[Any] = []
         while url is not None and url not in seen:
             seen.add(url)
             page = self._get_page(url)
             found = (items(page.data) if items else page.data) or []
+            counted = page.next_url is None and page.total is not None
+            if counted and found == previous:
+                break  # an endpoint that ignores ``page`` answers the same items again
             out.extend(found)
-            if page.next_url is None and found and page.total is not None and len(out) < page.total:
+            previous = found
+            if counted and found and len(out) < (page.total or 0):
                 url = _page_after(url)
             else:
                 url = page.next_url

@@ -6,6 +6,7 @@ Adapter tier: every method of ``Forge`` against ``FakeGitea`` over real HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -240,3 +241,23 @@ def test_fake_keeps_an_empty_context_empty(gt: tuple[FakeForge, Forge]) -> None:
     answer = _raw(fake, "POST", f"/repos/acme/fleet/statuses/{'6' * 40}", json={"state": "success"})
     assert answer.status_code == 201 and answer.json()["context"] == ""
     assert [s.context for s in fake.statuses("6" * 40)] == [""]
+
+
+def test_a_list_that_ignores_page_is_not_read_twice(gt: tuple[FakeForge, Forge]) -> None:
+    # Gitea's issue comments come whole, whatever ``page`` says; should X-Total-Count ever
+    # count more than the list holds, asking for page 2 must not add the same comments again.
+    fake, forge = gt
+    fake.open_pull("a")
+    fake.add_comment(1, "one")
+    fake.add_comment(1, "two")
+    original = fake._dispatch
+
+    def overcounted(*args: Any, **kwargs: Any) -> Any:
+        reply = original(*args, **kwargs)
+        if "x-total-count" in {k.lower() for k in reply.headers}:
+            reply.headers["X-Total-Count"] = "5"
+        return reply
+
+    fake._dispatch = overcounted  # type: ignore[method-assign]
+    assert [c.body for c in forge.comments(1)] == ["one", "two"]
+    assert [r.query.get("page") for r in fake.requests] == [None, "2"]
