@@ -1006,13 +1006,19 @@ class FakeGitLab(FakeForge):
         if self._status_conflicts > 0:
             self._status_conflicts -= 1
             raise _Refusal(409, {"message": "Another update to this commit status is in progress"})
-        too_long = {
+        invalid = {
             key: [f"is too long (maximum is {self.status_field_limit} characters)"]
             for key in ("description", "target_url")
             if len(self._field(body, key)) > self.status_field_limit
         }
-        if too_long:
-            raise _Refusal(400, {"message": too_long})
+        url = self._field(body, "target_url")
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            # GenericCommitStatus validates target_url with the addressable URL validator.
+            invalid.setdefault("target_url", []).insert(
+                0, "is blocked: Only allowed schemes are http, https"
+            )
+        if invalid:
+            raise _Refusal(400, {"message": invalid})
         name = self._field(body, "name") or self._field(body, "context") or "default"
         current = next(
             (s for s in reversed(repo.statuses) if s.sha == sha and s.context == name), None

@@ -217,7 +217,7 @@ def test_fake_refuses_a_description_or_target_url_over_255_with_400(
     answer = httpx.post(
         f"{fake.url}/projects/acme%2Ffleet/statuses/{sha}",
         headers=headers,
-        json={"state": "success", "description": "d" * 256, "target_url": "u" * 256},
+        json={"state": "success", "description": "d" * 256, "target_url": "https://x/" + "u" * 250},
     )
     assert answer.status_code == 400
     assert answer.json() == {
@@ -230,6 +230,15 @@ def test_fake_refuses_a_description_or_target_url_over_255_with_400(
         f"{fake.url}/projects/acme%2Ffleet/statuses/{sha}", headers=headers, json={}
     )
     assert (missing.status_code, missing.json()) == (400, {"error": "state is missing"})
+    not_web = httpx.post(
+        f"{fake.url}/projects/acme%2Ffleet/statuses/{sha}",
+        headers=headers,
+        json={"state": "success", "target_url": "ftp://ci.example/1"},
+    )
+    assert not_web.status_code == 400
+    assert not_web.json() == {
+        "message": {"target_url": ["is blocked: Only allowed schemes are http, https"]}
+    }
     assert fake.statuses(sha) == []
 
 
