@@ -18,10 +18,11 @@ Gitea names no next page of the combined status (no ``Link``; only ``X-Total-Cou
 been read: with more than 50 clusters (Gitea's largest page) every status is still seen.
 
 Closing a pull request that was merged meanwhile is answered 412; ``close_pull_request``
-returns it as it is (merged). Gitea's list of pull requests has no head-branch filter, so ``find_pull_request`` lists the
-open ones and picks the branch. Gitea names a status's state ``status`` in its answers (and
-``state`` in requests). Status states read: ``warning`` → failure (not a success; Gitea ranks
-it between failure and pending), ``skipped`` → success, unknown → error.
+returns it as it is (merged). Gitea's list of pull requests has no head-branch filter, so
+``find_pull_request`` lists the open ones and picks the branch. Gitea names a status's state
+``status`` in its answers (and ``state`` in requests). Status states read: ``warning`` →
+failure (not a success; Gitea ranks it between failure and pending), ``skipped`` → success,
+unknown → error.
 
 ``max_body_chars``: Gitea documents no limit on comment or pull-request bodies (they are stored
 as long text); 65,536, GitHub's limit, is used so that a body accepted here is accepted on every
