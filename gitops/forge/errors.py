@@ -12,7 +12,9 @@ Adapter layer. ``gitops.forge.http`` maps every failed request to exactly one of
           ├── Invalid            (Stalled)    another 4xx: 400, 405, 409, 422 validation failures
           │    └── AlreadyExists               409/422 "already exists" (an open PR for the branch)
           ├── RateLimited        (Waiting)    429/403 rate limits longer than the client will wait
-          └── Unavailable        (Transient)  5xx, a timeout or a dropped connection
+          └── Unavailable        (Transient)  5xx, a timeout, a dropped connection, or a 409
+                                              "another update ... is in progress" (GitLab
+                                              holds a lock on the commit while it writes)
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class RateLimited(ForgeError, Waiting):
 
 
 class Unavailable(ForgeError, Transient):
-    """5xx, a timeout or a dropped connection, after the bounded retries."""
+    """5xx, a timeout, a dropped connection or a write refused while another is in progress."""
 
 
 def platform_message(body: Any) -> str:
@@ -126,6 +128,9 @@ def from_response(status: int, body: Any, *, method: str, url: str) -> ForgeErro
         cls = NotFound
     elif status in (409, 422) and "already exist" in message.lower():
         cls = AlreadyExists
+    elif status == 409 and "in progress" in message.lower():
+        # Nothing was written and the same request succeeds once the other write is done.
+        cls = Unavailable
     elif 400 <= status < 500:
         cls = Invalid
     else:

@@ -13,10 +13,16 @@ Adapter layer. Forgejo keeps Gitea's API for everything used here. Endpoints use
     POST  /repos/{owner}/{repo}/statuses/{sha}      {state, context, description, target_url}
     GET   /repos/{owner}/{repo}/commits/{sha}/status   combined: latest per context (pages)
 
-Gitea's list of pull requests has no head-branch filter, so ``find_pull_request`` lists the
-open ones and picks the branch. Gitea names a status's state ``status`` in its answers (and
-``state`` in requests). Status states read: ``warning`` → failure (not a success; Gitea ranks
-it between failure and pending), ``skipped`` → success, unknown → error.
+Gitea names no next page of the combined status (no ``Link``; only ``X-Total-Count``), so
+``ApiClient.get_all`` asks for the next page number while fewer items than that count have
+been read: with more than 50 clusters (Gitea's largest page) every status is still seen.
+
+Closing a pull request that was merged meanwhile is answered 412; ``close_pull_request``
+returns it as it is (merged). Gitea's list of pull requests has no head-branch filter, so
+``find_pull_request`` lists the open ones and picks the branch. Gitea names a status's state
+``status`` in its answers (and ``state`` in requests). Status states read: ``warning`` →
+failure (not a success; Gitea ranks it between failure and pending), ``skipped`` → success,
+unknown → error.
 
 ``max_body_chars``: Gitea documents no limit on comment or pull-request bodies (they are stored
 as long text); 65,536, GitHub's limit, is used so that a body accepted here is accepted on every
@@ -30,6 +36,7 @@ from urllib.parse import quote
 
 from gitops.forge._util import text
 from gitops.forge.base import Comment, CommitState, CommitStatus, PullRequest
+from gitops.forge.errors import Invalid
 from gitops.forge.github import GitHub
 
 API_PREFIX = "/api/v1"
@@ -65,6 +72,16 @@ class Gitea(GitHub):
             in ("", full_name)
         ]
         return min(mine, key=lambda p: p.number) if mine else None
+
+    def close_pull_request(self, number: int) -> PullRequest:
+        try:
+            return super().close_pull_request(number)
+        except Invalid as e:
+            # 412 "cannot change state of this pull request, it was already merged": someone
+            # merged it first; it is not open, which is what closing asked for.
+            if e.status != 412:
+                raise
+            return self.pull_request(number)
 
     def comments(self, number: int) -> list[Comment]:
         return sorted(super().comments(number), key=lambda c: c.id)

@@ -25,6 +25,14 @@ Translations:
 * GitLab refuses a status that repeats the current ``pending`` or ``running`` state of the same
   name with 400 "Cannot transition status via :enqueue from :pending"; the status is already
   what was asked, so ``set_commit_status`` treats that answer as done.
+* A status ``description`` or ``target_url`` longer than 255 characters is refused with 400.
+  The description is cut to 255; a longer target URL is left out, since a cut URL would link
+  to a page that does not exist.
+* While one status of a commit is being written GitLab holds a lock on the commit and answers
+  another write 409 "Another update to this commit status is in progress". Nothing was
+  written, so ``set_commit_status`` sends it again, ``STATUS_CONFLICT_TRIES`` times at most
+  with waits doubling from half a second (on the client's limiter, so tests run in virtual
+  time); past that the ``Unavailable`` (Transient) reaches the caller, who requeues.
 """
 
 from __future__ import annotations
@@ -32,15 +40,21 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import quote
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
 from gitops.forge._util import text
 from gitops.forge.base import Comment, CommitState, CommitStatus, Forge, PullRequest, PullState
-from gitops.forge.errors import BadConfig, Invalid
+from gitops.forge.errors import BadConfig, Invalid, Unavailable
 from gitops.forge.http import ApiClient
 
 DEFAULT_URL = "https://gitlab.com"
 API_PREFIX = "/api/v4"
 #: GitLab.com answers 429 with Retry-After when pressed; no fixed spacing is documented.
 MIN_WRITE_INTERVAL = 0.0
+#: The longest status ``description`` and ``target_url`` GitLab accepts (longer: 400).
+MAX_STATUS_FIELD = 255
+#: Tries of one status write answered 409 "another update ... is in progress".
+STATUS_CONFLICT_TRIES = 4
 
 _WRITE_STATES: dict[CommitState, str] = {
     "pending": "pending",
@@ -157,12 +171,21 @@ class GitLab(Forge):
         data = {
             "state": _WRITE_STATES[status.state],
             "name": status.context,
-            "description": status.description,
+            "description": status.description[:MAX_STATUS_FIELD],
         }
-        if status.target_url:
+        if status.target_url and len(status.target_url) <= MAX_STATUS_FIELD:
             data["target_url"] = status.target_url
+        retrying = Retrying(
+            stop=stop_after_attempt(STATUS_CONFLICT_TRIES),
+            wait=wait_exponential(multiplier=0.5, max=4),
+            retry=retry_if_exception(_write_in_progress),
+            sleep=self.client.limiter.sleep,
+            reraise=True,
+        )
         try:
-            self.client.post(f"{self._project}/statuses/{quote(status.sha, safe='')}", data)
+            retrying(
+                self.client.post, f"{self._project}/statuses/{quote(status.sha, safe='')}", data
+            )
         except Invalid as e:
             if e.status == 400 and "cannot transition status" in e.platform_message.lower():
                 return
@@ -214,3 +237,8 @@ class GitLab(Forge):
             body=text(data.get("body")),
             author=text((data.get("author") or {}).get("username")),
         )
+
+
+def _write_in_progress(error: BaseException) -> bool:
+    """GitLab's 409 while another write to the commit's statuses holds its lock."""
+    return isinstance(error, Unavailable) and error.status == 409

@@ -212,10 +212,15 @@ LIMITERS = Limiters()
 
 @dataclass(frozen=True)
 class Page:
-    """One answer's JSON and the URL of the next page, if any."""
+    """One answer's JSON, the URL of the next page named by the answer, and its total count.
+
+    ``total`` is Gitea's ``X-Total-Count`` (None when absent): the only way to know that its
+    combined commit status has more pages, since Gitea sends no ``Link`` there.
+    """
 
     data: Any
     next_url: str | None
+    total: int | None = None
 
 
 class _ServerError(Exception):
@@ -289,16 +294,28 @@ class ApiClient:
     ) -> list[Any]:
         """Every item of a paginated list, following ``Link: rel="next"`` or ``X-Next-Page``.
 
-        ``items`` picks the list out of an object answer (GitHub's combined status).
+        An answer that names no next page but counts more items than were read so far in
+        ``X-Total-Count`` (Gitea's combined commit status, which sends no ``Link``) is followed
+        by asking for the next ``page`` number, as long as pages are not empty. ``items`` picks
+        the list out of an object answer (GitHub's combined status).
         """
         url: str | None = self.url(path, {self.page_param: self.page_size, **(params or {})})
         out: list[Any] = []
         seen: set[str] = set()
+        previous: list[Any] = []
         while url is not None and url not in seen:
             seen.add(url)
             page = self._get_page(url)
-            out.extend(items(page.data) if items else page.data)
-            url = page.next_url
+            found = (items(page.data) if items else page.data) or []
+            counted = page.next_url is None and page.total is not None
+            if counted and found == previous:
+                break  # an endpoint that ignores ``page`` answers the same items again
+            out.extend(found)
+            previous = found
+            if counted and found and len(out) < (page.total or 0):
+                url = _page_after(url)
+            else:
+                url = page.next_url
         return out
 
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -327,7 +344,7 @@ class ApiClient:
         if response.status_code == 304 and cached:
             # GitHub does not count a 304 against the rate limit: polling with ETags is free.
             return cached[1]
-        page = Page(self._json(response), self._next_url(url, response))
+        page = Page(self._json(response), self._next_url(url, response), _total(response))
         etag = response.headers.get("etag")
         if etag:
             with self._etag_lock:
@@ -455,6 +472,25 @@ def _forget(state: RetryCallState) -> None:
         error = outcome.exception()
         if isinstance(error, _ServerError):
             error.response.close()
+
+
+def _page_after(url: str) -> str:
+    """``url`` asking for the page after the one it asks for (``page`` counts from 1)."""
+    parsed = httpx.URL(url)
+    try:
+        current = int(parsed.params.get("page") or 1)
+    except ValueError:
+        current = 1
+    return str(parsed.copy_set_param("page", str(current + 1)))
+
+
+def _total(response: httpx.Response) -> int | None:
+    """``X-Total-Count`` of an answer; None when absent or not a number."""
+    raw = response.headers.get("x-total-count", "").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _origin(url: str) -> str:

@@ -4,9 +4,10 @@ A tool of the simulator (design section 6): the demo shows plan comments and dri
 requests with no network, and the forge adapters are tested against these servers rather than
 against mocks. Each class serves the subset of its platform's documented REST API that
 ``gitops.forge`` uses, with the platform's own paths, JSON shapes, status codes and error
-bodies: pagination (``Link``, and GitLab's ``X-Next-Page``), ETags and 304s, token checks
-(401), the "already exists" refusal, rate-limit headers. Where the real platform would answer
-differently, the stand-in is wrong.
+bodies: pagination (``Link``, GitLab's ``X-Next-Page``, and Gitea's ``X-Total-Count`` alone
+where Gitea sends no ``Link``), ETags and 304s, token checks (401), the "already exists"
+refusal, length limits, rate-limit headers. Where the real platform would answer differently,
+the stand-in is wrong; it is never laxer than the platform.
 
 In-process::
 
@@ -403,14 +404,11 @@ class FakeForge:
         return sorted(latest.values(), key=lambda s: -s.id)
 
     def _page(
-        self, items: list[Any], query: Mapping[str, str], path: str
+        self, items: list[Any], query: Mapping[str, str], path: str, *, link: bool = True
     ) -> tuple[list[Any], dict[str, str]]:
-        """One page of ``items`` and the platform's pagination headers."""
-        try:
-            size = int(query.get(self.page_param) or self.default_page_size)
-            page = max(int(query.get("page") or 1), 1)
-        except ValueError:
-            raise _Refusal(400, self._error_body(400, "invalid page parameters")) from None
+        """One page of ``items`` and the platform's pagination headers (``Link`` unless not
+        ``link``: an endpoint that pages without one)."""
+        size, page = self._page_numbers(query)
         size = max(1, min(size, self.max_page_size))
         pages = max(1, -(-len(items) // size))
         links = {"first": 1, "last": pages}
@@ -419,13 +417,22 @@ class FakeForge:
         if page < pages:
             links["next"] = page + 1
         headers = {}
-        if pages > 1:
+        if pages > 1 and link:
             headers["Link"] = ", ".join(
                 f'<{self.root}{path}?{urlencode({**query, "page": str(n)})}>; rel="{rel}"'
                 for rel, n in links.items()
             )
         headers.update(self._page_headers(page, size, len(items), pages))
         return items[(page - 1) * size : page * size], headers
+
+    def _page_numbers(self, query: Mapping[str, str]) -> tuple[int, int]:
+        """The page size and page number asked for; 400 for values that are not numbers."""
+        try:
+            size = int(query.get(self.page_param) or self.default_page_size)
+            page = max(int(query.get("page") or 1), 1)
+        except ValueError:
+            raise _Refusal(400, self._error_body(400, "invalid page parameters")) from None
+        return size, page
 
     def _page_headers(self, page: int, size: int, total: int, pages: int) -> dict[str, str]:
         return {}
@@ -572,6 +579,8 @@ class FakeGitHub(FakeForge):
     docs = "https://docs.github.com/rest"
     max_body_chars = 65_536
     status_states = ("pending", "success", "failure", "error")
+    #: "a limit of 1000 statuses per sha and context within a repository" (422 past it)
+    max_statuses_per_context = 1000
 
     def _authenticated(self, headers: Mapping[str, str]) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -659,12 +668,16 @@ class FakeGitHub(FakeForge):
         state = query.get("state", "open")
         if state not in ("open", "closed", "all"):
             raise self._invalid("PullRequest", f"state {state!r} is not valid", "invalid")
-        head = query.get("head")
+        # ``head`` filters only in the documented form ``user:ref-name``; GitHub ignores any
+        # other value and lists every pull request (a bare branch name is the classic slip).
+        head = query.get("head") or ""
+        head_owner, colon, head_ref = head.partition(":")
+        owner = repo.slug.split("/")[0]
         pulls = [
             p
             for p in sorted(repo.pulls.values(), key=lambda p: -p.number)  # newest first
             if state in ("all", p.state)
-            and (head is None or head in (f"{repo.slug.split('/')[0]}:{p.head_ref}", p.head_ref))
+            and (not colon or (head_owner.lower() == owner.lower() and head_ref == p.head_ref))
             and query.get("base") in (None, p.base_ref)
         ]
         page, headers = self._page([self._pull_json(repo, p) for p in pulls], query, path)
@@ -677,6 +690,8 @@ class FakeGitHub(FakeForge):
                 raise self._invalid("PullRequest", f"{name} wasn't supplied.", "missing_field")
         owner = repo.slug.split("/")[0]
         branch = head.split(":", 1)[1] if head.startswith(f"{owner}:") else head
+        if branch == base:
+            raise self._invalid("PullRequest", f"No commits between {base} and {head}")
         if self._open_pull_for(repo, branch, base) is not None:
             raise self._invalid(
                 "PullRequest", f"A pull request already exists for {owner}:{branch}."
@@ -704,10 +719,16 @@ class FakeGitHub(FakeForge):
             raise self._invalid("Status", f"state is not included in the list: {state!r}")
         if len(self._field(body, "description")) > 140:
             raise self._invalid("Status", "description is too long (maximum is 140 characters)")
+        context = self._field(body, "context") or "default"
+        same = [s for s in repo.statuses if s.sha == sha and s.context.lower() == context.lower()]
+        if len(same) >= self.max_statuses_per_context:
+            raise self._invalid(
+                "Status", "This SHA and context has reached the maximum number of statuses."
+            )
         status = FakeStatus(
             self._next_id(),
             sha,
-            self._field(body, "context") or "default",
+            context,
             state,
             self._field(body, "description"),
             self._field(body, "target_url"),
@@ -778,14 +799,34 @@ class FakeGitHub(FakeForge):
         }
 
 
+#: ``order_by`` values GitLab accepts when listing notes (the first is its default).
+_NOTE_ORDERS = ("created_at", "updated_at")
+
+
 class FakeGitLab(FakeForge):
-    """GitLab REST v4: merge requests, notes (with system notes), commit statuses."""
+    """GitLab REST v4: merge requests, notes (with system notes), commit statuses.
+
+    ``conflict_status_writes(n)`` makes the next ``n`` status writes answer 409 "Another
+    update to this commit status is in progress", as GitLab does while another write holds
+    the commit's lock (``Ci::CreateCommitStatusService``); nothing is written then.
+    """
 
     kind = "gitlab"
     default_prefix = "/api/v4"
     default_page_size = 20
     rate_headers = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
     status_states = ("pending", "running", "success", "failed", "canceled", "skipped")
+    #: "Must be 255 characters or fewer" (lib/api/commit_statuses.rb) for these fields.
+    status_field_limit = 255
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._status_conflicts = 0
+
+    def conflict_status_writes(self, times: int = 1) -> None:
+        """Answer the next ``times`` status writes 409, as while another write holds the lock."""
+        with self.lock:
+            self._status_conflicts += times
 
     def _authenticated(self, headers: Mapping[str, str]) -> bool:
         scheme, _, bearer = headers.get("authorization", "").partition(" ")
@@ -834,6 +875,9 @@ class FakeGitLab(FakeForge):
                 return self._update(repo, self._pull_or_404(repo, iid), body)
             case "GET", ["merge_requests", iid, "notes"]:
                 pull = self._pull_or_404(repo, iid)
+                for name, allowed in (("sort", ("asc", "desc")), ("order_by", _NOTE_ORDERS)):
+                    if query.get(name, allowed[0]) not in allowed:
+                        raise _Refusal(400, {"error": f"{name} does not have a valid value"})
                 notes = sorted(repo.comments[pull.number], key=lambda c: c.id)
                 if query.get("sort", "desc") == "desc":
                     notes.reverse()
@@ -853,10 +897,15 @@ class FakeGitLab(FakeForge):
             case "POST", ["statuses", sha]:
                 return self._create_status(repo, sha, body, user)
             case "GET", ["repository", "commits", sha, "statuses"]:
-                chosen = (
-                    [s for s in reversed(repo.statuses) if s.sha == sha]
-                    if query.get("all") == "true"
-                    else self._latest_statuses(repo, sha)
+                # Ordered by id, ascending, unless asked otherwise (lib/api/commit_statuses.rb).
+                chosen = sorted(
+                    (
+                        [s for s in repo.statuses if s.sha == sha]
+                        if query.get("all") == "true"
+                        else self._latest_statuses(repo, sha)
+                    ),
+                    key=lambda s: s.id,
+                    reverse=query.get("sort") == "desc",
                 )
                 page, headers = self._page([self._status_json(s) for s in chosen], query, path)
                 return _Reply(200, page, headers)
@@ -910,7 +959,13 @@ class FakeGitLab(FakeForge):
         ]
         if missing:
             raise _Refusal(400, {"error": f"{missing[0]} is missing"})
-        existing = self._open_pull_for(repo, source, None)
+        if source == target:
+            # handle_merge_request_errors!: a validate_branches error is a 422.
+            message = "You can't use same project/branch for source and target"
+            raise _Refusal(422, {"message": [message]})
+        # GitLab refuses a second open merge request for the same source *and* target branch
+        # (its message names only the source); another target is a new merge request.
+        existing = self._open_pull_for(repo, source, target)
         if existing is not None:
             raise _Refusal(
                 409,
@@ -944,8 +999,26 @@ class FakeGitLab(FakeForge):
 
     def _create_status(self, repo: _Repo, sha: str, body: Any, user: str) -> _Reply:
         state = self._field(body, "state")
+        if not state:
+            raise _Refusal(400, {"error": "state is missing"})
         if state not in self.status_states:
             raise _Refusal(400, {"error": "state does not have a valid value"})
+        if self._status_conflicts > 0:
+            self._status_conflicts -= 1
+            raise _Refusal(409, {"message": "Another update to this commit status is in progress"})
+        invalid = {
+            key: [f"is too long (maximum is {self.status_field_limit} characters)"]
+            for key in ("description", "target_url")
+            if len(self._field(body, key)) > self.status_field_limit
+        }
+        url = self._field(body, "target_url")
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            # GenericCommitStatus validates target_url with the addressable URL validator.
+            invalid.setdefault("target_url", []).insert(
+                0, "is blocked: Only allowed schemes are http, https"
+            )
+        if invalid:
+            raise _Refusal(400, {"message": invalid})
         name = self._field(body, "name") or self._field(body, "context") or "default"
         current = next(
             (s for s in reversed(repo.statuses) if s.sha == sha and s.context == name), None
@@ -1036,6 +1109,17 @@ class FakeGitea(FakeForge):
     def _page_headers(self, page: int, size: int, total: int, pages: int) -> dict[str, str]:
         return {"X-Total-Count": str(total)}
 
+    def _page_numbers(self, query: Mapping[str, str]) -> tuple[int, int]:
+        # Gitea reads ``page`` and ``limit`` with ctx.FormInt: what is not a number is 0, and
+        # 0 means the default (page 1, DEFAULT_PAGING_NUM items); it never answers 400 here.
+        def number(name: str) -> int:
+            try:
+                return int(query.get(name) or 0)
+            except ValueError:
+                return 0
+
+        return number(self.page_param) or self.default_page_size, max(number("page"), 1)
+
     def _route(
         self,
         method: str,
@@ -1064,17 +1148,24 @@ class FakeGitea(FakeForge):
                 return _Reply(200, self._pull_json(repo, self._pull_or_404(repo, n)))
             case "PATCH", ["pulls", n]:
                 pull = self._pull_or_404(repo, n)
-                for key in ("title", "body"):
-                    if isinstance(body.get(key), str):
-                        setattr(pull, key, body[key])
-                if body.get("state") in ("open", "closed") and not pull.merged:
-                    pull.state = body["state"]
+                if isinstance(body.get("title"), str) and body["title"]:
+                    pull.title = body["title"]  # an empty title is left as it is
+                if isinstance(body.get("body"), str):
+                    pull.body = body["body"]
+                if body.get("state") is not None:
+                    if pull.merged:
+                        message = "cannot change state of this pull request, it was already merged"
+                        raise _Refusal(412, self._error_body(412, message))
+                    # EditPullRequest: "closed" closes, any other state reopens.
+                    pull.state = "closed" if body["state"] == "closed" else "open"
                 return _Reply(201, self._pull_json(repo, pull))  # Gitea answers 201 to an edit
             case "GET", ["issues", n, "comments"]:
                 pull = self._pull_or_404(repo, n)  # not paginated on Gitea: every comment
+                comments = repo.comments[pull.number]
                 return _Reply(
                     200,
-                    [self._comment_json(repo, c, pull.number) for c in repo.comments[pull.number]],
+                    [self._comment_json(repo, c, pull.number) for c in comments],
+                    {"X-Total-Count": str(len(comments))},
                 )
             case "POST", ["issues", n, "comments"]:
                 pull = self._pull_or_404(repo, n)
@@ -1089,11 +1180,15 @@ class FakeGitea(FakeForge):
             case "POST", ["statuses", sha]:
                 state = self._field(body, "state")
                 if state not in self.status_states:
-                    raise _Refusal(422, self._error_body(422, f"[State]: unknown state {state!r}"))
+                    # CreateStatusOption binds ``state`` with no validation tag, so this is not
+                    # a 422 binding error; 400 is the only refusal Gitea documents here.
+                    raise _Refusal(
+                        400, self._error_body(400, f"invalid commit status state {state!r}")
+                    )
                 status = FakeStatus(
                     self._next_id(),
                     sha,
-                    self._field(body, "context") or "default",
+                    self._field(body, "context"),  # Gitea has no "default" context, unlike GitHub
                     state,
                     self._field(body, "description"),
                     self._field(body, "target_url"),
@@ -1103,16 +1198,21 @@ class FakeGitea(FakeForge):
                 return _Reply(201, self._status_json(status))
             case "GET", ["commits", ref, "status"]:
                 latest = self._latest_statuses(repo, ref)
-                page, headers = self._page([self._status_json(s) for s in latest], query, path)
-                worst = next(
-                    (
-                        s
-                        for s in ("error", "failure", "warning", "pending")
-                        if any(x.state == s for x in latest)
-                    ),
-                    "success" if latest else "",
+                if not latest:
+                    # An empty api.CombinedStatus{}: zero values, no X-Total-Count.
+                    empty = {"state": "", "sha": "", "total_count": 0, "statuses": None}
+                    return _Reply(200, {**empty, "repository": None, "commit_url": "", "url": ""})
+                # routers/api/v1/repo/status.go sets X-Total-Count here and no Link header;
+                # convert.ToCombinedStatus counts and combines the statuses of this page only.
+                page, headers = self._page(
+                    [self._status_json(s) for s in latest], query, path, link=False
                 )
-                data = {"state": worst, "sha": ref, "total_count": len(latest), "statuses": page}
+                states = {x["status"] for x in page}
+                worst = next(
+                    (s for s in ("error", "failure", "warning", "pending") if s in states),
+                    "success" if page else "",
+                )
+                data = {"state": worst, "sha": ref, "total_count": len(page), "statuses": page}
                 return _Reply(200, data, headers)
         raise self._not_found()
 
@@ -1126,6 +1226,9 @@ class FakeGitea(FakeForge):
         head, base, title = (self._field(body, k) for k in ("head", "base", "title"))
         if not (head and base and title):
             raise _Refusal(422, self._error_body(422, "[Head Base Title]: Required"))
+        if head == base:
+            message = "Invalid PullRequest: There are no changes between the head and the base"
+            raise _Refusal(422, self._error_body(422, message))
         existing = self._open_pull_for(repo, head, base)
         if existing is not None:
             message = (

@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gitops.forge import AlreadyExists, CommitStatus, Forge, GitHub, Limiters, NotFound, connect
+from gitops.forge import (
+    AlreadyExists,
+    CommitStatus,
+    Forge,
+    GitHub,
+    Invalid,
+    Limiters,
+    NotFound,
+    connect,
+)
 from gitops.sim.forge import FakeForge, FakeGitHub
 
 from .conftest import SLUG, TOKEN, last
@@ -85,10 +95,12 @@ def test_find_pull_request_filters_by_owner_and_branch(gh: tuple[FakeForge, Forg
     fake.open_pull("other")
     fake.open_pull("gitops/drift")
     found = forge.find_pull_request("gitops/drift")
+    # The fake, like GitHub, ignores a head filter not of the form owner:branch and lists
+    # every pull request: an adapter sending the bare branch would find #1 here.
+    assert found is not None and found.number == 2
     req = last(fake)
     assert (req.method, req.path) == ("GET", "/repos/acme/fleet/pulls")
     assert req.query == {"state": "open", "head": "acme:gitops/drift", "per_page": "100"}
-    assert found is not None and found.number == 2
     assert forge.find_pull_request("nothing") is None
 
 
@@ -204,3 +216,56 @@ def test_github_requests_carry_bearer_token_version_and_user_agent(
     assert headers["x-github-api-version"] == "2022-11-28"
     assert headers["user-agent"].startswith("gitops/")
     assert isinstance(forge, GitHub) and forge.max_body_chars == 65_536
+
+
+def _numbers(fake: FakeForge, **params: str) -> list[int]:
+    answer = httpx.get(
+        f"{fake.url}/repos/acme/fleet/pulls",
+        params=params,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status_code == 200
+    return [int(p["number"]) for p in answer.json()]
+
+
+def test_fake_filters_head_only_in_the_owner_branch_form_as_github_does(
+    gh: tuple[FakeForge, Forge],
+) -> None:
+    # GitHub documents ``head`` as ``user:ref-name`` and ignores any other value: a bare
+    # branch name lists every pull request, so an adapter sending it picks the wrong one.
+    fake, _ = gh
+    fake.open_pull("other")
+    fake.open_pull("gitops/drift")
+    assert _numbers(fake, head="gitops/drift") == [2, 1]
+    assert _numbers(fake, head="acme:gitops/drift") == [2]
+    assert _numbers(fake, head="ACME:gitops/drift") == [2]  # logins are case-insensitive
+    assert _numbers(fake, head="someone-else:gitops/drift") == []
+    assert _numbers(fake, head="acme:nothing") == []
+
+
+def test_fake_refuses_a_pull_request_from_a_branch_onto_itself(
+    gh: tuple[FakeForge, Forge],
+) -> None:
+    fake, forge = gh
+    with pytest.raises(Invalid) as e:
+        forge.open_pull_request(head_ref="main", base_ref="main", title="T", body="")
+    assert e.value.status == 422
+    assert "No commits between main and main" in e.value.platform_message
+    assert fake.pulls() == []
+
+
+def test_fake_refuses_more_than_1000_statuses_per_sha_and_context(
+    make_forge: Make,
+) -> None:
+    fake, forge = make_forge("github")
+    assert isinstance(fake, FakeGitHub)
+    fake.max_statuses_per_context = 2  # GitHub's 1000, lowered so the test sends three
+    sha = "c" * 40
+    forge.set_commit_status(CommitStatus(sha, "gitops/plan", "pending"))
+    forge.set_commit_status(CommitStatus(sha, "GitOps/Plan", "success"))  # case-insensitive
+    with pytest.raises(Invalid) as e:
+        forge.set_commit_status(CommitStatus(sha, "gitops/plan", "success"))
+    assert e.value.status == 422
+    assert "maximum number of statuses" in e.value.platform_message
+    forge.set_commit_status(CommitStatus(sha, "gitops/drift", "success"))  # another context
+    assert len(fake.statuses(sha)) == 3
