@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from gitops.fleet import load
-from gitops.sim.resources import LEASES
+from gitops.sim.resources import LEASES, MACHINES
 from tests.conftest import git
 from tests.controller.conftest import (
     Launch,
@@ -49,6 +49,11 @@ def _lease(world: World) -> dict[str, Any]:
         return world.sim.object("", LEASES, "default", "gitops-controller")["spec"]
     except Exception:  # not created yet
         return {}
+
+
+def _machines(world: World) -> int:
+    """How many Machines the management cluster holds (from the simulator's store)."""
+    return len(world.sim.store.list("", MACHINES)[0])
 
 
 def _on(world: World, cluster: str, revision: str, image: str) -> bool:
@@ -187,16 +192,24 @@ def test_a_controller_killed_mid_rollout_resumes_without_a_duplicate(
     set_image(work, "os-1", "os-2", *BUMPED)
     fleet = load(work)
     snap = snapshot(world.sim, fleet)
+    before = _machines(world)
+    # The simulated machines stand still until the kill: the leader creates the canary's first
+    # replacement (maxSurge 1: one at a time) and can go no further, so the kill lands mid-
+    # rollout by construction, however fast or slow the machine.
+    sim_world = world.sim.world
+    assert sim_world is not None
+    sim_world.stop()
     bumped = commit(work, "Roll canary and staging to os-2")
-    until(world.created, 30, "the first Machine")
+    until(lambda: _machines(world) > before, 30, "the first Machine")
     first.kill()  # a replacement is on its way: its Machine exists, its node is not Ready yet
-    in_flight = len(world.created())
+    in_flight = _machines(world) - before
+    sim_world.start()
     second = gitops_run("a")  # same cache directory, a new identity: waits for the Lease
     second.wait_log(in_force(bumped), 30)
     until(lambda: converged_at(world.status, bumped), 60, "the rollout to converge")
     created = world.created()
     assert check(world.audit, snap, fleet) == []
-    assert len(created) == REPLACEMENTS and in_flight < REPLACEMENTS
+    assert len(created) == REPLACEMENTS and in_flight == 1
     replaced = [e["replaces"] for e in created]
     assert sorted(set(replaced)) == sorted(replaced)  # no node replaced twice
 
