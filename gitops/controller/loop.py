@@ -13,7 +13,9 @@ it changes, shown by ``/readyz`` and written to the status branch (``controller.
   observed is Transient here and Unknown in the plan, never guessed.
 - plan, act: the executor's ``reconcile`` (``gitops.rollout``) observes, plans and acts in one
   call; the loop times that call as ``act`` and derives ``plan``'s outcome from the plan it
-  returns (in progress: Waiting until the next timer; halted or refused: Stalled).
+  returns (in progress: Waiting until the next timer; halted or refused: Stalled) and ``act``'s
+  from the typed result of the pass (halted: Stalled; steps failed and retried: Transient;
+  machines failed within ``maxFailedNodes``: Ok, the budget named).
 - report: offer the status files to the coalescing writer, which commits only on change, to a
   branch of its own, so the loop never wakes itself.
 
@@ -48,7 +50,8 @@ from gitops.kube.observe import Observer
 from gitops.plan import Plan, next_wakeup
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.report import status
-from gitops.rollout.executor import Event, Executor
+from gitops.rollout.executor import Executor
+from gitops.rollout.result import PassResult
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -129,7 +132,6 @@ class Controller:
         self.state = LoopState()
         self.stopping = threading.Event()
         self._trigger: Trigger | None = None
-        self._events: list[Event] = []  # what the executor did in the current pass
         self._backoff = self._soon()
         self._tracked = False  # clusters were (re)tracked since the last observe
         self._running = threading.Lock()  # one loop at a time, whatever the leadership flaps
@@ -182,7 +184,6 @@ class Controller:
             self.store,
             time_scale=self.time_scale,
             clock=self.clock,
-            on_event=self._events.append,
         )
         log.info(
             "Fleet revision %s is in force: %s",
@@ -248,13 +249,12 @@ class Controller:
         if executor is None:
             waiting = "no fleet revision in force"
             return PhaseOutcome("plan", "waiting", waiting), PhaseOutcome("act", "waiting", waiting)
-        self._events.clear()
-        plan = executor.reconcile()
-        self.state.plan = plan
+        result = executor.reconcile()
+        plan = self.state.plan = result.plan
         self.metrics.plan_actions.set(sum(1 for _ in plan.actions()))
         for kind in FINDING_KINDS:
             self.metrics.findings.labels(kind).set(sum(1 for f in plan.findings if f.kind == kind))
-        return self._plan_outcome(plan), self._act_outcome(plan, list(self._events))
+        return self._plan_outcome(plan), self._act_outcome(result)
 
     def _plan_outcome(self, plan: Plan) -> PhaseOutcome:
         if plan.status in ("halted", "refused"):
@@ -272,11 +272,10 @@ class Controller:
             requeue=requeue,
         )
 
-    def _act_outcome(self, plan: Plan, events: list[Event]) -> PhaseOutcome:
-        halts = [e for e in events if e.level == "error"]
-        if halts:
-            return PhaseOutcome("act", "stalled", halts[0].message)
-        failed = [e for e in events if e.level == "warning"]
+    def _act_outcome(self, result: PassResult) -> PhaseOutcome:
+        if result.halted:
+            return PhaseOutcome("act", "stalled", result.halt)
+        failed = result.failed_steps
         if failed:
             assert self.executor is not None
             return PhaseOutcome(
@@ -285,7 +284,12 @@ class Controller:
                 f"{len(failed)} step(s) failed and will be retried; first: {failed[0].message}",
                 requeue=self.executor.retry_interval,
             )
-        return PhaseOutcome("act", "ok", _ACTING.get(plan.status, "carrying the plan out"))
+        # Machines that failed within maxFailedNodes are replaced like any other: the budget
+        # is named (from the durable record, so the message stays put pass after pass).
+        message = _ACTING.get(result.plan.status, "carrying the plan out")
+        return PhaseOutcome(
+            "act", "ok", "; ".join([message, *(b.describe() for b in result.budgets)])
+        )
 
     def report(self) -> PhaseOutcome:
         """Offer the status files to the coalescing writer (it commits only on change)."""
@@ -494,6 +498,5 @@ class Controller:
 _MOVING = ("active", "soaking")
 _ACTING = {
     "converged": "nothing to do",
-    "halted": "nothing new starts: the rollout is halted",
     "refused": "nothing starts: the plan refused to act",
 }

@@ -2,5 +2,5 @@
 
 Shell layer. ``executor.Executor`` reconciles level-triggered: observe, plan, carry out the
 plan's ready actions through the adapters, record wave progress durably (``store``). ``drain``
-holds the cordon-and-evict step.
+holds the cordon-and-evict step; ``result`` the typed outcome each pass hands its caller.
 """

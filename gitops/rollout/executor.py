@@ -51,6 +51,7 @@ from gitops.plan import (
 from gitops.plan.make import STARTUP_PHASES
 from gitops.providers.clusterapi import ClusterAPIProvider, MachineRequest
 from gitops.rollout import drain
+from gitops.rollout.result import Failure, PassResult, WaveBudget
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ class Executor:
         self._inflight: Counter[str] = Counter()
         self._creating: Counter[Pool] = Counter()
         self._halts: list[str] = []  # why a step in flight said the rollout must halt
+        # What failed since the last pass ended, for its result (``PassResult``): machines
+        # counted against the failure budget, and steps to be tried again.
+        self._failed_nodes: list[Failure] = []
+        self._failed_steps: list[Failure] = []
         # Steps done whose effect the caches may not show yet (monotonic time they finished):
         # repeating them would be harmless (every write is idempotent) but noisy, so each
         # waits until the plan drops it, or ``done_ttl`` passes. Memory only.
@@ -154,8 +159,8 @@ class Executor:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def reconcile(self, *, resume: bool = False) -> Plan:
-        """One level-triggered pass; returns the plan whose ready steps it started."""
+    def reconcile(self, *, resume: bool = False) -> PassResult:
+        """One level-triggered pass; its result holds the plan whose ready steps it started."""
         now = self.clock()
         inventory = self.observer.inventory()
         state = self._effective_state(resume=resume, announce=True)
@@ -178,7 +183,25 @@ class Executor:
                 self._mark_ready(cluster, machine)
         state = self._record_progress(plan, state, now)
         self.store.save(state)
-        return plan
+        return self._result(plan, state)
+
+    def _result(self, plan: Plan, state: RolloutState) -> PassResult:
+        """What the pass leaves: the halt, the failure budgets, what failed since the last one."""
+        with self._steps:
+            failed_nodes, self._failed_nodes = tuple(self._failed_nodes), []
+            failed_steps, self._failed_steps = tuple(self._failed_steps), []
+        allowed = self.fleet.document.spec.rollout.max_failed_nodes
+        budgets = tuple(
+            WaveBudget(members.wave.name, state.wave(members.wave.name).failures, allowed)
+            for members in self.fleet.waves
+            if state.wave(members.wave.name).failures
+        )
+        halt = plan.reason if plan.status == "halted" else ""
+        over = [b for b in budgets if b.exceeded]
+        if not halt and over:
+            # Counted by this pass's abandons, after its plan: the next plan halts on it.
+            halt = f"rollout halted: {over[0].describe()}"
+        return PassResult(plan, halt, failed_nodes, budgets, failed_steps)
 
     def preview(self, *, resume: bool = False) -> Plan:
         """The plan the next reconcile would act on, without acting or writing anything."""
@@ -220,7 +243,7 @@ class Executor:
             generation, nudges = self.observer.generation(), self.observer.nudges()
             started = time.monotonic()
             try:
-                plan = self.reconcile(resume=resume and first)
+                plan = self.reconcile(resume=resume and first).plan
             except GitopsError as err:
                 self._emit("", "", "", f"reconcile failed, retrying: {err}", "warning")
                 self.stopping.wait(poll)
@@ -231,7 +254,7 @@ class Executor:
             if plan.status in ("converged", "halted", "refused") or self.stopping.is_set():
                 self.close()
                 if self._halts:  # a step that finished meanwhile said to halt: record it
-                    plan = self.reconcile()
+                    plan = self.reconcile().plan
                 return plan
             wake = min(
                 (t for t in (planner.next_wakeup(plan), self.next_retry()) if t is not None),
@@ -492,9 +515,10 @@ class Executor:
         return _Outcome(True)
 
     def _failed(self, action: AnyAction, err: GitopsError) -> None:
-        self._emit(
-            action.cluster, action.pool, action.subject, f"{action.kind} failed: {err}", "warning"
-        )
+        message = f"{action.kind} failed: {err}"
+        with self._steps:
+            self._failed_steps.append(Failure(action.cluster, action.pool, action.subject, message))
+        self._emit(action.cluster, action.pool, action.subject, message, "warning")
 
     def _create(
         self,
@@ -631,13 +655,10 @@ class Executor:
                     ]
                 },
             )
-            self._emit(
-                doc.name,
-                action.pool,
-                action.machine,
-                f"machine {action.machine} failed: {action.reason}",
-                "error",
-            )
+            message = f"machine {action.machine} failed: {action.reason}"
+            with self._steps:
+                self._failed_nodes.append(Failure(doc.name, action.pool, action.machine, message))
+            self._emit(doc.name, action.pool, action.machine, message, "error")
         self.provider.delete_machine(doc.namespace, action.machine)
         return state
 
@@ -669,7 +690,10 @@ class Executor:
         try:
             self.provider.annotate_machine(doc.namespace, machine, {PHASE_ANNOTATION: "ready"})
         except GitopsError as err:
-            self._emit(cluster, "", machine, f"cannot mark {machine} ready: {err}", "warning")
+            message = f"cannot mark {machine} ready: {err}"
+            with self._steps:
+                self._failed_steps.append(Failure(cluster, "", machine, message))
+            self._emit(cluster, "", machine, message, "warning")
 
     # -- progress ------------------------------------------------------------------------
 

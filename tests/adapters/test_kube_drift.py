@@ -76,6 +76,7 @@ def test_each_injected_kind_is_found_as_its_finding_kind(
         by_node.setdefault((finding.cluster, finding.node), []).append(finding)
     # Every finding is on a node the simulator drifted, and nowhere else.
     assert set(by_node) == {(i.cluster, i.node) for i in injected}
+    assert injected, "the simulator injected no drift"
     for change in injected:
         found = by_node[(change.cluster, change.node)]
         assert len(found) == 1, (change, found)
@@ -139,6 +140,7 @@ def test_the_previous_image_everywhere_gives_outdated_findings_only(
         n.name for c in inventory.clusters for n in c.nodes
     )
     declared = {(c.name, p.name): p.image for c in fleet.clusters for p in c.spec.node_pools}
+    assert findings, "no Outdated finding at all"
     for finding in findings:
         assert finding.expected == declared[(finding.cluster, finding.pool)]
         assert fleet.previous_image(finding.expected) == finding.observed

@@ -286,6 +286,7 @@ def test_nodes_and_machines_are_translated_field_by_field(
     assert sorted(m.name for m in cluster.machines) == sorted(stored_machines)
     pools = {p.name: p for c in fx.fleet.clusters if c.name == CANARY for p in c.spec.node_pools}
     assert {n.name for n in cluster.nodes} == {n["metadata"]["name"] for n in stored_nodes}
+    assert stored_nodes and cluster.machines  # the loops below have something to check
     for raw in stored_nodes:
         node = cluster.node(raw["metadata"]["name"])
         assert node is not None
@@ -392,6 +393,7 @@ def test_pdb_headroom_names_the_budgets_that_block_a_drain(
     allowed = fx.sim.store.get(CANARY, PDBS, "shop", "checkout")["status"]["disruptionsAllowed"]
     assert allowed == 1
     assert max(checkout_on.values()) >= 2, "the canary should pack checkout pods two per node"
+    assert cluster.nodes
     for node in cluster.nodes:
         blockers = cluster.drain_blockers(node)
         assert "kube-system/agents" not in blockers

@@ -98,6 +98,7 @@ def test_changes_exit_2_and_every_format_renders_the_same_plan(
     assert markdown.out.startswith(f"### gitops plan `{doc['id']}`")
     table = markdown.out.index("| Wave | Status | Clusters | Actions | Ready now | Waits |")
     assert table < markdown.out.index("<details>")
+    assert [w["name"] for w in doc["waves"]] == ["canary", "staging", "prod"]
     for wave in doc["waves"]:
         assert f"| {wave['index']}. {wave['name']} |" in markdown.out
     assert len(markdown.out.encode()) <= 60_000

@@ -14,14 +14,13 @@ rollout invariants (surge, availability, make-before-break, no duplicate replace
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from gitops.fleet import load
-from gitops.sim.resources import LEASES
+from gitops.sim.resources import LEASES, MACHINES
 from tests.conftest import git
 from tests.controller.conftest import (
     Launch,
@@ -43,8 +42,6 @@ from tests.rollout.invariants import check, snapshot
 # runs in seconds while a rollout is still in flight when a controller dies.
 BUMPED = ("canary.yaml", "staging.yaml")
 REPLACEMENTS = 5
-LEASE_SECONDS = 1.5  # gitops run's lease at --time-scale 0.01 (15 s x 0.1)
-RETRY_SECONDS = 0.2
 
 
 def _lease(world: World) -> dict[str, Any]:
@@ -52,6 +49,11 @@ def _lease(world: World) -> dict[str, Any]:
         return world.sim.object("", LEASES, "default", "gitops-controller")["spec"]
     except Exception:  # not created yet
         return {}
+
+
+def _machines(world: World) -> int:
+    """How many Machines the management cluster holds (from the simulator's store)."""
+    return len(world.sim.store.list("", MACHINES)[0])
 
 
 def _on(world: World, cluster: str, revision: str, image: str) -> bool:
@@ -138,8 +140,14 @@ def test_an_unsigned_commit_is_not_applied_and_is_reported_stalled(
 
 
 def _took_over(follower: RunProcess) -> float:
-    line = follower.wait_log(lambda x: "became the leader" in x["message"], 15, "a takeover")
+    line = follower.wait_log(lambda x: "became the leader" in x["message"], 60, "a takeover")
     return datetime.fromisoformat(line["time"]).timestamp()
+
+
+def _expires(lease: dict[str, Any]) -> float:
+    """When a Lease last renewed as ``lease`` says runs out (epoch seconds)."""
+    renewed = datetime.fromisoformat(lease["renewTime"].replace("Z", "+00:00")).timestamp()
+    return renewed + float(lease["leaseDurationSeconds"])
 
 
 @pytest.mark.slow
@@ -162,10 +170,12 @@ def test_only_the_leader_acts_and_the_other_takes_over_when_it_is_killed(
     # the world records the Machine as the create lands; the leader logs it once answered
     leader.wait_log(lambda x: x["message"].startswith("created machine"), 10, "its creation")
 
-    killed = time.time()
+    expires = _expires(_lease(world))  # the leader may renew once more before it dies
     leader.kill()
+    # Not before the dead leader's Lease ran out: a floor, which holds on any machine; how
+    # soon after is a liveness matter, bounded by the generous deadline of the wait.
     took_over = _took_over(follower)
-    assert took_over - killed <= LEASE_SECONDS + RETRY_SECONDS + 1.0  # 1 s slack: a busy CI
+    assert took_over >= expires - 0.01  # log times and renewTime are both to the millisecond
     assert _lease(world)["holderIdentity"] == follower.identity
     until(lambda: converged_at(world.status, bumped), 60, "the rollout to converge")
     assert check(world.audit, snap, fleet) == []
@@ -182,16 +192,24 @@ def test_a_controller_killed_mid_rollout_resumes_without_a_duplicate(
     set_image(work, "os-1", "os-2", *BUMPED)
     fleet = load(work)
     snap = snapshot(world.sim, fleet)
+    before = _machines(world)
+    # The simulated machines stand still until the kill: the leader creates the canary's first
+    # replacement (maxSurge 1: one at a time) and can go no further, so the kill lands mid-
+    # rollout by construction, however fast or slow the machine.
+    sim_world = world.sim.world
+    assert sim_world is not None
+    sim_world.stop()
     bumped = commit(work, "Roll canary and staging to os-2")
-    until(world.created, 30, "the first Machine")
+    until(lambda: _machines(world) > before, 30, "the first Machine")
     first.kill()  # a replacement is on its way: its Machine exists, its node is not Ready yet
-    in_flight = len(world.created())
+    in_flight = _machines(world) - before
+    sim_world.start()
     second = gitops_run("a")  # same cache directory, a new identity: waits for the Lease
     second.wait_log(in_force(bumped), 30)
     until(lambda: converged_at(world.status, bumped), 60, "the rollout to converge")
     created = world.created()
     assert check(world.audit, snap, fleet) == []
-    assert len(created) == REPLACEMENTS and in_flight < REPLACEMENTS
+    assert len(created) == REPLACEMENTS and in_flight == 1
     replaced = [e["replaces"] for e in created]
     assert sorted(set(replaced)) == sorted(replaced)  # no node replaced twice
 
@@ -204,8 +222,7 @@ def test_a_commit_in_a_local_working_directory_is_reconciled_at_once(
     run = gitops_run("a", "--interval", "10m", repo=str(work))  # only the watch can explain it
     run.wait_log(in_force(git(work, "rev-parse", "HEAD")))
     set_image(work, "os-1", "os-2", "canary.yaml")
-    started = time.monotonic()
     revision = commit(work, "Canary to os-2", push=False)  # no push: a local commit
-    run.wait_log(in_force(revision), 15, "the local commit in force")
-    assert time.monotonic() - started < 15  # against a 10-minute poll interval
+    # A generous deadline that is still far below the 10-minute poll interval.
+    run.wait_log(in_force(revision), 120, "the local commit in force")
     assert run.find(lambda x: x["message"].startswith("The branch main moved in "))

@@ -49,6 +49,7 @@ def _files(directory: Path) -> list[Path]:
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_every_kustomization_renders(directory: Path) -> None:
+    assert _files(directory), f"{directory}/kustomization.yaml names no file"
     for path in _files(directory):
         assert path.exists(), f"{directory}/kustomization.yaml names {path}, which is missing"
     if kubectl() is None:
@@ -157,6 +158,7 @@ def test_the_container_passes_only_real_flags_and_mounted_files(directory: Path)
     options = _options()
     env = {e["name"] for e in container["env"]}
     config = one(objects, "ConfigMap", "gitops-controller")["data"]
+    assert container["args"][1:] and container["env"]  # the loops below have flags and env
     for arg in container["args"][1:]:
         flag = arg.split("=", 1)[0]
         assert flag in options, f"gitops run has no {flag}"
@@ -284,6 +286,10 @@ def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
     ]
     assert ignore[0] == "*", "the context is an allowlist"
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    copies = [
+        rest for ins, rest in _dockerfile() if ins == "COPY" and not rest.startswith("--from")
+    ]
+    assert copies, "the Dockerfile copies nothing from the build context"
     for ins, rest in _dockerfile():
         if ins == "COPY" and not rest.startswith("--from"):
             for source in shlex.split(rest)[:-1]:

@@ -47,7 +47,7 @@ def test_a_pool_with_unobserved_machines_gets_no_more_until_they_show(tmp_path: 
         observer.machines.stop()
         observer.machines.join(2)
         try:
-            first = executor.reconcile()
+            first = executor.reconcile().plan
             executor.close()
             planned = [a for a in first.actions() if isinstance(a, ScaleUp) and a.ready]
             assert planned, first.reason
@@ -61,7 +61,7 @@ def test_a_pool_with_unobserved_machines_gets_no_more_until_they_show(tmp_path: 
             node = kube.core.list_node().items[0].metadata.name
             actions.patch_node(kube, node, labels={"touched": "yes"})
             observer.wait_changed(generation, 10)
-            second = executor.reconcile()
+            second = executor.reconcile().plan
             executor.close()
             assert second.id != first.id
             assert [a for a in second.actions() if isinstance(a, ScaleUp) and a.ready]

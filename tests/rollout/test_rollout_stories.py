@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 
 from gitops import drift
@@ -196,9 +197,16 @@ def test_an_unreachable_cluster_keeps_the_rollout_open_until_it_is_observed(
     try:
         assert blind.wait(90), plans[-1].waves if plans else "no plan"
         # Nothing left to do among the clusters it sees is not convergence: prod-b's nodes
-        # still run the old image, and the rollout says why it waits.
-        thread.join(1.0)
+        # still run the old image, and the rollout says why it waits. Counted in passes, not
+        # seconds: three more passes (a busy machine makes them later, never fewer), each
+        # still in progress, and the run has not returned.
+        seen = len(plans)
+        deadline = time.monotonic() + 60
+        while len(plans) < seen + 3 and thread.is_alive():
+            assert time.monotonic() < deadline, "the executor made no more passes"
+            time.sleep(0.02)
         assert thread.is_alive() and not result, result and result[0].status
+        assert [p.status for p in plans[seen - 1 :]] == ["in-progress"] * len(plans[seen - 1 :])
         assert plans[-1].status == "in-progress"
         assert plans[-1].waves[-1].reason == "prod-b is unreachable"
         secret.metadata.resource_version = None

@@ -79,6 +79,7 @@ def test_drift_is_spread_over_the_clusters() -> None:
 def test_kernel_drift_patches_a_kernel_no_image_has() -> None:
     seeding, done = injected("kernel:2", seed=3)
     kernels = {img.kernel_version for img in example_fleet().images.values()}
+    assert len(done) == 2
     for item in done:
         node = node_named(seeding, item.node).node
         kernel = node["status"]["nodeInfo"]["kernelVersion"]
@@ -95,6 +96,7 @@ def test_label_drift_changes_or_removes_a_declared_pool_label() -> None:
     fleet = example_fleet()
     seeding, done = injected("label:6", seed=5)
     outcomes = set()
+    assert len(done) == 6
     for item in done:
         seeded = node_named(seeding, item.node)
         declared = fleet.cluster(seeded.cluster).pool(seeded.pool).labels  # type: ignore[union-attr]

@@ -38,6 +38,7 @@ def objects(seeding: seed_.Seeding, resource: str, cluster: str | None = None) -
 def test_every_pool_gets_its_replicas_spread_round_robin_over_its_zones() -> None:
     seeding = build()
     fleet = example_fleet()
+    assert len(fleet.pools()) == 12  # the loop below has pools to check
     for cluster, pool in fleet.pools():
         nodes = [
             n
@@ -57,6 +58,7 @@ def test_nodes_carry_pool_labels_taints_machine_and_image_facts() -> None:
     seeding = build()
     fleet = example_fleet()
     machines = {m["metadata"]["name"]: m for m in objects(seeding, seed_.MACHINES)}
+    assert len(seeding.nodes) == len(machines) == 122
     for seeded in seeding.nodes:
         cluster = fleet.cluster(seeded.cluster)
         pool = cluster.pool(seeded.pool)  # type: ignore[union-attr]
@@ -105,6 +107,7 @@ def test_machines_are_cluster_api_machines_running_their_node() -> None:
         (m["metadata"]["namespace"], m["metadata"]["name"]): m
         for m in objects(seeding, seed_.SIM_MACHINES)
     }
+    assert len(objects(seeding, seed_.MACHINES)) == len(infra) == 122
     for machine in objects(seeding, seed_.MACHINES):
         meta, spec, status = machine["metadata"], machine["spec"], machine["status"]
         cluster = fleet.cluster(spec["clusterName"])
@@ -133,7 +136,7 @@ def test_a_template_per_pool_names_the_image_source_and_catalog_name() -> None:
         (t["metadata"]["namespace"], t["metadata"]["name"]): t
         for t in objects(seeding, seed_.SIM_TEMPLATES)
     }
-    assert len(templates) == len(fleet.pools())
+    assert len(templates) == len(fleet.pools()) == 12
     for cluster, pool in fleet.pools():
         ref = pool.machine_template.infrastructure_ref  # type: ignore[union-attr]
         template = templates[(cluster.namespace, ref.name)]
@@ -147,6 +150,7 @@ def test_a_template_per_pool_names_the_image_source_and_catalog_name() -> None:
 
 def test_kubeconfig_secrets_point_at_each_workload_cluster() -> None:
     _, store, _, _ = make_world()
+    assert example_fleet().clusters  # the loop below has clusters to check
     for cluster in example_fleet().clusters:
         secret = store.get("", SECRETS, cluster.namespace, f"{cluster.name}-kubeconfig")
         config = yaml.safe_load(base64.b64decode(secret["data"]["value"]))
@@ -159,6 +163,7 @@ def test_kubeconfig_secrets_point_at_each_workload_cluster() -> None:
 def test_initial_previous_seeds_every_pool_on_the_image_before_its_own() -> None:
     fleet = example_fleet()
     seeding = build(initial="previous")
+    assert len(seeding.nodes) == 122
     for seeded in seeding.nodes:
         pool = fleet.cluster(seeded.cluster).pool(seeded.pool)  # type: ignore[union-attr]
         previous = fleet.previous_image(pool.image)  # type: ignore[union-attr]
@@ -193,6 +198,8 @@ def test_creation_times_are_spread_over_the_past() -> None:
 
 def test_workloads_land_on_schedulable_nodes_they_tolerate() -> None:
     _, store, _, _ = make_world()
+    assert example_fleet().clusters  # the loop below has clusters to check
+    assert sum(d.replicas for d in workloads.DEPLOYMENTS_SEEDED) > 0  # and pods in each
     for cluster in example_fleet().clusters:
         nodes = {n["metadata"]["name"]: n for n in store.list(cluster.name, NODES)[0]}
         shop = store.list(cluster.name, PODS, "shop")[0]

@@ -337,15 +337,23 @@ def test_watch_follows_live_changes_and_ends_at_timeout(c1: k8s.ApiClient) -> No
     got: list[str] = []
 
     def follow() -> None:
-        for ev in k8s_watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=1):
+        # Open long enough for the change to land however busy the machine; it stops at the
+        # first event (a 1 s window could close before a slow create arrived).
+        watch = k8s_watch.Watch()
+        for ev in watch.stream(core.list_node, resource_version=rv, timeout_seconds=60):
             got.append(ev["object"].metadata.name)
+            watch.stop()
 
     t = threading.Thread(target=follow)
     t.start()
     k8s.CoreV1Api(api_client_for(c1)).create_node(node("live"))
-    t.join(10)
-    assert not t.is_alive()  # timeoutSeconds ended the stream
+    t.join(60)
+    assert not t.is_alive()
     assert got == ["live"]
+    # With nothing changing, timeoutSeconds alone ends a stream (cleanly, with no event).
+    last = core.list_node().metadata.resource_version
+    quiet = list(k8s_watch.Watch().stream(core.list_node, resource_version=last, timeout_seconds=1))
+    assert quiet == []
 
 
 def api_client_for(api: k8s.ApiClient) -> k8s.ApiClient:

@@ -231,6 +231,27 @@ def test_list_filters_and_sorts(store: Store) -> None:
     assert [i["metadata"]["name"] for i in web] == ["z"]
 
 
+SENTINEL = "zz-sentinel"
+
+
+def _replayed(
+    store: Store, cluster: str, rv: int, labels: dict[str, str] | None = None, **kwargs: Any
+) -> list[tuple[str, str]]:
+    """(type, name) of what a watch from ``rv`` replays, read up to a sentinel node made last.
+
+    Reading up to a known last event, not until a short timeout, leaves no deadline to race:
+    a watch whose first look at its history comes after its timeout (a busy machine) sends
+    nothing. The generous timeout only ends a watch that never sends the sentinel.
+    """
+    store.create(cluster, NODES, node(SENTINEL, labels=labels))
+    seen = []
+    for ev in store.watch(cluster, NODES, resource_version=str(rv), timeout=10, **kwargs):
+        if ev.object["metadata"]["name"] == SENTINEL:
+            return seen
+        seen.append((ev.type, ev.object["metadata"]["name"]))
+    raise AssertionError(f"the watch ended before the sentinel; it sent {seen}")
+
+
 def test_watch_replays_then_follows(store: Store) -> None:
     store.create("c1", NODES, node("n1"))
     stop = threading.Event()
@@ -260,12 +281,9 @@ def test_watch_resumes_after_a_resource_version(store: Store) -> None:
     store.create("c1", NODES, node("n2"))
     store.create("c1", PODS, pod("p"))  # another resource: not in this watch
     store.mutate("c1", NODES, None, "n1", lambda o: {**o, "spec": {"unschedulable": True}})
-    events = list(store.watch("c1", NODES, resource_version=str(rv), timeout=0.05))
-    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
-        ("ADDED", "n2"),
-        ("MODIFIED", "n1"),
-    ]
-    assert all(e.resource_version > rv for e in events)
+    assert _replayed(store, "c1", rv) == [("ADDED", "n2"), ("MODIFIED", "n1")]
+    first = next(store.watch("c1", NODES, resource_version=str(rv), timeout=10))
+    assert first.resource_version > rv
 
 
 def test_watch_too_far_back_is_410_expired() -> None:
@@ -277,11 +295,9 @@ def test_watch_too_far_back_is_410_expired() -> None:
     e = err(next, s.watch("", NODES, resource_version=str(rv), timeout=0.05))
     assert (e.code, e.reason) == (410, "Expired")
     assert e.message.startswith(f"too old resource version: {rv} (")
-    recent = s.resource_version - 1  # still kept
-    assert [
-        ev.object["metadata"]["name"]
-        for ev in s.watch("", NODES, resource_version=recent, timeout=0.05)
-    ] == ["n5"]
+    recent = s.resource_version - 1  # still kept; n5 is the last change, so the first event
+    replayed = next(s.watch("", NODES, resource_version=recent, timeout=10))
+    assert replayed.object["metadata"]["name"] == "n5"
 
 
 def test_selector_watch_sees_objects_move_in_and_out(store: Store) -> None:
@@ -297,17 +313,17 @@ def test_selector_watch_sees_objects_move_in_and_out(store: Store) -> None:
 
     store.mutate("c1", NODES, None, "n1", label("gpu"))
     store.mutate("c1", NODES, None, "n1", label("cpu"))
-    events = list(
-        store.watch("c1", NODES, resource_version=rv, label_selector="pool=gpu", timeout=0.05)
-    )
-    assert [e.type for e in events] == ["ADDED", "DELETED"]
+    replayed = _replayed(store, "c1", rv, labels={"pool": "gpu"}, label_selector="pool=gpu")
+    assert [kind for kind, _ in replayed] == ["ADDED", "DELETED"]
 
 
 def test_watch_bookmarks_when_quiet(store: Store) -> None:
-    events = list(
-        store.watch("c1", NODES, resource_version="1", timeout=0.25, bookmark_interval=0.05)
-    )
-    assert events and all(e.type == "BOOKMARK" for e in events)
+    # The first three events of a quiet watch, however long the machine takes to produce them
+    # (a short timeout could end the watch before its first bookmark on a busy machine).
+    watch = store.watch("c1", NODES, resource_version="1", timeout=30, bookmark_interval=0.05)
+    events = [next(watch) for _ in range(3)]
+    watch.close()
+    assert all(e.type == "BOOKMARK" for e in events)
     assert events[-1].object["metadata"]["resourceVersion"] == str(store.resource_version)
 
 

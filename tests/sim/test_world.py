@@ -92,10 +92,13 @@ def test_seed_creates_the_fleet_in_the_store_with_statuses_computed() -> None:
     fleet = example_fleet()
     assert store.count("", MACHINES) == store.count("", SIMMACHINES) == 122
     assert store.count("", SIMMACHINETEMPLATES) == len(fleet.pools()) == 12
+    assert fleet.clusters  # the loop below has clusters to check
     for cluster in fleet.clusters:
         assert store.count(cluster.name, NODES) == sum(p.replicas for p in cluster.spec.node_pools)
         assert store.count(cluster.name, DAEMONSETS) == 1
-        for pdb in store.list(cluster.name, PDBS)[0]:
+        pdbs = store.list(cluster.name, PDBS)[0]
+        assert pdbs, f"no PodDisruptionBudget seeded in {cluster.name}"
+        for pdb in pdbs:
             # computed by the world before anything is served, not left for a client to wait on
             assert pdb["status"]["observedGeneration"] == 1
             assert pdb["status"]["expectedPods"] > 0
@@ -111,7 +114,9 @@ def test_owner_references_point_at_the_created_owners() -> None:
         for rtype in (DAEMONSETS,)
         for o in store.list("canary-eu-1", rtype)[0]
     }
-    for pod in store.list("canary-eu-1", PODS, "kube-system")[0]:
+    pods = store.list("canary-eu-1", PODS, "kube-system")[0]
+    assert pods and uids  # DaemonSet pods, and their DaemonSet
+    for pod in pods:
         (ref,) = pod["metadata"]["ownerReferences"]
         assert ref["uid"] == uids[(ref["kind"], ref["name"])]
 
@@ -170,14 +175,14 @@ def test_bad_settings_are_refused_with_clear_messages() -> None:
 
 
 @pytest.mark.slow
-def test_a_ten_cluster_five_hundred_node_fleet_seeds_in_seconds(tmp_path: Path) -> None:
+def test_a_ten_cluster_five_hundred_node_fleet_seeds_every_node_and_machine(
+    tmp_path: Path,
+) -> None:
+    # How long it takes is measured by bench/bench_sim.py, not bounded here: a wall-clock
+    # ceiling would fail on a slow or busy machine with nothing wrong.
     fleet = load(write_fleet(tmp_path / "fleet", clusters=10, nodes_per_cluster=500))
     store = Store()
     world = World(store, fleet, clock=ManualClock())
-    started = time.perf_counter()
     world.seed()
-    elapsed = time.perf_counter() - started
     assert sum(store.count(c.name, NODES) for c in fleet.clusters) == 5000
     assert store.count("", MACHINES) == 5000
-    # A generous bound (measured about 8 s here; bench/bench_sim.py reports the number).
-    assert elapsed < 60, f"seeding 5,000 nodes took {elapsed:.1f}s"
