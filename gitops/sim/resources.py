@@ -90,6 +90,27 @@ MACHINES = _rt(
     categories=("cluster-api",),
     sub=("status",),
 )
+AUTHZ = "authorization.k8s.io"
+# Create-only reviews (``kubectl auth can-i``), answered by the RBAC authorizer, never stored.
+SELFSUBJECTACCESSREVIEWS = ResourceType(
+    AUTHZ,
+    "v1",
+    "SelfSubjectAccessReview",
+    "selfsubjectaccessreviews",
+    "selfsubjectaccessreview",
+    namespaced=False,
+    verbs=("create",),
+)
+SELFSUBJECTRULESREVIEWS = ResourceType(
+    AUTHZ,
+    "v1",
+    "SelfSubjectRulesReview",
+    "selfsubjectrulesreviews",
+    "selfsubjectrulesreview",
+    namespaced=False,
+    verbs=("create",),
+)
+REVIEWS = (SELFSUBJECTACCESSREVIEWS, SELFSUBJECTRULESREVIEWS)
 INFRA = "infrastructure.cluster.x-k8s.io"
 SIMMACHINETEMPLATES = _rt(
     INFRA, "v1alpha1", "SimMachineTemplate", "simmachinetemplates", categories=("cluster-api",)
@@ -118,6 +139,8 @@ RESOURCES: dict[str, ResourceType] = {
         CLUSTERROLES,
         ROLEBINDINGS,
         CLUSTERROLEBINDINGS,
+        SELFSUBJECTACCESSREVIEWS,
+        SELFSUBJECTRULESREVIEWS,
         MACHINES,
         SIMMACHINETEMPLATES,
         SIMMACHINES,

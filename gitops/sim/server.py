@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from gitops.sim import authz, discovery, tables
+from gitops.sim import authz, discovery, reviews, tables
 from gitops.sim.audit import AuditLog
 from gitops.sim.faults import Decision, Injector
 from gitops.sim.patch import apply_patch
@@ -50,6 +50,7 @@ from gitops.sim.resources import (
     NODES,
     PODS,
     RESOURCES,
+    REVIEWS,
     SERVICEACCOUNTS,
     resource_at,
 )
@@ -337,15 +338,28 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._audit["cluster"] = cluster
             if not self.server.store.has_cluster(cluster):
                 raise ApiError(404, "NotFound", f'cluster "{cluster}" not found')
-        self._principal = self.server.authorizer.authenticate(
-            self.headers.get("Authorization", ""), cluster
-        )
+        self._principal = self._identify(cluster, parts)
         if method == "GET" and self._non_resource(cluster, parts):
             return
         req = self._parse(parts)
         if req is None:
             raise NOT_FOUND
         self._serve(method, cluster, req, body)
+
+    def _identify(self, cluster: str, parts: list[str]) -> authz.UserInfo:
+        """Who the request is: its bearer token (401 without one, but on the public health and
+        version paths), then whoever it impersonates if it may (403 otherwise)."""
+        authorizer = self.server.authorizer
+        authorization = self.headers.get("Authorization", "")
+        if not authorization and authz.is_public("/" + "/".join(parts)):
+            return authz.anonymous()
+        user = authorizer.authenticate(authorization, cluster)
+        name = self.headers.get("Impersonate-User", "")
+        groups = self.headers.get_all("Impersonate-Group") or []
+        if name or groups:
+            self._principal = user  # a refusal is audited as the caller's
+            user = authorizer.impersonate(user, cluster, name, list(groups))
+        return user
 
     def _non_resource(self, cluster: str, parts: list[str]) -> bool:
         """Discovery and health; True when answered."""
@@ -457,7 +471,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str, cluster: str, req: _Request, body: bytes) -> None:
         verb = self._verb(method, req)
         self._audit["verb"] = verb
-        if self._principal is not None and not self._principal.privileged:
+        # As the default system:basic-user binding: any authenticated user may ask can-i.
+        review = req.rtype in REVIEWS and self._principal is not None
+        if self._principal is not None and not self._principal.privileged and not review:
             self.server.authorizer.authorize(self._principal, cluster, self._attributes(verb, req))
         decision = self.server.faults.decide(verb, req.rtype.plural, req.name or "")
         if decision.delay:
@@ -468,6 +484,19 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise decision.error
         store = self.server.store
         rtype, ns, name, sub = req.rtype, req.namespace, req.name, req.subresource
+        if rtype in REVIEWS:
+            if verb != "create" or name is not None:
+                raise ApiError.method_not_allowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            assert self._principal is not None
+            self._send_json(
+                201,
+                reviews.answer(
+                    self.server.authorizer, self._principal, cluster, rtype, self._decode(body)
+                ),
+            )
+            return
         dry = self._dry_run() if verb not in ("get", "list", "watch") else False
         if verb == "watch":
             self._watch(cluster, req, decision)
@@ -521,6 +550,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send_json(200, result)
         elif verb == "delete":
             opts = self._delete_options(body)
+            dry = dry or _dry_run_value(opts.get("dryRun"), "dryRun")
             result = store.delete(
                 cluster,
                 rtype,
@@ -535,6 +565,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send_json(200, result)
         else:  # deletecollection
             opts = self._delete_options(body)
+            dry = dry or _dry_run_value(opts.get("dryRun"), "dryRun")
             items, _ = store.list(
                 cluster,
                 rtype,
@@ -618,14 +649,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         return obj
 
     def _dry_run(self) -> bool:
-        value = self._query.get("dryRun")
-        if value is None:
-            return False
-        if value != "All":
-            raise ApiError.bad_request(
-                f'dryRun: Unsupported value: "{value}": supported values: "All"'
-            )
-        return True
+        values = parse_qs(urlsplit(self.path).query, keep_blank_values=True).get("dryRun")
+        return _dry_run_value(values, "dryRun")
 
     def _delete_options(self, body: bytes) -> Obj:
         opts: Obj = {}
@@ -663,9 +688,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise ApiError.bad_request("name in URL does not match name in Eviction object")
         obj.setdefault("apiVersion", "policy/v1")  # decoded as a typed Eviction would be
         obj.setdefault("kind", "Eviction")
-        result = self.server.store.post_subresource(
-            cluster, req.rtype, req.namespace or "default", req.name or "", "eviction", obj
-        )
+        options = obj.get("deleteOptions") or {}
+        if not isinstance(options, dict):
+            raise ApiError.bad_request("deleteOptions must be an object")
+        # kubectl drain --dry-run=server says so in the Eviction's DeleteOptions, not the query.
+        dry = _dry_run_value(options.get("dryRun"), "deleteOptions.dryRun")
+        with self.server.store.dry_run_scope(dry):
+            result = self.server.store.post_subresource(
+                cluster, req.rtype, req.namespace or "default", req.name or "", "eviction", obj
+            )
         code = result.get("code", 201) if result.get("kind") == "Status" else 201
         self._send_json(int(code), result)
 
@@ -822,15 +853,38 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _dry_run_value(values: Any, field: str) -> bool:
+    """Whether a ``dryRun`` list (query parameter or DeleteOptions field) asks for a dry run.
+
+    As upstream, ``All`` is the only value and an empty list means a real write; anything
+    else is 400 naming the field."""
+    if values is None:
+        return False
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list):
+        raise ApiError.bad_request(f"{field} must be a list of strings")
+    for value in values:
+        if value != "All":
+            raise ApiError.bad_request(
+                f'{field}: Unsupported value: "{value}": supported values: "All"'
+            )
+    return bool(values)
+
+
 # ---------------------------------------------------------------------- the simulator
 
 
-def kubeconfig_text(server: str, name: str = "sim") -> str:
-    """A kubeconfig for ``server`` with the simulator's bearer token (plain http)."""
+def kubeconfig_text(server: str, name: str = "sim", ca_path: str = "") -> str:
+    """A kubeconfig for ``server`` with the simulator's bearer token; https with ``ca_path``
+    (kubectl sends credentials only over https, and the server refuses requests without)."""
+    cluster: Obj = {"server": server}
+    if ca_path:
+        cluster["certificate-authority"] = ca_path
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": USER, "user": {"token": TOKEN}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": USER}}],
         "current-context": name,
@@ -973,7 +1027,10 @@ class Simulator:
                 if self.world is not None:
                     self.world.start()
                 self._wait_ready()
-                _write_atomic(Path(self.kubeconfig_path), kubeconfig_text(self.url))
+                _write_atomic(
+                    Path(self.kubeconfig_path),
+                    kubeconfig_text(self.https_url or self.url, ca_path=self.ca_path),
+                )
             except BaseException:
                 self._httpd = httpd
                 self._stop_locked()
@@ -1043,7 +1100,9 @@ class Simulator:
         if not self.store.has_cluster(cluster):
             raise KeyError(f"no simulated cluster {cluster!r}")
         path = Path(self.kubeconfig_path).parent / f"{cluster or 'management'}.kubeconfig"
-        _write_atomic(path, kubeconfig_text(self.cluster_url(cluster), cluster or "sim"))
+        base = self.https_url or self.url
+        url = base if cluster == MANAGEMENT else f"{base}/clusters/{cluster}"
+        _write_atomic(path, kubeconfig_text(url, cluster or "sim", self.ca_path))
         return str(path)
 
     def summary(self) -> str:

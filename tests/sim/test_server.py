@@ -585,7 +585,10 @@ def test_table_watch_sends_columns_once(api_sim: Simulator) -> None:
     api_sim.store.create("c1", NODES, node("n2"))
     req = urllib.request.Request(
         api_sim.url + "/clusters/c1/api/v1/nodes?watch=true&timeoutSeconds=1",
-        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        headers={
+            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "Authorization": f"Bearer {TOKEN}",
+        },
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         events = [json.loads(line) for line in resp.read().splitlines() if line]
