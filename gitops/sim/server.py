@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from gitops.sim import authz, discovery, reviews, tables
+from gitops.sim import authz, discovery, reviews, schema, tables
 from gitops.sim.audit import AuditLog
 from gitops.sim.faults import Decision, Injector
 from gitops.sim.patch import apply_patch
@@ -240,6 +240,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._audited = False
         self._streaming = False
         self._principal: authz.UserInfo | None = None
+        self._dups: dict[int, list[str]] = {}  # repeated keys of the decoded body (by dict id)
+        self._warnings: list[str] = []  # Warning headers of the answer
         split = urlsplit(self.path)
         self._query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         self._path = split.path
@@ -315,6 +317,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for text in self._warnings:
+            self.send_header("Warning", '299 - "' + text.replace('"', '\\"') + '"')
         self.end_headers()
         self.wfile.write(data)
 
@@ -514,6 +518,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 with store.dry_run_scope(dry):
                     self._subresource_post(cluster, req, obj)
                 return
+            self._admit(rtype, obj)
             self._send_json(
                 201,
                 store.create(cluster, rtype, self._for_create(req, obj), actor="api", dry_run=dry),
@@ -529,6 +534,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     f"the URL ({name})"
                 )
             self._check_namespace(req, meta)
+            self._admit(rtype, obj)
             meta["name"] = name
             if rtype.namespaced:
                 meta["namespace"] = ns or "default"
@@ -542,7 +548,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 rtype,
                 ns,
                 name or "",
-                lambda current: apply_patch(content_type, current, body, rtype),
+                lambda current: self._admit(rtype, apply_patch(content_type, current, body, rtype)),
                 subresource=sub,
                 actor="api",
                 dry_run=dry,
@@ -606,7 +612,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if "yaml" in content_type:
                 obj = yaml.safe_load(body.decode() or "null")
             else:
-                obj = json.loads(body or b"null")
+                obj = json.loads(body or b"null", object_pairs_hook=schema.loads_pairs(self._dups))
         except (ValueError, yaml.YAMLError) as err:
             raise ApiError.bad_request(f"the object provided is unrecognized: {err}") from None
         if not isinstance(obj, dict):
@@ -646,6 +652,31 @@ class ApiHandler(BaseHTTPRequestHandler):
             obj.pop("status", None)
         if rtype is PODS:
             obj["status"] = {"phase": "Pending"}
+        return obj
+
+    def _admit(self, rtype: ResourceType, obj: Obj, root: str = "") -> Obj:
+        """Decode ``obj`` as the server's decoder would (``schema.py``), in place: fields not in
+        the schema are dropped, and reported as ``fieldValidation`` asks (Ignore: silently;
+        Warn, the default: a Warning header each; Strict: 400); a built-in kind's value of the
+        wrong type is 400, as its body would not decode (a CRD's is the store's 422)."""
+        mode = self._query.get("fieldValidation") or "Warn"
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise ApiError.bad_request(
+                f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
+                '"Warn", "Strict"'
+            )
+        root = root or schema.root_class(rtype)
+        found = schema.decode(obj, root, duplicates=self._dups)
+        kind = root.removeprefix("V1") if root.startswith("V1") else rtype.kind
+        version = "v1" if root.startswith("V1") else rtype.version
+        cannot = f'{kind} in version "{version}" cannot be handled as a {kind}'
+        if found.errors and not schema.is_custom(rtype):
+            raise ApiError.bad_request(f"{cannot}: {found.errors[0]}")
+        strict = found.strict
+        if strict and mode == "Strict":
+            raise ApiError.bad_request(f"{cannot}: strict decoding error: {', '.join(strict)}")
+        if mode == "Warn":
+            self._warnings.extend(strict)
         return obj
 
     def _dry_run(self) -> bool:
@@ -688,6 +719,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise ApiError.bad_request("name in URL does not match name in Eviction object")
         obj.setdefault("apiVersion", "policy/v1")  # decoded as a typed Eviction would be
         obj.setdefault("kind", "Eviction")
+        self._admit(req.rtype, obj, schema.EVICTION)
         options = obj.get("deleteOptions") or {}
         if not isinstance(options, dict):
             raise ApiError.bad_request("deleteOptions must be an object")
