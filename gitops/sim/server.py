@@ -52,6 +52,7 @@ from gitops.sim.resources import (
     RESOURCES,
     REVIEWS,
     SERVICEACCOUNTS,
+    pod_update_problems,
     resource_at,
 )
 from gitops.sim.store import MANAGEMENT, ApiError, ResourceType, Store, copy_obj
@@ -534,10 +535,10 @@ class ApiHandler(BaseHTTPRequestHandler):
                     f"the URL ({name})"
                 )
             self._check_namespace(req, meta)
-            self._admit(rtype, obj)
             meta["name"] = name
             if rtype.namespaced:
                 meta["namespace"] = ns or "default"
+            self._checked_update(req, store.get(cluster, rtype, ns, name or "", copy=False), obj)
             self._send_json(
                 200, store.update(cluster, rtype, obj, subresource=sub, actor="api", dry_run=dry)
             )
@@ -548,7 +549,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                 rtype,
                 ns,
                 name or "",
-                lambda current: self._admit(rtype, apply_patch(content_type, current, body, rtype)),
+                lambda current: self._checked_update(
+                    req, current, apply_patch(content_type, current, body, rtype)
+                ),
                 subresource=sub,
                 actor="api",
                 dry_run=dry,
@@ -653,6 +656,16 @@ class ApiHandler(BaseHTTPRequestHandler):
         if rtype is PODS:
             obj["status"] = {"phase": "Pending"}
         return obj
+
+    def _checked_update(self, req: _Request, old: Obj, new: Obj) -> Obj:
+        """An update's new object, decoded (``_admit``), with the fields a client may not
+        change on a Pod kept so (422)."""
+        self._admit(req.rtype, new)
+        if req.rtype is PODS and req.subresource is None:
+            problems = pod_update_problems(new, old)
+            if problems:
+                raise ApiError.invalid(req.rtype, req.name or "", problems)
+        return new
 
     def _admit(self, rtype: ResourceType, obj: Obj, root: str = "") -> Obj:
         """Decode ``obj`` as the server's decoder would (``schema.py``), in place: fields not in

@@ -793,6 +793,18 @@ class Store:
             if not isinstance(meta, dict):
                 raise ApiError.bad_request("metadata must be an object")
             old_meta = old["metadata"]
+            if meta.get("uid") and meta["uid"] != old_meta.get("uid"):
+                raise ApiError.invalid(
+                    rtype,
+                    old_meta["name"],
+                    [
+                        (
+                            "metadata.uid",
+                            "FieldValueInvalid",
+                            f'Invalid value: "{meta["uid"]}": field is immutable',
+                        )
+                    ],
+                )
             for kept in (
                 "name",
                 "namespace",

@@ -154,3 +154,94 @@ def test_machines_drop_or_refuse_unknown_fields_and_keep_their_422(
         )
     )
     assert (code, reason) == (422, "Invalid")
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            {"bad key!": "x"},
+            'metadata.labels: Invalid value: "bad key!": name part must consist of alphanumeric '
+            "characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        ),
+        ({"a/b/c": "x"}, 'Invalid value: "a/b/c": a qualified name must consist of'),
+        ({"Example.com/k": "x"}, "prefix part a lowercase RFC 1123 subdomain must consist of"),
+        ({"k" * 64: "x"}, "name part must be no more than 63 characters"),
+        ({"k": "v" * 64}, f'Invalid value: "{"v" * 64}": must be no more than 63 characters'),
+        ({"k": "-v"}, 'Invalid value: "-v": a valid label must be an empty string or consist of'),
+    ],
+)
+def test_label_syntax_is_refused_as_upstream(
+    c1: k8s.ApiClient, labels: dict[str, str], message: str
+) -> None:
+    core = k8s.CoreV1Api(c1)
+    code, reason, text = refusal(
+        lambda: core.create_node({"metadata": {"name": "n1", "labels": labels}})
+    )
+    assert (code, reason) == (422, "Invalid")
+    assert text.startswith('Node "n1" is invalid: ') and message in text
+    core.create_node({"metadata": {"name": "n1", "labels": {"example.com/ok_1.x": ""}}})
+    code, _, text = refusal(lambda: core.patch_node("n1", {"metadata": {"labels": labels}}))
+    assert code == 422 and message in text
+
+
+def test_annotation_keys_are_qualified_names_but_values_are_free(c1: k8s.ApiClient) -> None:
+    core = k8s.CoreV1Api(c1)
+    core.create_node({"metadata": {"name": "n1", "annotations": {"a.io/k": "any value: " * 20}}})
+    code, _, text = refusal(
+        lambda: core.patch_node("n1", {"metadata": {"annotations": {"not valid": "x"}}})
+    )
+    assert code == 422 and 'metadata.annotations: Invalid value: "not valid"' in text
+
+
+def test_immutable_fields(api_sim: Simulator, c1: k8s.ApiClient, mgmt: k8s.ApiClient) -> None:
+    core = k8s.CoreV1Api(c1)
+    node = core.create_node({"metadata": {"name": "n1"}})
+    code, _, text = refusal(lambda: core.patch_node("n1", {"metadata": {"uid": "other"}}))
+    assert code == 422 and 'metadata.uid: Invalid value: "other": field is immutable' in text
+    assert core.read_node("n1").metadata.uid == node.metadata.uid
+    core.create_namespaced_secret(
+        "default", {"metadata": {"name": "s"}, "data": {"k": "dg=="}, "immutable": True}
+    )
+    code, _, text = refusal(
+        lambda: core.patch_namespaced_secret("s", "default", {"data": {"k": "dw=="}})
+    )
+    assert code == 422 and "data: Forbidden: field is immutable when `immutable` is set" in text
+    core.patch_namespaced_secret("s", "default", {"metadata": {"labels": {"still": "ok"}}})
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "a:1"}]}}
+    core.create_namespaced_pod("default", pod)
+    core.patch_namespaced_pod(
+        "p", "default", {"spec": {"containers": [{"name": "a", "image": "a:2"}]}}
+    )
+    code, _, text = refusal(
+        lambda: core.patch_namespaced_pod("p", "default", {"spec": {"restartPolicy": "Never"}})
+    )
+    assert code == 422 and "spec: Forbidden: pod updates may not change fields" in text
+    custom = k8s.CustomObjectsApi(mgmt)
+    body = machine("m1") | {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}
+    custom.create_namespaced_custom_object(
+        "cluster.x-k8s.io", "v1beta1", "default", "machines", body
+    )
+    code, _, text = refusal(
+        lambda: custom.patch_namespaced_custom_object(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            "default",
+            "machines",
+            "m1",
+            {"spec": {"clusterName": "c2"}},
+        )
+    )
+    assert code == 422 and "spec.clusterName: Forbidden: field is immutable" in text
+
+
+def test_a_base64_slip_in_secret_data_is_400(api_sim: Simulator) -> None:
+    body = {"metadata": {"name": "s"}, "data": {"k": "not base64!"}}
+    code, _, answer = raw(
+        api_sim,
+        "/api/v1/namespaces/default/secrets",
+        method="POST",
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+    )
+    assert code == 400 and "illegal base64 data at input byte 3" in answer["message"]
