@@ -348,7 +348,9 @@ def validate_machine(cluster: str, new: dict[str, Any], old: dict[str, Any] | No
 
 
 _QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _QNAME_MSG = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
     "alphanumeric character"
@@ -418,12 +420,16 @@ def metadata_problems(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
         if values is None:
             continue
         if not isinstance(values, dict):
-            problems.append((field, "FieldValueTypeInvalid", "Invalid value: must be a map of strings"))
+            problems.append(
+                (field, "FieldValueTypeInvalid", "Invalid value: must be a map of strings")
+            )
             continue
         size = 0
         for k, v in values.items():
             if not isinstance(v, str):
-                problems.append((field, "FieldValueTypeInvalid", f"Invalid value: {k}: must be a string"))
+                problems.append(
+                    (field, "FieldValueTypeInvalid", f"Invalid value: {k}: must be a string")
+                )
                 continue
             for msg in qualified_name_problems(str(k)):
                 problems.append((field, "FieldValueInvalid", f'Invalid value: "{k}": {msg}'))
@@ -433,7 +439,11 @@ def metadata_problems(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
             size += len(str(k)) + len(v)
         if what == "annotations" and size > _ANNOTATIONS_MAX:
             problems.append(
-                (field, "FieldValueTooLong", f"Too long: must have at most {_ANNOTATIONS_MAX} bytes")
+                (
+                    field,
+                    "FieldValueTooLong",
+                    f"Too long: must have at most {_ANNOTATIONS_MAX} bytes",
+                )
             )
     return problems
 
@@ -474,7 +484,9 @@ def immutable_problems(
     if rtype.key == MACHINES.key:
         new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
         if new_spec.get("clusterName") != old_spec.get("clusterName"):
-            problems.append(("spec.clusterName", "FieldValueForbidden", "Forbidden: field is immutable"))
+            problems.append(
+                ("spec.clusterName", "FieldValueForbidden", "Forbidden: field is immutable")
+            )
     return problems
 
 

@@ -819,6 +819,9 @@ class Store:
                     meta[kept] = old_meta[kept]
                 else:
                     meta.pop(kept, None)
+            if "managedFields" not in meta and "managedFields" in old_meta:
+                # As upstream: an update that leaves managedFields out keeps them.
+                meta["managedFields"] = copy_obj(old_meta["managedFields"])
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
