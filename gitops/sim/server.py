@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from gitops.sim import authz, discovery, reviews, schema, tables
+from gitops.sim import authz, discovery, openapi, reviews, schema, tables
 from gitops.sim.apply import apply as apply_config
 from gitops.sim.audit import AuditLog
 from gitops.sim.faults import Decision, Injector
@@ -324,6 +324,15 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_bytes(self, code: int, data: bytes, content_type: str = "application/json") -> None:
+        """An answer already serialized (the cached OpenAPI documents)."""
+        self._log_request(code)
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _send_error(self, err: ApiError) -> None:
         headers = {}
         if err.retry_after is not None:
@@ -396,20 +405,30 @@ class ApiHandler(BaseHTTPRequestHandler):
             if doc is None:
                 raise NOT_FOUND
         elif parts == ["openapi", "v3"]:
-            doc = discovery.openapi_v3_index()
+            doc = openapi.v3_index()
         elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
             gv = parts[2:]
-            doc = (
-                discovery.openapi_v3_group("", gv[1])
-                if gv[0] == "api" and len(gv) == 2
-                else discovery.openapi_v3_group(gv[1], gv[2])
-                if gv[0] == "apis" and len(gv) == 3
-                else None
-            )
-            if doc is None:
+            document: bytes | None = None
+            if gv[0] == "api" and len(gv) == 2:
+                document = openapi.v3("", gv[1])
+            elif gv[0] == "apis" and len(gv) == 3:
+                document = openapi.v3(gv[1], gv[2])
+            if document is None:
                 raise NOT_FOUND
+            self._send_bytes(200, document)
+            return True
+        elif parts == ["openapi", "v2"]:
+            accept = self.headers.get("Accept", "")
+            if accept and "json" not in accept and "*/*" not in accept:
+                raise ApiError(
+                    406,
+                    "NotAcceptable",
+                    f"only application/json is served, not {accept!r} (protobuf is not served)",
+                )
+            self._send_bytes(200, openapi.v2())
+            return True
         elif parts and parts[0] == "openapi":
-            raise NOT_FOUND  # no OpenAPI v2: kubectl uses v3 and discovery
+            raise NOT_FOUND
         else:
             return False
         self._send_json(200, doc)

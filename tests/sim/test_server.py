@@ -99,7 +99,7 @@ def test_unknown_paths_and_clusters_answer_404_status(api_sim: Simulator) -> Non
     for path in (
         "/api/v1/widgets",
         "/clusters/nowhere/api/v1/nodes",
-        "/openapi/v2",
+        "/openapi/v3/apis/nope.io/v1",
         "/apis/nope.io",
     ):
         code, headers, body = raw(api_sim, path)
