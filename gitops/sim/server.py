@@ -8,8 +8,11 @@ strategic merge, JSON patch), delete (DeleteOptions), deletecollection, status s
 pods/eviction, and ``Table`` output for kubectl. Every failure is answered with a
 ``Status`` body carrying the server's reason and code. Injected faults (``faults.py``) shape
 resource requests; every request is written to the audit log (``audit.py``). Who may do what
-is ``authz.py``'s decision: ServiceAccount tokens are held to RBAC (401/403), the admin token
-and token-less requests are not. With ``tls`` the same port also speaks https (``tls.py``).
+is ``authz.py``'s decision: ServiceAccount tokens and impersonated users are held to RBAC
+(401/403), the admin token is not, and a request without credentials is 401 (but on the health
+and version paths). Bodies are decoded against the kinds' schemas (``schema.py``), apply
+patches go through ``apply.py``, OpenAPI documents come from ``openapi.py``. With ``tls`` the
+same port also speaks https (``tls.py``) and the kubeconfigs point there.
 
 ``Simulator`` builds the store and the world from a fleet, serves on 127.0.0.1, and writes the
 management kubeconfig only once the server answers. It can be started and stopped in-process.
