@@ -1160,6 +1160,7 @@ class Simulator:
             )
             self.url = httpd.url
             self.https_url = f"https://{httpd.address}" if self.tls else ""
+            schema.definitions()  # derived once (imports the client's models), not on a request
             try:
                 if self.fleet is not None:
                     from gitops.sim.world import World
