@@ -46,6 +46,7 @@ from ruamel.yaml import YAML
 
 from gitops.fleet import Fleet, FleetError, load
 from gitops.sim.forge import FakeGitHub, FakePull
+from gitops.sim.server import TOKEN as SIM_TOKEN
 from gitops.sim.server import Simulator
 
 SLUG = "acme/fleet"
@@ -542,7 +543,7 @@ class Demo:
 
         assert self.sim is not None
         url = self.sim.url + "/apis/cluster.x-k8s.io/v1beta1/machines"
-        request = urllib.request.Request(url, headers={"Authorization": "Bearer sim-admin"})
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {SIM_TOKEN}"})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 items = json.loads(response.read()).get("items") or []

@@ -124,12 +124,19 @@ class LeaderElector:
                 "leaseTransitions": transitions,
             },
         }
+        # Written through the generic object API so the body goes out as built: the typed
+        # client re-serializes MicroTimes with isoformat(), which drops the six fraction digits
+        # at a whole second, and the server then refuses the Lease (its layout demands them).
+        group, version = "coordination.k8s.io", "v1"
         try:
             if lease is None:
                 call(
                     f"creating Lease {self.namespace}/{self.name}",
-                    self.kube.coordination.create_namespaced_lease,
+                    self.kube.custom.create_namespaced_custom_object,
+                    group,
+                    version,
                     self.namespace,
+                    "leases",
                     body,
                     _request_timeout=REQUEST_TIMEOUT,
                 )
@@ -137,9 +144,12 @@ class LeaderElector:
                 body["metadata"]["resourceVersion"] = lease["metadata"]["resourceVersion"]
                 call(
                     f"renewing Lease {self.namespace}/{self.name}",
-                    self.kube.coordination.replace_namespaced_lease,
-                    self.name,
+                    self.kube.custom.replace_namespaced_custom_object,
+                    group,
+                    version,
                     self.namespace,
+                    "leases",
+                    self.name,
                     body,
                     _request_timeout=REQUEST_TIMEOUT,
                 )
@@ -174,10 +184,13 @@ class LeaderElector:
                 lease["spec"]["holderIdentity"] = ""
                 call(
                     f"releasing Lease {self.namespace}/{self.name}",
-                    self.kube.coordination.replace_namespaced_lease,
-                    self.name,
+                    self.kube.custom.replace_namespaced_custom_object,
+                    "coordination.k8s.io",
+                    "v1",
                     self.namespace,
-                    lease,
+                    "leases",
+                    self.name,
+                    lease,  # as read: the typed client would rewrite its MicroTimes (see _write)
                     _request_timeout=REQUEST_TIMEOUT,
                 )
         except GitopsError as err:

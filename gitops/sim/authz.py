@@ -8,10 +8,13 @@ ClusterRoleBindings and ServiceAccounts from the store and never writes any obje
 
 Who a request is (authentication):
 
-* the simulator's admin bearer token (the one in every kubeconfig it writes), the token of a
+* the simulator's admin bearer token (the one in every kubeconfig it writes) or the token of a
   workload cluster's admin (``sim-<cluster>``, in the ``<cluster>-kubeconfig`` Secrets the
-  world seeds), or no token at all (kubectl sends none over plain http): a privileged user,
-  never checked against RBAC, so tests and tools that predate authorization keep full access;
+  world seeds): a privileged user (group ``system:masters``), never checked against RBAC;
+* no credentials at all: 401 Unauthorized, as a server run with ``--anonymous-auth=false``,
+  except on the paths of the default ``system:public-info-viewer`` role (``/healthz``,
+  ``/livez``, ``/readyz``, ``/version``), which ``system:anonymous`` may read. kubectl sends
+  its token only over https, hence the simulator's https kubeconfigs;
 * a ServiceAccount token the simulator minted (the TokenRequest subresource, ``POST
   .../namespaces/<ns>/serviceaccounts/<name>/token``, which ``kubectl create token`` calls; or
   ``Authorizer.mint``): the user ``system:serviceaccount:<ns>:<name>`` in the groups
@@ -19,6 +22,11 @@ Who a request is (authentication):
   Such a token is valid only in the cluster that minted it and only while its ServiceAccount
   exists; it does not expire;
 * any other bearer token: 401 Unauthorized.
+
+Impersonation (``Impersonate-User``, ``Impersonate-Group``: ``kubectl --as``/``--as-group``)
+is allowed only to a caller granted ``impersonate`` on ``users``, ``groups`` or
+``serviceaccounts`` (the admin always is); the request is then authorized as the
+impersonated user, held to RBAC unless one of its groups is ``system:masters``.
 
 What a ServiceAccount may do (authorization) follows the RBAC authorizer: a request is allowed
 when a rule of a Role or ClusterRole bound to the user allows it: ClusterRoleBindings grant
@@ -56,6 +64,11 @@ Obj = dict[str, Any]
 SA_PREFIX = "system:serviceaccount:"
 ALL = "*"
 TOKEN_PREFIX = "gitops-sim-sa."
+ANONYMOUS = "system:anonymous"
+MASTERS = "system:masters"
+# Paths anyone may read without credentials: the system:public-info-viewer ClusterRole's,
+# served to anonymous requests as an AuthenticationConfiguration limited to them does.
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 WORKLOAD_ADMIN_TOKEN = "sim-{cluster}"  # what seed.py writes into <cluster>-kubeconfig Secrets
 
 
@@ -266,6 +279,16 @@ def allows(rbac: Rbac, user: UserInfo, attrs: Attributes) -> bool:
     return any(rule_allows(g.rule, attrs) for g in grants(rbac, user, attrs.namespace))
 
 
+def anonymous() -> UserInfo:
+    """Who a request without credentials is (allowed only on ``PUBLIC_PATHS``)."""
+    return UserInfo(ANONYMOUS, ("system:unauthenticated",))
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` (within a cluster's URL space) is open to anonymous requests."""
+    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
+
+
 def forbidden(user: UserInfo, attrs: Attributes) -> ApiError:
     """The 403 the kube-apiserver answers, worded as it words it."""
     qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
@@ -308,17 +331,15 @@ class Authorizer:
     def authenticate(self, authorization: str, cluster: str) -> UserInfo:
         """The user of an ``Authorization`` header value, for a request to ``cluster``."""
         if not authorization:
-            return UserInfo("system:anonymous", ("system:unauthenticated",), privileged=True)
+            raise unauthorized()  # as a server run with --anonymous-auth=false
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized()
         if token in self.admin_tokens:
-            return UserInfo(
-                self.admin_tokens[token], ("system:masters", "system:authenticated"), True
-            )
+            return UserInfo(self.admin_tokens[token], (MASTERS, "system:authenticated"), True)
         if cluster and token == WORKLOAD_ADMIN_TOKEN.format(cluster=cluster):
-            return UserInfo(f"{cluster}-admin", ("system:masters", "system:authenticated"), True)
+            return UserInfo(f"{cluster}-admin", (MASTERS, "system:authenticated"), True)
         with self._lock:
             owner = self._tokens.get(token)
         if owner is None or owner[0] != cluster:
@@ -331,6 +352,32 @@ class Authorizer:
                 raise unauthorized() from None
             raise
         return service_account_user(namespace, name)
+
+    def impersonate(self, user: UserInfo, cluster: str, name: str, groups: list[str]) -> UserInfo:
+        """The user ``user`` acts as through ``Impersonate-User``/``Impersonate-Group`` headers.
+
+        As the apiserver's impersonation filter: each impersonated user, service account and
+        group needs the ``impersonate`` verb on ``users``, ``serviceaccounts`` (in its
+        namespace) or ``groups`` (403 otherwise); groups without a user are refused. The result
+        is held to RBAC unless its groups include ``system:masters``.
+        """
+        if not name:
+            if groups:
+                raise ApiError.bad_request(f"requested {groups} without impersonating a user")
+            return user
+        checks: list[Attributes] = []
+        if name.startswith(SA_PREFIX) and name.count(":") == 3:
+            namespace, account = name.removeprefix(SA_PREFIX).split(":")
+            checks.append(Attributes("impersonate", "", "serviceaccounts", "", namespace, account))
+            implied = list(service_account_user(namespace, account).groups)
+        else:
+            checks.append(Attributes("impersonate", "", "users", "", "", name))
+            implied = [] if name == ANONYMOUS else ["system:authenticated"]
+        checks.extend(Attributes("impersonate", "", "groups", "", "", g) for g in groups)
+        for attrs in checks:
+            self.authorize(user, cluster, attrs)
+        all_groups = tuple(dict.fromkeys([*groups, *implied]))
+        return UserInfo(name, all_groups, privileged=MASTERS in all_groups)
 
     def rbac(self, cluster: str) -> Rbac:
         """The RBAC objects stored in ``cluster`` now."""

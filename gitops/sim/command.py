@@ -65,11 +65,12 @@ def sim() -> None:
     help="Multiply every simulated latency by this factor (small values for fast tests).",
 )
 @click.option(
-    "--tls",
-    is_flag=True,
+    "--tls/--no-tls",
+    default=True,
+    show_default=True,
     help="Also speak https on the same port, with a fresh CA written beside the kubeconfig "
-    "(ca.crt), for clients that send tokens only over https (kubectl) or need TLS (in-cluster "
-    "configuration). ServiceAccount tokens are held to RBAC either way.",
+    "(ca.crt), which then points at https: kubectl sends its token only over https, and a "
+    "request without credentials is 401. ServiceAccount tokens are held to RBAC either way.",
 )
 def serve(
     fleet_path: Path,

@@ -90,6 +90,27 @@ MACHINES = _rt(
     categories=("cluster-api",),
     sub=("status",),
 )
+AUTHZ = "authorization.k8s.io"
+# Create-only reviews (``kubectl auth can-i``), answered by the RBAC authorizer, never stored.
+SELFSUBJECTACCESSREVIEWS = ResourceType(
+    AUTHZ,
+    "v1",
+    "SelfSubjectAccessReview",
+    "selfsubjectaccessreviews",
+    "selfsubjectaccessreview",
+    namespaced=False,
+    verbs=("create",),
+)
+SELFSUBJECTRULESREVIEWS = ResourceType(
+    AUTHZ,
+    "v1",
+    "SelfSubjectRulesReview",
+    "selfsubjectrulesreviews",
+    "selfsubjectrulesreview",
+    namespaced=False,
+    verbs=("create",),
+)
+REVIEWS = (SELFSUBJECTACCESSREVIEWS, SELFSUBJECTRULESREVIEWS)
 INFRA = "infrastructure.cluster.x-k8s.io"
 SIMMACHINETEMPLATES = _rt(
     INFRA, "v1alpha1", "SimMachineTemplate", "simmachinetemplates", categories=("cluster-api",)
@@ -118,6 +139,8 @@ RESOURCES: dict[str, ResourceType] = {
         CLUSTERROLES,
         ROLEBINDINGS,
         CLUSTERROLEBINDINGS,
+        SELFSUBJECTACCESSREVIEWS,
+        SELFSUBJECTRULESREVIEWS,
         MACHINES,
         SIMMACHINETEMPLATES,
         SIMMACHINES,
@@ -324,41 +347,182 @@ def validate_machine(cluster: str, new: dict[str, Any], old: dict[str, Any] | No
         raise ApiError.invalid(MACHINES, name, problems)
 
 
+_QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_QNAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
+_QNAME_EXAMPLE = (
+    "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+_ANNOTATIONS_MAX = 256 * 1024
+
+
+def qualified_name_problems(value: str) -> list[str]:
+    """apimachinery's IsQualifiedName: an optional DNS subdomain prefix and '/', then a name."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            return ["prefix part must be non-empty"]
+        if len(prefix) > 253:
+            return ["prefix part must be no more than 253 characters"]
+        if not _DNS1123_SUBDOMAIN.match(prefix):
+            return ["prefix part " + _SUBDOMAIN_MSG]
+    else:
+        return [
+            f"a qualified name {_QNAME_MSG} {_QNAME_EXAMPLE} with an optional DNS subdomain "
+            "prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    out = []
+    if not name:
+        out.append("name part must be non-empty")
+    elif len(name) > 63:
+        out.append("name part must be no more than 63 characters")
+    if name and not _QNAME.match(name):
+        out.append(f"name part {_QNAME_MSG} {_QNAME_EXAMPLE}")
+    return out
+
+
+def label_value_problems(value: str) -> list[str]:
+    """apimachinery's IsValidLabelValue."""
+    out = []
+    if len(value) > 63:
+        out.append("must be no more than 63 characters")
+    if value and not _QNAME.match(value):
+        out.append(_LABEL_VALUE_MSG)
+    return out
+
+
+def metadata_problems(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """ObjectMeta validation of labels and annotations, worded as the API server words it."""
+    problems = []
+    for what in ("labels", "annotations"):
+        field = f"metadata.{what}"
+        values = meta.get(what)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            problems.append(
+                (field, "FieldValueTypeInvalid", "Invalid value: must be a map of strings")
+            )
+            continue
+        size = 0
+        for k, v in values.items():
+            if not isinstance(v, str):
+                problems.append(
+                    (field, "FieldValueTypeInvalid", f"Invalid value: {k}: must be a string")
+                )
+                continue
+            for msg in qualified_name_problems(str(k)):
+                problems.append((field, "FieldValueInvalid", f'Invalid value: "{k}": {msg}'))
+            if what == "labels":
+                for msg in label_value_problems(v):
+                    problems.append((field, "FieldValueInvalid", f'Invalid value: "{v}": {msg}'))
+            size += len(str(k)) + len(v)
+        if what == "annotations" and size > _ANNOTATIONS_MAX:
+            problems.append(
+                (
+                    field,
+                    "FieldValueTooLong",
+                    f"Too long: must have at most {_ANNOTATIONS_MAX} bytes",
+                )
+            )
+    return problems
+
+
 def _validate_labels(
     rtype: ResourceType,
 ) -> Callable[[str, dict[str, Any], dict[str, Any] | None], None]:
-    """Labels and annotations must be string maps, as ObjectMeta validation demands."""
+    """Labels and annotations: string maps of qualified names (and label values), as
+    ObjectMeta validation demands; immutable ConfigMaps and Secrets stay as they are."""
 
     def check(cluster: str, new: dict[str, Any], old: dict[str, Any] | None) -> None:
-        del cluster, old
+        del cluster
         meta = new.get("metadata") or {}
-        problems = []
-        for what in ("labels", "annotations"):
-            values = meta.get(what)
-            if values is None:
-                continue
-            if not isinstance(values, dict):
-                problems.append(
-                    (
-                        f"metadata.{what}",
-                        "FieldValueTypeInvalid",
-                        "Invalid value: must be a map of strings",
-                    )
-                )
-                continue
-            for k, v in values.items():
-                if not isinstance(v, str):
-                    problems.append(
-                        (
-                            f"metadata.{what}",
-                            "FieldValueTypeInvalid",
-                            f"Invalid value: {k}: must be a string",
-                        )
-                    )
+        problems = metadata_problems(meta)
+        if old is not None:
+            problems.extend(immutable_problems(rtype, new, old))
         if problems:
             raise ApiError.invalid(rtype, str(meta.get("name", "")), problems)
 
     return check
+
+
+def immutable_problems(
+    rtype: ResourceType, new: dict[str, Any], old: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """Fields no update may change, whoever writes (the store keeps uid itself): the data of an
+    immutable ConfigMap or
+    Secret (and its ``immutable`` flag); a Machine's ``spec.clusterName`` (Cluster API's
+    webhook)."""
+    problems = []
+    if rtype.key in ("configmaps", "secrets") and old.get("immutable") is True:
+        message = "Forbidden: field is immutable when `immutable` is set"
+        if new.get("immutable") is not True:
+            problems.append(("immutable", "FieldValueForbidden", message))
+        for field in ("data", "binaryData", "stringData"):
+            if new.get(field) != old.get(field):
+                problems.append((field, "FieldValueForbidden", message))
+    if rtype.key == MACHINES.key:
+        new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+        if new_spec.get("clusterName") != old_spec.get("clusterName"):
+            problems.append(
+                ("spec.clusterName", "FieldValueForbidden", "Forbidden: field is immutable")
+            )
+    return problems
+
+
+_POD_UPDATE = (
+    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
+    "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be "
+    "set to 1 if it was previously negative)"
+)
+
+
+def pod_update_problems(new: dict[str, Any], old: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A client's update of a Pod may change only what the API server lets it change.
+
+    Checked for requests only: the world binds pods to nodes directly, as the scheduler's
+    binding subresource would."""
+    new_spec, old_spec = dict(new.get("spec") or {}), dict(old.get("spec") or {})
+    for key in ("activeDeadlineSeconds", "terminationGracePeriodSeconds"):
+        new_spec.pop(key, None)
+        old_spec.pop(key, None)
+    for key in ("containers", "initContainers"):
+        olds = old_spec.get(key) or []
+        news = new_spec.get(key) or []
+        if key in new_spec and isinstance(news, list) and len(news) == len(olds):
+            new_spec[key] = [
+                {**n, "image": o.get("image")} if isinstance(n, dict) else n
+                for n, o in zip(news, olds, strict=True)
+            ]
+    tolerations = new_spec.get("tolerations") or []
+    if all(t in tolerations for t in old_spec.get("tolerations") or []):
+        new_spec["tolerations"] = old_spec.get("tolerations")
+        if new_spec["tolerations"] is None:
+            new_spec.pop("tolerations")
+    if new_spec != old_spec:
+        return [("spec", "FieldValueForbidden", _POD_UPDATE)]
+    return []
 
 
 def builtin_validators() -> list[

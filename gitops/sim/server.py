@@ -8,8 +8,11 @@ strategic merge, JSON patch), delete (DeleteOptions), deletecollection, status s
 pods/eviction, and ``Table`` output for kubectl. Every failure is answered with a
 ``Status`` body carrying the server's reason and code. Injected faults (``faults.py``) shape
 resource requests; every request is written to the audit log (``audit.py``). Who may do what
-is ``authz.py``'s decision: ServiceAccount tokens are held to RBAC (401/403), the admin token
-and token-less requests are not. With ``tls`` the same port also speaks https (``tls.py``).
+is ``authz.py``'s decision: ServiceAccount tokens and impersonated users are held to RBAC
+(401/403), the admin token is not, and a request without credentials is 401 (but on the health
+and version paths). Bodies are decoded against the kinds' schemas (``schema.py``), apply
+patches go through ``apply.py``, OpenAPI documents come from ``openapi.py``. With ``tls`` the
+same port also speaks https (``tls.py``) and the kubeconfigs point there.
 
 ``Simulator`` builds the store and the world from a fleet, serves on 127.0.0.1, and writes the
 management kubeconfig only once the server answers. It can be started and stopped in-process.
@@ -41,19 +44,22 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from gitops.sim import authz, discovery, tables
+from gitops.sim import authz, discovery, openapi, reviews, schema, tables
+from gitops.sim.apply import apply as apply_config
 from gitops.sim.audit import AuditLog
 from gitops.sim.faults import Decision, Injector
-from gitops.sim.patch import apply_patch
+from gitops.sim.patch import APPLY, apply_patch
 from gitops.sim.resources import (
     NAMESPACES,
     NODES,
     PODS,
     RESOURCES,
+    REVIEWS,
     SERVICEACCOUNTS,
+    pod_update_problems,
     resource_at,
 )
-from gitops.sim.store import MANAGEMENT, ApiError, ResourceType, Store, copy_obj
+from gitops.sim.store import MANAGEMENT, ApiError, ResourceType, Store, copy_obj, now_rfc3339
 
 if TYPE_CHECKING:
     from gitops.fleet import Fleet
@@ -239,6 +245,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self._audited = False
         self._streaming = False
         self._principal: authz.UserInfo | None = None
+        self._dups: dict[int, list[str]] = {}  # repeated keys of the decoded body (by dict id)
+        self._warnings: list[str] = []  # Warning headers of the answer
         split = urlsplit(self.path)
         self._query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         self._path = split.path
@@ -314,6 +322,17 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for text in self._warnings:
+            self.send_header("Warning", '299 - "' + text.replace('"', '\\"') + '"')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_bytes(self, code: int, data: bytes, content_type: str = "application/json") -> None:
+        """An answer already serialized (the cached OpenAPI documents)."""
+        self._log_request(code)
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
@@ -337,15 +356,28 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._audit["cluster"] = cluster
             if not self.server.store.has_cluster(cluster):
                 raise ApiError(404, "NotFound", f'cluster "{cluster}" not found')
-        self._principal = self.server.authorizer.authenticate(
-            self.headers.get("Authorization", ""), cluster
-        )
+        self._principal = self._identify(cluster, parts)
         if method == "GET" and self._non_resource(cluster, parts):
             return
         req = self._parse(parts)
         if req is None:
             raise NOT_FOUND
         self._serve(method, cluster, req, body)
+
+    def _identify(self, cluster: str, parts: list[str]) -> authz.UserInfo:
+        """Who the request is: its bearer token (401 without one, but on the public health and
+        version paths), then whoever it impersonates if it may (403 otherwise)."""
+        authorizer = self.server.authorizer
+        authorization = self.headers.get("Authorization", "")
+        if not authorization and authz.is_public("/" + "/".join(parts)):
+            return authz.anonymous()
+        user = authorizer.authenticate(authorization, cluster)
+        name = self.headers.get("Impersonate-User", "")
+        groups = self.headers.get_all("Impersonate-Group") or []
+        if name or groups:
+            self._principal = user  # a refusal is audited as the caller's
+            user = authorizer.impersonate(user, cluster, name, list(groups))
+        return user
 
     def _non_resource(self, cluster: str, parts: list[str]) -> bool:
         """Discovery and health; True when answered."""
@@ -376,20 +408,30 @@ class ApiHandler(BaseHTTPRequestHandler):
             if doc is None:
                 raise NOT_FOUND
         elif parts == ["openapi", "v3"]:
-            doc = discovery.openapi_v3_index()
+            doc = openapi.v3_index()
         elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
             gv = parts[2:]
-            doc = (
-                discovery.openapi_v3_group("", gv[1])
-                if gv[0] == "api" and len(gv) == 2
-                else discovery.openapi_v3_group(gv[1], gv[2])
-                if gv[0] == "apis" and len(gv) == 3
-                else None
-            )
-            if doc is None:
+            document: bytes | None = None
+            if gv[0] == "api" and len(gv) == 2:
+                document = openapi.v3("", gv[1])
+            elif gv[0] == "apis" and len(gv) == 3:
+                document = openapi.v3(gv[1], gv[2])
+            if document is None:
                 raise NOT_FOUND
+            self._send_bytes(200, document)
+            return True
+        elif parts == ["openapi", "v2"]:
+            accept = self.headers.get("Accept", "")
+            if accept and "json" not in accept and "*/*" not in accept:
+                raise ApiError(
+                    406,
+                    "NotAcceptable",
+                    f"only application/json is served, not {accept!r} (protobuf is not served)",
+                )
+            self._send_bytes(200, openapi.v2())
+            return True
         elif parts and parts[0] == "openapi":
-            raise NOT_FOUND  # no OpenAPI v2: kubectl uses v3 and discovery
+            raise NOT_FOUND
         else:
             return False
         self._send_json(200, doc)
@@ -457,7 +499,9 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str, cluster: str, req: _Request, body: bytes) -> None:
         verb = self._verb(method, req)
         self._audit["verb"] = verb
-        if self._principal is not None and not self._principal.privileged:
+        # As the default system:basic-user binding: any authenticated user may ask can-i.
+        review = req.rtype in REVIEWS and self._principal is not None
+        if self._principal is not None and not self._principal.privileged and not review:
             self.server.authorizer.authorize(self._principal, cluster, self._attributes(verb, req))
         decision = self.server.faults.decide(verb, req.rtype.plural, req.name or "")
         if decision.delay:
@@ -468,6 +512,19 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise decision.error
         store = self.server.store
         rtype, ns, name, sub = req.rtype, req.namespace, req.name, req.subresource
+        if rtype in REVIEWS:
+            if verb != "create" or name is not None:
+                raise ApiError.method_not_allowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            assert self._principal is not None
+            self._send_json(
+                201,
+                reviews.answer(
+                    self.server.authorizer, self._principal, cluster, rtype, self._decode(body)
+                ),
+            )
+            return
         dry = self._dry_run() if verb not in ("get", "list", "watch") else False
         if verb == "watch":
             self._watch(cluster, req, decision)
@@ -485,6 +542,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 with store.dry_run_scope(dry):
                     self._subresource_post(cluster, req, obj)
                 return
+            self._admit(rtype, obj)
             self._send_json(
                 201,
                 store.create(cluster, rtype, self._for_create(req, obj), actor="api", dry_run=dry),
@@ -503,17 +561,23 @@ class ApiHandler(BaseHTTPRequestHandler):
             meta["name"] = name
             if rtype.namespaced:
                 meta["namespace"] = ns or "default"
+            self._checked_update(req, store.get(cluster, rtype, ns, name or "", copy=False), obj)
             self._send_json(
                 200, store.update(cluster, rtype, obj, subresource=sub, actor="api", dry_run=dry)
             )
         elif verb == "patch":
             content_type = self.headers.get("Content-Type", "")
+            if content_type.split(";")[0].strip().lower() == APPLY:
+                self._apply(cluster, req, body, dry)
+                return
             result = store.mutate(
                 cluster,
                 rtype,
                 ns,
                 name or "",
-                lambda current: apply_patch(content_type, current, body, rtype),
+                lambda current: self._checked_update(
+                    req, current, apply_patch(content_type, current, body, rtype)
+                ),
                 subresource=sub,
                 actor="api",
                 dry_run=dry,
@@ -521,6 +585,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send_json(200, result)
         elif verb == "delete":
             opts = self._delete_options(body)
+            dry = dry or _dry_run_value(opts.get("dryRun"), "dryRun")
             result = store.delete(
                 cluster,
                 rtype,
@@ -535,6 +600,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._send_json(200, result)
         else:  # deletecollection
             opts = self._delete_options(body)
+            dry = dry or _dry_run_value(opts.get("dryRun"), "dryRun")
             items, _ = store.list(
                 cluster,
                 rtype,
@@ -575,7 +641,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if "yaml" in content_type:
                 obj = yaml.safe_load(body.decode() or "null")
             else:
-                obj = json.loads(body or b"null")
+                obj = json.loads(body or b"null", object_pairs_hook=schema.loads_pairs(self._dups))
         except (ValueError, yaml.YAMLError) as err:
             raise ApiError.bad_request(f"the object provided is unrecognized: {err}") from None
         if not isinstance(obj, dict):
@@ -617,15 +683,135 @@ class ApiHandler(BaseHTTPRequestHandler):
             obj["status"] = {"phase": "Pending"}
         return obj
 
-    def _dry_run(self) -> bool:
-        value = self._query.get("dryRun")
-        if value is None:
-            return False
-        if value != "All":
-            raise ApiError.bad_request(
-                f'dryRun: Unsupported value: "{value}": supported values: "All"'
+    def _apply(self, cluster: str, req: _Request, body: bytes, dry: bool) -> None:
+        """Server-side apply (``apply.py``): create or update, 201 or 200."""
+        rtype, name = req.rtype, req.name or ""
+        manager = self._query.get("fieldManager", "")
+        if not manager:
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                "required for apply patch",
+                {
+                    "group": "meta.k8s.io",
+                    "kind": "PatchOptions",
+                    "causes": [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: is required for apply patch",
+                            "field": "fieldManager",
+                        }
+                    ],
+                },
             )
-        return True
+        force = self._query.get("force", "false") == "true"
+        try:
+            config = yaml.safe_load(body.decode() or "null")
+        except (ValueError, yaml.YAMLError) as err:
+            raise ApiError.bad_request(f"error decoding YAML: {err}") from None
+        if not isinstance(config, dict):
+            raise ApiError.bad_request("error decoding YAML: the applied object is not a map")
+        meta = config.get("metadata")
+        if not isinstance(meta, dict) or meta.get("name") not in (None, name):
+            raise ApiError.bad_request(
+                f"the name of the object ({(meta or {}).get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        if config.get("apiVersion") != rtype.api_version or config.get("kind") != rtype.kind:
+            raise ApiError.bad_request(
+                f"the API version and kind in the data ({config.get('apiVersion')}, "
+                f"{config.get('kind')}) do not match the resource ({rtype.api_version}, "
+                f"{rtype.kind})"
+            )
+        self._check_namespace(req, meta)
+        self._admit_applied(rtype, config, name, req.namespace)
+        store = self.server.store
+        now = now_rfc3339(store.clock)
+
+        def update(current: Obj) -> Obj:
+            new = apply_config(rtype, current, config, manager, force=force, now=now)
+            return self._checked_update(req, current, new)
+
+        try:
+            result = store.mutate(
+                cluster,
+                rtype,
+                req.namespace,
+                name,
+                update,
+                subresource=req.subresource,
+                actor="api",
+                dry_run=dry,
+            )
+            self._send_json(200, result)
+            return
+        except ApiError as err:
+            if err.code != 404 or req.subresource is not None:
+                raise
+        new = apply_config(rtype, None, config, manager, force=force, now=now)
+        new.setdefault("metadata", {})["name"] = name
+        created = store.create(cluster, rtype, self._for_create(req, new), actor="api", dry_run=dry)
+        self._send_json(201, created)
+
+    def _admit_applied(
+        self, rtype: ResourceType, config: Obj, name: str, namespace: str | None
+    ) -> None:
+        """An applied configuration must fit the schema: an unknown field cannot become a
+        typed patch (400), whatever ``fieldValidation`` (Strict words it as the decoder)."""
+        if self._query.get("fieldValidation") == "Strict":
+            self._admit(rtype, config)
+            return
+        found = schema.decode(copy_obj(config), schema.root_class(rtype))
+        if found.errors and not schema.is_custom(rtype):
+            self._admit(rtype, config)  # raises the decoder's 400
+        if found.unknown:
+            where = f"{namespace}/{name}" if namespace else name
+            gvk = f"{rtype.api_version}, Kind={rtype.kind}"
+            paths = ", ".join("." + p for p in found.unknown)
+            raise ApiError.bad_request(
+                f"failed to create typed patch object ({where}; {gvk}): {paths}: field not "
+                "declared in schema"
+            )
+
+    def _checked_update(self, req: _Request, old: Obj, new: Obj) -> Obj:
+        """An update's new object, decoded (``_admit``), with the fields a client may not
+        change on a Pod kept so (422)."""
+        self._admit(req.rtype, new)
+        if req.rtype is PODS and req.subresource is None:
+            problems = pod_update_problems(new, old)
+            if problems:
+                raise ApiError.invalid(req.rtype, req.name or "", problems)
+        return new
+
+    def _admit(self, rtype: ResourceType, obj: Obj, root: str = "") -> Obj:
+        """Decode ``obj`` as the server's decoder would (``schema.py``), in place: fields not in
+        the schema are dropped, and reported as ``fieldValidation`` asks (Ignore: silently;
+        Warn, the default: a Warning header each; Strict: 400); a built-in kind's value of the
+        wrong type is 400, as its body would not decode (a CRD's is the store's 422)."""
+        mode = self._query.get("fieldValidation") or "Warn"
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise ApiError.bad_request(
+                f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", '
+                '"Warn", "Strict"'
+            )
+        root = root or schema.root_class(rtype)
+        found = schema.decode(obj, root, duplicates=self._dups)
+        kind = root.removeprefix("V1") if root.startswith("V1") else rtype.kind
+        version = "v1" if root.startswith("V1") else rtype.version
+        cannot = f'{kind} in version "{version}" cannot be handled as a {kind}'
+        if found.errors and not schema.is_custom(rtype):
+            raise ApiError.bad_request(f"{cannot}: {found.errors[0]}")
+        strict = found.strict
+        if strict and mode == "Strict":
+            raise ApiError.bad_request(f"{cannot}: strict decoding error: {', '.join(strict)}")
+        if mode == "Warn":
+            self._warnings.extend(strict)
+        return obj
+
+    def _dry_run(self) -> bool:
+        values = parse_qs(urlsplit(self.path).query, keep_blank_values=True).get("dryRun")
+        return _dry_run_value(values, "dryRun")
 
     def _delete_options(self, body: bytes) -> Obj:
         opts: Obj = {}
@@ -663,9 +849,16 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise ApiError.bad_request("name in URL does not match name in Eviction object")
         obj.setdefault("apiVersion", "policy/v1")  # decoded as a typed Eviction would be
         obj.setdefault("kind", "Eviction")
-        result = self.server.store.post_subresource(
-            cluster, req.rtype, req.namespace or "default", req.name or "", "eviction", obj
-        )
+        self._admit(req.rtype, obj, schema.EVICTION)
+        options = obj.get("deleteOptions") or {}
+        if not isinstance(options, dict):
+            raise ApiError.bad_request("deleteOptions must be an object")
+        # kubectl drain --dry-run=server says so in the Eviction's DeleteOptions, not the query.
+        dry = _dry_run_value(options.get("dryRun"), "deleteOptions.dryRun")
+        with self.server.store.dry_run_scope(dry):
+            result = self.server.store.post_subresource(
+                cluster, req.rtype, req.namespace or "default", req.name or "", "eviction", obj
+            )
         code = result.get("code", 201) if result.get("kind") == "Status" else 201
         self._send_json(int(code), result)
 
@@ -822,15 +1015,38 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _dry_run_value(values: Any, field: str) -> bool:
+    """Whether a ``dryRun`` list (query parameter or DeleteOptions field) asks for a dry run.
+
+    As upstream, ``All`` is the only value and an empty list means a real write; anything
+    else is 400 naming the field."""
+    if values is None:
+        return False
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list):
+        raise ApiError.bad_request(f"{field} must be a list of strings")
+    for value in values:
+        if value != "All":
+            raise ApiError.bad_request(
+                f'{field}: Unsupported value: "{value}": supported values: "All"'
+            )
+    return bool(values)
+
+
 # ---------------------------------------------------------------------- the simulator
 
 
-def kubeconfig_text(server: str, name: str = "sim") -> str:
-    """A kubeconfig for ``server`` with the simulator's bearer token (plain http)."""
+def kubeconfig_text(server: str, name: str = "sim", ca_path: str = "") -> str:
+    """A kubeconfig for ``server`` with the simulator's bearer token; https with ``ca_path``
+    (kubectl sends credentials only over https, and the server refuses requests without)."""
+    cluster: Obj = {"server": server}
+    if ca_path:
+        cluster["certificate-authority"] = ca_path
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": USER, "user": {"token": TOKEN}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": USER}}],
         "current-context": name,
@@ -944,6 +1160,7 @@ class Simulator:
             )
             self.url = httpd.url
             self.https_url = f"https://{httpd.address}" if self.tls else ""
+            schema.definitions()  # derived once (imports the client's models), not on a request
             try:
                 if self.fleet is not None:
                     from gitops.sim.world import World
@@ -973,7 +1190,10 @@ class Simulator:
                 if self.world is not None:
                     self.world.start()
                 self._wait_ready()
-                _write_atomic(Path(self.kubeconfig_path), kubeconfig_text(self.url))
+                _write_atomic(
+                    Path(self.kubeconfig_path),
+                    kubeconfig_text(self.https_url or self.url, ca_path=self.ca_path),
+                )
             except BaseException:
                 self._httpd = httpd
                 self._stop_locked()
@@ -1043,7 +1263,9 @@ class Simulator:
         if not self.store.has_cluster(cluster):
             raise KeyError(f"no simulated cluster {cluster!r}")
         path = Path(self.kubeconfig_path).parent / f"{cluster or 'management'}.kubeconfig"
-        _write_atomic(path, kubeconfig_text(self.cluster_url(cluster), cluster or "sim"))
+        base = self.https_url or self.url
+        url = base if cluster == MANAGEMENT else f"{base}/clusters/{cluster}"
+        _write_atomic(path, kubeconfig_text(url, cluster or "sim", self.ca_path))
         return str(path)
 
     def summary(self) -> str:

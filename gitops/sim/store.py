@@ -793,6 +793,18 @@ class Store:
             if not isinstance(meta, dict):
                 raise ApiError.bad_request("metadata must be an object")
             old_meta = old["metadata"]
+            if meta.get("uid") and meta["uid"] != old_meta.get("uid"):
+                raise ApiError.invalid(
+                    rtype,
+                    old_meta["name"],
+                    [
+                        (
+                            "metadata.uid",
+                            "FieldValueInvalid",
+                            f'Invalid value: "{meta["uid"]}": field is immutable',
+                        )
+                    ],
+                )
             for kept in (
                 "name",
                 "namespace",
@@ -807,6 +819,9 @@ class Store:
                     meta[kept] = old_meta[kept]
                 else:
                     meta.pop(kept, None)
+            if "managedFields" not in meta and "managedFields" in old_meta:
+                # As upstream: an update that leaves managedFields out keeps them.
+                meta["managedFields"] = copy_obj(old_meta["managedFields"])
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:

@@ -33,6 +33,19 @@ def api_sim(tmp_path: Path) -> Iterator[Simulator]:
         yield sim
 
 
+@pytest.fixture
+def kubectl_sim(tmp_path: Path) -> Iterator[Simulator]:
+    """As ``api_sim``, with https: kubectl sends its token only over https (and a request
+    without one is 401), so its kubeconfigs point at the TLS side."""
+    with Simulator(
+        clusters=("c1",),
+        kubeconfig_out=tmp_path / "kubeconfig",
+        audit_log=tmp_path / "audit.jsonl",
+        tls=True,
+    ) as sim:
+        yield sim
+
+
 def api_client(kubeconfig: str) -> k8s.ApiClient:
     return k8s_config.new_client_from_config(config_file=kubeconfig)
 

@@ -35,9 +35,9 @@ def table(text: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def seeded(api_sim: Simulator, seed_objects: Callable[[Store], None]) -> Simulator:
-    seed_objects(api_sim.store)
-    return api_sim
+def seeded(kubectl_sim: Simulator, seed_objects: Callable[[Store], None]) -> Simulator:
+    seed_objects(kubectl_sim.store)
+    return kubectl_sim
 
 
 def test_get_nodes_shows_status_roles_age_version(seeded: Simulator, tmp_path: Path) -> None:

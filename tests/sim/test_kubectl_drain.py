@@ -35,6 +35,7 @@ def test_kubectl_drain_is_blocked_by_the_pdb_then_completes_once_the_workload_mo
         kubeconfig_out=tmp_path / "kubeconfig",
         audit_log=tmp_path / "audit.jsonl",
         time_scale=0.05,
+        tls=True,  # kubectl sends its token only over https
     ) as sim:
         node, (first, second) = crowded_checkout(sim.store)
         done = subprocess.run(

@@ -99,7 +99,7 @@ def test_unknown_paths_and_clusters_answer_404_status(api_sim: Simulator) -> Non
     for path in (
         "/api/v1/widgets",
         "/clusters/nowhere/api/v1/nodes",
-        "/openapi/v2",
+        "/openapi/v3/apis/nope.io/v1",
         "/apis/nope.io",
     ):
         code, headers, body = raw(api_sim, path)
@@ -593,7 +593,10 @@ def test_table_watch_sends_columns_once(api_sim: Simulator) -> None:
     api_sim.store.create("c1", NODES, node("n2"))
     req = urllib.request.Request(
         api_sim.url + "/clusters/c1/api/v1/nodes?watch=true&timeoutSeconds=1",
-        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        headers={
+            "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "Authorization": f"Bearer {TOKEN}",
+        },
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         events = [json.loads(line) for line in resp.read().splitlines() if line]
