@@ -31,7 +31,7 @@ from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import CoalescingWriter, StatusWriter
 from gitops.gitrepo.verify import TrustStore
 from gitops.kube.actions import ensure_namespace
-from gitops.kube.client import Kube, connect, probe
+from gitops.kube.client import Kube, connect, pod_namespace, probe
 from gitops.kube.errors import Forbidden
 from gitops.kube.lease import LeaderElector
 from gitops.signals import stop_on_signals
@@ -46,14 +46,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(err)) from err
 
 
-def _namespaces(management: Kube, lease_namespace: str, state_namespace: str) -> None:
+def _namespaces(
+    management: Kube, lease_namespace: str, state_namespace: str, own: str | None
+) -> None:
     """Create the Lease's and the record's namespaces when missing, or fail naming them.
 
     Without its namespace the Lease can never be taken, and a controller that retries it
     forever looks alive while it does nothing: better to make it, as ``gitops apply`` does,
-    or to stop at once and say which namespace and which flags.
+    or to stop at once and say which namespace and which flags. The namespace of our own pod
+    (``own``) exists by definition and is not asked about: the deployed RBAC grants no read
+    of namespaces.
     """
-    for namespace in sorted({lease_namespace, state_namespace}):
+    for namespace in sorted({lease_namespace, state_namespace} - {own}):
         uses = [
             what
             for what, ns in (("Lease", lease_namespace), ("rollout record", state_namespace))
@@ -73,6 +77,14 @@ def _namespaces(management: Kube, lease_namespace: str, state_namespace: str) ->
                 namespace,
                 " and the ".join(uses),
             )
+
+
+def _ready(controller: Controller, electors: list[LeaderElector]) -> tuple[bool, str]:
+    """/readyz: the controller's readiness, or why this replica cannot take the Lease."""
+    for elector in electors:
+        if not elector.leading and elector.last_error:
+            return False, f"cannot take the Lease: {elector.last_error}"
+    return controller.ready()
 
 
 @click.command()
@@ -199,7 +211,7 @@ def run(
     try:
         management = connect(kubeconfig, context)
         probe(management, request_timeout)
-        _namespaces(management, lease_namespace, state_namespace)
+        _namespaces(management, lease_namespace, state_namespace, pod_namespace(kubeconfig))
         mirror = Mirror(cache / "fleet", remote)
         writer = CoalescingWriter(
             StatusWriter(cache / "status", remote, branch=status_branch), status_interval
@@ -221,6 +233,7 @@ def run(
         time_scale=time_scale,
     )
     trigger = Trigger(branch)
+    electors: list[LeaderElector] = []  # filled below; /readyz may be asked before
     host, _, port = http_addr.rpartition(":")
     secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
     http = ControllerHTTP(
@@ -228,7 +241,7 @@ def run(
         int(port),
         metrics=metrics,
         healthy=lambda: (True, "ok"),
-        ready=controller.ready,
+        ready=lambda: _ready(controller, electors),
         trigger=trigger,
         webhook_secret=secret,
     ).start()
@@ -260,6 +273,7 @@ def run(
         on_started=lead,
         on_stopped=follow,
     )
+    electors.append(elector)
     git_dir = local_git_dir(repo)
     watcher = RefWatcher(git_dir, branch, trigger).start() if git_dir is not None else None
     # Shutdown happens inside the block: our handlers stay installed until the process is

@@ -133,6 +133,25 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     return _finish(configuration, "")
 
 
+def pod_namespace(kubeconfig: str | None = None) -> str | None:
+    """The namespace this process runs in when it uses the in-cluster configuration, else None.
+
+    Read from the service account's ``namespace`` file, as client-go does: a namespace a pod
+    runs in exists, which a controller confined to it could not otherwise ask.
+    """
+    if kubeconfig is not None or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    directory = os.environ.get(SERVICEACCOUNT_DIR_ENV) or _SERVICEACCOUNT_DIR
+    try:
+        with open(os.path.join(directory, "namespace"), encoding="utf-8") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
+_SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 def probe(kube: Kube, timeout: float = DEFAULT_PROBE_TIMEOUT) -> None:
     """Ask the API server for ``/version`` once; ``Unreachable`` in one line when it does not answer.
 
