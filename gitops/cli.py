@@ -741,15 +741,17 @@ def apply(
                     )
                     warned = True
                 if len(stop.signals) > 1:
-                    # 128 + SIGINT, as a shell reports a process Ctrl-C ended: the rollout was
-                    # cut, not finished nor halted. What was under way is recorded on the
-                    # objects, so the next apply picks it up.
-                    click.echo(
-                        "Quit at once: steps under way were cut short; run `gitops apply` "
-                        "again to resume (it picks them up where they stopped).",
-                        err=True,
-                    )
-                    sys.exit(130)
+                    break
+            if len(stop.signals) > 1:
+                # 128 + SIGINT, as a shell reports a process Ctrl-C ended: the rollout was
+                # cut, not finished nor halted. What was under way is recorded on the
+                # objects, so the next apply picks it up.
+                click.echo(
+                    "Quit at once: steps under way were cut short; run `gitops apply` again "
+                    "to resume (it picks them up where they stopped).",
+                    err=True,
+                )
+                sys.exit(130)
         if failure:
             raise failure[0]
         final = outcome[0]
@@ -777,17 +779,20 @@ class _EventLines:
         self.waves = {
             cluster: members.wave.name for members in fleet.waves for cluster in members.clusters
         }
+        self.wave_names = {members.wave.name for members in fleet.waves}
 
     def __call__(self, event: Any) -> None:
         from datetime import UTC, datetime
 
         self.progress.event(event)
         stamp = datetime.fromtimestamp(event.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A wave's own events (started, converged, soaked) name the wave as their subject.
+        wave_event = not event.cluster and event.subject in self.wave_names
         fields = [
-            ("wave", self.waves.get(event.cluster, "")),
+            ("wave", event.subject if wave_event else self.waves.get(event.cluster, "")),
             ("cluster", event.cluster),
             ("pool", event.pool),
-            ("node", event.subject),
+            ("node", "" if wave_event else event.subject),
         ]
         where = " ".join(f"{key}={value}" for key, value in fields if value)
         click.echo(f"{stamp} {event.level:<7} {where + ': ' if where else ''}{event.message}")
