@@ -177,3 +177,50 @@ def test_describe_json_on_an_invalid_fleet_prints_json_problems(fleet_copy: Path
     assert doc["valid"] is False
     problem = next(p for p in doc["problems"] if "replicaz" in p["message"])
     assert problem["path"].endswith("prod-us-1.yaml") and problem["line"] > 0
+
+
+# -- 3. gitops sim serve never overwrites a live simulator's kubeconfig ----------------------------
+
+
+def test_sim_serve_refuses_to_overwrite_the_kubeconfig_of_a_running_simulator(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    served = serve()
+    kubeconfig = Path(served.kubeconfig)
+    before = kubeconfig.read_text()
+    # A subprocess with a deadline: a serve that did start would run until stopped.
+    argv = ["sim", "serve", "--fleet", str(EXAMPLE), "--kubeconfig-out", str(kubeconfig)]
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{kubeconfig} is the kubeconfig of a server still answering")
+    assert served.sim.url in result.stderr and "--kubeconfig-out" in result.stderr
+    assert kubeconfig.read_text() == before
+
+
+def test_sim_serve_overwrites_the_kubeconfig_of_a_stopped_simulator(tmp_path: Path) -> None:
+    stale = tmp_path / "sim.kubeconfig"
+    stale.write_text(kubeconfig_text(f"http://127.0.0.1:{dead_port()}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitops.cli", "sim", "serve", "--fleet", str(EXAMPLE)],
+        cwd=tmp_path,  # the default --kubeconfig-out, ./sim.kubeconfig
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        summary = proc.stdout.readline()
+        assert f"kubeconfig {stale}" in summary, summary + (
+            proc.stderr.read() if proc.poll() else ""
+        )
+        url = summary.split("serving ", 1)[1].split(" ", 1)[0]
+        assert f"server: {url}" in stale.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
