@@ -647,7 +647,8 @@ def apply(
     Shows the plan, asks for confirmation (unless --yes), then rolls out with live progress
     (on a terminal), or one line per event (piped, in CI). Ctrl-C stops starting new work;
     operations under way finish and the fleet stays consistent: run apply again to carry on.
-    A second Ctrl-C quits at once (exit 130); running apply again resumes safely.
+    A second Ctrl-C (or SIGTERM after it) quits at once (exit 130); running apply again resumes
+    safely.
 
     Exit status: 0 when the fleet converged, 1 when the rollout halted (the reason is printed
     and recorded in the management cluster), was refused, was stopped, or failed; 130 after a
