@@ -112,6 +112,15 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
             f"kubeconfig {kubeconfig} does not exist (check the --kubeconfig path; without the "
             "flag, $KUBECONFIG or ~/.kube/config is used)"
         )
+    if kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        # The client's own words for this are "Invalid kube-config file": say what is wrong.
+        paths = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        found = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
+        if not found:
+            raise BadConfig(
+                f"kubeconfig {paths} does not exist (pass --kubeconfig, or set KUBECONFIG; "
+                "in a pod, the in-cluster configuration is used)"
+            )
     configuration = k8s.Configuration()
     with translate("loading the cluster configuration"), _malformed(kubeconfig or "kubeconfig"):
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):

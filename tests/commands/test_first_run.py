@@ -224,3 +224,14 @@ def test_sim_serve_overwrites_the_kubeconfig_of_a_stopped_simulator(tmp_path: Pa
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_missing_default_kubeconfig_is_named_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "not-here" / "config"
+    monkeypatch.setenv("KUBECONFIG", str(missing))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = run("plan", "--fleet", str(EXAMPLE))
+    assert result.code == 1
+    assert result.err.startswith(f"error: kubeconfig {missing} does not exist"), result.err
