@@ -20,6 +20,7 @@ import pytest
 
 from gitops.fleet import load
 from gitops.fleet.loader import content_digest
+from gitops.fleet.quantities import format_duration
 from gitops.kube.client import connect
 from gitops.plan import RolloutState
 from gitops.rollout.store import StateStore
@@ -117,15 +118,17 @@ def test_plan_at_another_time_scale_than_the_recorded_rollout_says_so(
 
 def test_plan_scales_policy_durations_as_apply_does(serve: Callable[..., Served]) -> None:
     served = serve(initial="previous")
-    fleet = load(EXAMPLE)
-    soak = max(w.wave.soak for w in fleet.waves)
-    assert soak > 0
-    # The scaled fleet is what the planner reads: its soaks are the scaled ones.
-    assert max(w.wave.soak for w in fleet.scaled(0.01).waves) == pytest.approx(soak * 0.01)
-    plain = run("plan", *source(served), "-o", "json").json()
-    scaled = run("plan", *source(served), "-o", "json", "--time-scale", "0.01").json()
-    assert plain["id"] == scaled["id"]  # same fleet and inventory ...
-    assert plain != scaled  # ... planned with other durations (waits and soaks)
+    soaks = {p.update.soak for _, p in load(EXAMPLE).pools() if p.update.soak}
+    assert soaks
+    plain = run("plan", *source(served))
+    scaled = run("plan", *source(served), "--time-scale", "0.01")
+    assert plain.code == scaled.code == 2
+    assert plain.out.split("\n", 1)[0].split()[1] == scaled.out.split("\n", 1)[0].split()[1]
+    # Same plan id (fleet and inventory), planned with the pools' soaks scaled as apply would.
+    for soak in soaks:
+        assert f"has soaked {format_duration(soak)})" in plain.out
+        assert f"has soaked {format_duration(soak * 0.01)})" in scaled.out
+        assert f"has soaked {format_duration(soak)})" not in scaled.out
 
 
 # -- 3. a dead or missing management cluster ---------------------------------------------------
