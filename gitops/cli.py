@@ -46,6 +46,9 @@ def main() -> None:
     and carries them out.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # urllib3 warns about every retried connection and every connection its pool drops; the
+    # adapters turn the failures that matter into one message each, so its own are noise.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 @main.command()
@@ -112,12 +115,13 @@ def _report_problems(err: FleetError, fmt: str) -> None:
 def describe(path: Path, output: str) -> None:
     """Show what the fleet repository at PATH declares: waves, clusters, pools and images.
 
-    Exit status: 0 when the repository is valid, 1 when it is not.
+    Exit status: 0 when the repository is valid, 1 when it is not (with -o json, the problems
+    as `gitops validate --format json` prints them).
     """
     try:
         fleet = load(path)
     except FleetError as err:
-        _report_problems(err, "text")
+        _report_problems(err, output)
         sys.exit(1)
     rows = [
         {
@@ -205,6 +209,21 @@ _SOURCE_OPTIONS = [
         show_default=True,
         help="Seconds to wait for the first listing of each cluster.",
     ),
+    click.option(
+        "--request-timeout",
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=10.0,
+        show_default=True,
+        help="Seconds the management cluster may take to answer at all before the command "
+        "fails, naming its URL.",
+    ),
+    click.option(
+        "--time-scale",
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="Multiply every policy duration (soak, timeouts) by X, as apply and run do.",
+    ),
 ]
 
 
@@ -221,6 +240,18 @@ class _Failed(click.ClickException):
 
     def show(self, file=None) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"error: {self.message}", err=True)
+
+
+def _connect(kubeconfig: str | None, context: str | None, request_timeout: float):  # type: ignore[no-untyped-def]
+    """The management cluster, checked to answer: one clear line when it does not."""
+    from gitops.kube.client import connect, probe
+
+    try:
+        management = connect(kubeconfig, context)
+        probe(management, request_timeout)
+    except GitopsError as err:
+        raise _Failed(str(err)) from err
+    return management
 
 
 def _load_fleet(fleet_path: Path | None, repo: str | None) -> Fleet:
@@ -250,20 +281,17 @@ def _observe(
     context: str | None,
     only: tuple[str, ...],
     sync_timeout: float,
+    request_timeout: float,
     state_namespace: str | None = None,
 ):  # type: ignore[no-untyped-def]
     """The observed inventory (and, with ``state_namespace``, the rollout's durable record)."""
-    from gitops.kube.client import connect
     from gitops.kube.observe import Observer
     from gitops.plan import RolloutState
 
     unknown = sorted(set(only) - {c.name for c in fleet.clusters})
     if unknown:
         raise click.UsageError(f"--cluster names no cluster of the fleet: {', '.join(unknown)}")
-    try:
-        management = connect(kubeconfig, context)
-    except GitopsError as err:
-        raise _Failed(str(err)) from err
+    management = _connect(kubeconfig, context, request_timeout)
     observer = Observer(management)
     clusters = [c for c in fleet.clusters if not only or c.name in only]
     observer.track((c.name, c.namespace) for c in clusters)
@@ -301,6 +329,8 @@ def drift(
     only: tuple[str, ...],
     output: str,
     sync_timeout: float,
+    request_timeout: float,
+    time_scale: float,
 ) -> None:
     """Compare the live clusters with the fleet repository and list what drifted.
 
@@ -308,14 +338,18 @@ def drift(
     (drift), Outdated (a pending change from git) and Unknown (a cluster that could not be
     observed, with the reason).
 
+    Findings count every difference, so one node can have several; `gitops plan` counts the
+    drifted nodes it would replace. --time-scale is accepted so the same flags serve drift, plan
+    and apply (drift reads no policy duration).
+
     Exit status: 0 when nothing drifted, 2 when something did (or a cluster is Unknown), 1 on
     error.
     """
     from gitops import drift as drift_finder
     from gitops.plan import jsonout, markdown, text
 
-    fleet = _load_fleet(fleet_path, repo)
-    inventory, _ = _observe(fleet, kubeconfig, context, only, sync_timeout)
+    fleet = _load_fleet(fleet_path, repo).scaled(time_scale)
+    inventory, _ = _observe(fleet, kubeconfig, context, only, sync_timeout, request_timeout)
     findings = tuple(
         f for f in drift_finder.find(fleet, inventory) if not only or f.cluster in only
     )
@@ -324,7 +358,16 @@ def drift(
     elif output == "markdown":
         click.echo(markdown.render_findings(findings))
     else:
-        click.echo(text.render_findings(findings, color=sys.stdout.isatty()))
+        click.echo(text.render_findings(findings, color=sys.stdout.isatty()), nl=False)
+        if findings:
+            nodes = len(drift_finder.drifted_nodes(findings))
+            click.echo(
+                f"Each finding is one difference and a node can have several: these "
+                f"{len(findings)} findings put {nodes} node{'s' if nodes != 1 else ''} in "
+                '`gitops plan`\'s "nodes drifted" count (image or configuration drift).\n'
+            )
+        else:
+            click.echo()
     sys.exit(2 if any(f.kind != "Outdated" for f in findings) else 0)
 
 
@@ -364,6 +407,8 @@ def plan(
     only: tuple[str, ...],
     output: str,
     sync_timeout: float,
+    request_timeout: float,
+    time_scale: float,
     override_drift_limit: bool,
     state_namespace: str,
     pr_number: int | None,
@@ -381,7 +426,12 @@ def plan(
     head is also published on the pull request; an invalid head gets its problems as the
     comment and failing statuses.
 
-    Exit status: 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    --time-scale X plans with every policy duration multiplied by X, as `gitops apply
+    --time-scale X` acts; the rollout record says which scale its rollout runs at.
+
+    Exit status: 0 when the fleet (or the --cluster selection) is converged, 2 when it is not
+    (actions or waits remain), 1 on error. Findings no action remedies (an UnmanagedNode,
+    drift under `remediate: report`) are shown but do not make 2: that is `gitops drift`'s.
     """
     import time
 
@@ -396,17 +446,34 @@ def plan(
             repo,
             status_repo,
             status_branch,
-            lambda fleet: _observe(fleet, kubeconfig, context, only, sync_timeout),
+            lambda fleet: _observe(fleet, kubeconfig, context, only, sync_timeout, request_timeout),
             only,
             output,
+            time_scale,
         )
         return
-    fleet = _load_fleet(fleet_path, repo)
+    fleet = _load_fleet(fleet_path, repo).scaled(time_scale)
     inventory, state = _observe(
-        fleet, kubeconfig, context, only, sync_timeout, state_namespace=state_namespace
+        fleet,
+        kubeconfig,
+        context,
+        only,
+        sync_timeout,
+        request_timeout,
+        state_namespace=state_namespace,
     )
     if state.revision != fleet.revision:
         state = planner.RolloutState(revision=fleet.revision)  # what apply would start from
+    elif state.time_scale != time_scale:
+        # The record's times belong to a rollout whose soaks and timeouts were scaled
+        # otherwise: say so rather than show a soak the rollout already finished.
+        click.echo(
+            f"note: the rollout recorded in {state_namespace}/gitops-rollout-state runs at "
+            f"--time-scale {state.time_scale:g}, this plan at --time-scale {time_scale:g}: "
+            f"soaks and timeouts differ; pass --time-scale {state.time_scale:g} to see the "
+            "plan that rollout follows.",
+            err=True,
+        )
     result = planner.make(
         fleet,
         inventory,
@@ -422,7 +489,7 @@ def plan(
         click.echo(markdown.render(result))
     else:
         click.echo(text.render(result, color=sys.stdout.isatty()))
-    sys.exit(0 if result.status == "converged" and not result.findings else 2)
+    sys.exit(_plan_status(result))
 
 
 def _plan_pull_request(
@@ -435,6 +502,7 @@ def _plan_pull_request(
     observe: Callable[[Fleet], Any],
     only: tuple[str, ...],
     output: str,
+    time_scale: float = 1.0,
 ) -> None:
     """``gitops plan --pr N``: plan the head in the working directory and publish it."""
     import tempfile
@@ -470,7 +538,7 @@ def _plan_pull_request(
             branches = Branches(cache, remote)
         publisher = PlanPublisher(forge, branches=branches, status_branch=status_branch)
         try:
-            fleet = load(root).with_revision(pr.head_sha)
+            fleet = load(root).with_revision(pr.head_sha).scaled(time_scale)
         except FleetError as err:
             published = publisher.publish(pr, err, clusters=cluster_names(root))
             _report_problems(err, "text")
@@ -492,7 +560,17 @@ def _plan_pull_request(
     else:
         click.echo(text.render(result, color=sys.stdout.isatty()))
     click.echo(f"pull request #{number}: {_published(published.action)}", err=True)
-    sys.exit(0 if result.status == "converged" and not result.findings else 2)
+    sys.exit(_plan_status(result))
+
+
+def _plan_status(result: Any) -> int:
+    """``plan``'s exit status: 2 while the fleet is not converged (actions or waits), else 0.
+
+    Findings no action remedies (an UnmanagedNode, drift under ``remediate: report``) are shown
+    but leave the plan converged: they are ``gitops drift``'s exit 2, not ``plan``'s, so a bot
+    reading ``plan`` sees 0 once there is nothing left to do.
+    """
+    return 0 if result.status == "converged" else 2
 
 
 def _published(action: str) -> str:
@@ -544,6 +622,13 @@ def _published(action: str) -> str:
     show_default=True,
     help="Seconds to wait for the first listing of each cluster.",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the management cluster may take to answer at all before apply fails.",
+)
 def apply(
     fleet_path: Path | None,
     repo: str | None,
@@ -555,22 +640,26 @@ def apply(
     state_namespace: str,
     override_drift_limit: bool,
     sync_timeout: float,
+    request_timeout: float,
 ) -> None:
     """Carry the plan out: replace nodes in waves until the fleet converges.
 
-    Shows the plan, asks for confirmation (unless --yes), then rolls out with live progress.
-    Ctrl-C stops starting new work; operations under way finish and the fleet stays
-    consistent: run apply again to carry on.
+    Shows the plan, asks for confirmation (unless --yes), then rolls out with live progress
+    (on a terminal), or one line per event (piped, in CI). Ctrl-C stops starting new work;
+    operations under way finish and the fleet stays consistent: run apply again to carry on.
+    A second Ctrl-C (or SIGTERM after it) quits at once (exit 130); running apply again resumes
+    safely.
 
     Exit status: 0 when the fleet converged, 1 when the rollout halted (the reason is printed
-    and recorded in the management cluster), was refused, was stopped, or failed.
+    and recorded in the management cluster), was refused, was stopped, or failed; 130 after a
+    second Ctrl-C.
     """
+    import contextlib
     import threading
 
     from rich.console import Console
     from rich.live import Live
 
-    from gitops.kube.client import connect
     from gitops.kube.observe import Observer
     from gitops.plan import Plan, text
     from gitops.providers.clusterapi import ClusterAPIProvider
@@ -581,22 +670,23 @@ def apply(
 
     fleet = _load_fleet(fleet_path, repo)
     console = Console()
-    try:
-        management = connect(kubeconfig, context)
-    except GitopsError as err:
-        raise _Failed(str(err)) from err
+    management = _connect(kubeconfig, context, request_timeout)
     observer = Observer(management)
     observer.track((c.name, c.namespace) for c in fleet.clusters)
     observer.wait_synced(sync_timeout)
-    store = StateStore(management, state_namespace)
+    store = StateStore(management, state_namespace, time_scale=time_scale)
     progress = Progress()
+    # On a terminal the live display shows the latest events; piped or in CI there is no
+    # display to refresh, so every event is one plain line, written as it happens, and the
+    # log keeps the whole history.
+    on_event = progress.event if console.is_terminal else _EventLines(fleet, progress)
     executor = Executor(
         fleet,
         observer,
         ClusterAPIProvider(management),
         store,
         time_scale=time_scale,
-        on_event=progress.event,
+        on_event=on_event,
         override_drift_limit=override_drift_limit,
     )
     try:
@@ -627,16 +717,18 @@ def apply(
             except BaseException as err:  # re-raised in the main thread below
                 failure.append(err)
 
-        with (
-            stop_on_signals() as stop,
+        live: contextlib.AbstractContextManager[object] = (
             Live(
                 progress,
                 console=console,
                 refresh_per_second=4,
                 transient=False,
                 redirect_stdout=False,
-            ),
-        ):
+            )
+            if console.is_terminal
+            else contextlib.nullcontext()
+        )
+        with stop_on_signals() as stop, live:
             worker = threading.Thread(target=work, name="apply", daemon=True)
             worker.start()
             warned = False
@@ -645,11 +737,22 @@ def apply(
                 if stop and not warned:
                     executor.stopping.set()
                     console.print(
-                        "[yellow]Stopping: no new work starts; press Ctrl-C again to quit now.[/]"
+                        "[yellow]Stopping: no new work starts and steps under way finish; "
+                        "run `gitops apply` again to resume. Press Ctrl-C again to quit now.[/]"
                     )
                     warned = True
                 if len(stop.signals) > 1:
-                    raise click.Abort
+                    break
+            if len(stop.signals) > 1:
+                # 128 + SIGINT, as a shell reports a process Ctrl-C ended: the rollout was
+                # cut, not finished nor halted. What was under way is recorded on the
+                # objects, so the next apply picks it up.
+                click.echo(
+                    "Quit at once: steps under way were cut short; run `gitops apply` again "
+                    "to resume (it picks them up where they stopped).",
+                    err=True,
+                )
+                sys.exit(130)
         if failure:
             raise failure[0]
         final = outcome[0]
@@ -661,9 +764,39 @@ def apply(
     if final.status == "converged":
         click.echo(f"converged: plan {final.id}, fleet revision {fleet.revision}")
         return
-    reason = final.reason or ("stopped by request" if executor.stopping.is_set() else final.status)
+    if executor.stopping.is_set() and not final.reason:
+        reason = "stopped by request; run `gitops apply` again to resume"
+    else:
+        reason = final.reason or final.status
     click.echo(f"{final.status}: {reason}", err=True)
     sys.exit(1)
+
+
+class _EventLines:
+    """``apply``'s events as plain lines on stdout, for logs: time, wave, cluster, pool, node."""
+
+    def __init__(self, fleet: Fleet, progress: Any) -> None:
+        self.progress = progress
+        self.waves = {
+            cluster: members.wave.name for members in fleet.waves for cluster in members.clusters
+        }
+        self.wave_names = {members.wave.name for members in fleet.waves}
+
+    def __call__(self, event: Any) -> None:
+        from datetime import UTC, datetime
+
+        self.progress.event(event)
+        stamp = datetime.fromtimestamp(event.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A wave's own events (started, converged, soaked) name the wave as their subject.
+        wave_event = not event.cluster and event.subject in self.wave_names
+        fields = [
+            ("wave", event.subject if wave_event else self.waves.get(event.cluster, "")),
+            ("cluster", event.cluster),
+            ("pool", event.pool),
+            ("node", "" if wave_event else event.subject),
+        ]
+        where = " ".join(f"{key}={value}" for key, value in fields if value)
+        click.echo(f"{stamp} {event.level:<7} {where + ': ' if where else ''}{event.message}")
 
 
 def _register() -> None:

@@ -30,7 +30,9 @@ from gitops.gitrepo.auth import Credentials
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import CoalescingWriter, StatusWriter
 from gitops.gitrepo.verify import TrustStore
-from gitops.kube.client import connect
+from gitops.kube.actions import ensure_namespace
+from gitops.kube.client import Kube, connect, pod_namespace, probe
+from gitops.kube.errors import Forbidden
 from gitops.kube.lease import LeaderElector
 from gitops.signals import stop_on_signals
 
@@ -42,6 +44,47 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         return parse_duration(value)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
+
+
+def _namespaces(
+    management: Kube, lease_namespace: str, state_namespace: str, own: str | None
+) -> None:
+    """Create the Lease's and the record's namespaces when missing, or fail naming them.
+
+    Without its namespace the Lease can never be taken, and a controller that retries it
+    forever looks alive while it does nothing: better to make it, as ``gitops apply`` does,
+    or to stop at once and say which namespace and which flags. The namespace of our own pod
+    (``own``) exists by definition and is not asked about: the deployed RBAC grants no read
+    of namespaces.
+    """
+    for namespace in sorted({lease_namespace, state_namespace} - {own}):
+        uses = [
+            what
+            for what, ns in (("Lease", lease_namespace), ("rollout record", state_namespace))
+            if ns == namespace
+        ]
+        try:
+            outcome = ensure_namespace(management, namespace)
+        except Forbidden as err:
+            raise click.ClickException(
+                f"namespace {namespace} (for the {' and the '.join(uses)}) does not exist and "
+                f"this identity may not create it ({err}); create it, or point --lease-namespace "
+                "and --state-namespace at a namespace that exists"
+            ) from err
+        if outcome == "created":
+            log.info(
+                "Created namespace %s for the %s, as gitops apply does.",
+                namespace,
+                " and the ".join(uses),
+            )
+
+
+def _ready(controller: Controller, electors: list[LeaderElector]) -> tuple[bool, str]:
+    """/readyz: the controller's readiness, or why this replica cannot take the Lease."""
+    for elector in electors:
+        if not elector.leading and elector.last_error:
+            return False, f"cannot take the Lease: {elector.last_error}"
+    return controller.ready()
 
 
 @click.command()
@@ -97,8 +140,25 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the mirror and snapshots live (default: a temporary directory).",
 )
-@click.option("--lease-namespace", default="gitops-system", show_default=True)
-@click.option("--state-namespace", default="gitops-system", show_default=True)
+@click.option(
+    "--lease-namespace",
+    default="gitops-system",
+    show_default=True,
+    help="Namespace of the Lease gitops-controller (created at start when missing and allowed).",
+)
+@click.option(
+    "--state-namespace",
+    default="gitops-system",
+    show_default=True,
+    help="Namespace of the rollout's durable record (created at start when missing and allowed).",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the management cluster may take to answer at all before start-up fails.",
+)
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0.0, min_open=True),
@@ -128,14 +188,18 @@ def run(
     cache_dir: Path | None,
     lease_namespace: str,
     state_namespace: str,
+    request_timeout: float,
     time_scale: float,
     log_format: str,
     **forge: Any,
 ) -> None:
     """Run the controller: pull the fleet repository, reconcile, write status to git.
 
-    Only the replica holding the Lease gitops-controller acts. Exit status: 0 after SIGTERM or
-    SIGINT, 1 when it cannot start (bad flags, unreachable cluster configuration).
+    Only the replica holding the Lease gitops-controller acts. The namespaces of the Lease and
+    of the rollout record are created at start when missing, as `gitops apply` does; when this
+    identity may not create them, start-up fails naming them. Exit status: 0 after SIGTERM or
+    SIGINT, 1 when it cannot start (bad flags, unreachable management cluster, a missing
+    namespace it may not create).
     """
     if log_format == "json":
         configure("info")
@@ -146,6 +210,8 @@ def run(
     remote = Remote(repo, branch=branch, credentials=credentials)
     try:
         management = connect(kubeconfig, context)
+        probe(management, request_timeout)
+        _namespaces(management, lease_namespace, state_namespace, pod_namespace(kubeconfig))
         mirror = Mirror(cache / "fleet", remote)
         writer = CoalescingWriter(
             StatusWriter(cache / "status", remote, branch=status_branch), status_interval
@@ -167,6 +233,7 @@ def run(
         time_scale=time_scale,
     )
     trigger = Trigger(branch)
+    electors: list[LeaderElector] = []  # filled below; /readyz may be asked before
     host, _, port = http_addr.rpartition(":")
     secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
     http = ControllerHTTP(
@@ -174,7 +241,7 @@ def run(
         int(port),
         metrics=metrics,
         healthy=lambda: (True, "ok"),
-        ready=controller.ready,
+        ready=lambda: _ready(controller, electors),
         trigger=trigger,
         webhook_secret=secret,
     ).start()
@@ -206,6 +273,7 @@ def run(
         on_started=lead,
         on_stopped=follow,
     )
+    electors.append(elector)
     git_dir = local_git_dir(repo)
     watcher = RefWatcher(git_dir, branch, trigger).start() if git_dir is not None else None
     # Shutdown happens inside the block: our handlers stay installed until the process is

@@ -127,7 +127,7 @@ class Controller:
         self.clock = clock
         self.observer = Observer(management)
         self.provider = ClusterAPIProvider(management)
-        self.store = StateStore(management, state_namespace)
+        self.store = StateStore(management, state_namespace, time_scale=time_scale)
         self.executor: Executor | None = None
         self.state = LoopState()
         self.stopping = threading.Event()

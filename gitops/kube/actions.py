@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, call, read, write
+from gitops.kube.errors import Conflict, Forbidden, NotFound, call, read, write
 
 
 def patch_node(
@@ -141,6 +141,30 @@ def write_config_map(
             _request_timeout=REQUEST_TIMEOUT,
         )
     return str(json.loads(response.data)["metadata"]["resourceVersion"])
+
+
+def ensure_namespace(kube: Kube, name: str) -> str:
+    """Make sure namespace ``name`` exists: "exists", "created", or "unknown".
+
+    "unknown" when this identity may not read namespaces (a controller confined to its own
+    namespace, which its deployment created): the requests in it will tell. ``Forbidden`` when
+    the namespace is missing and this identity may not create it.
+    """
+    try:
+        call(
+            f"reading Namespace {name}",
+            kube.core.read_namespace,
+            name,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return "exists"
+    except Forbidden:
+        return "unknown"
+    except NotFound:
+        pass
+    create_namespace(kube, name)
+    return "created"
 
 
 def create_namespace(kube: Kube, name: str) -> None:

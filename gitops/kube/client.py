@@ -16,21 +16,34 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
 from gitops import __version__
-from gitops.kube.errors import BadConfig, read, translate
+from gitops.kube.errors import BadConfig, Unreachable, read, translate
 
 USER_AGENT = f"gitops/{__version__}"
 SERVICEACCOUNT_DIR_ENV = "GITOPS_SERVICEACCOUNT_DIR"
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds) for ordinary requests
+DEFAULT_PROBE_TIMEOUT = 10.0  # seconds for the first answer of the management cluster
+# urllib3 retries a refused or reset connection this many times, silently (its "Retrying"
+# warnings are muted by the commands): bounded, so a dead server fails in seconds, while a
+# blink of the network is still absorbed. The adapters' own retries (``errors.read``, the
+# caches' relists) sit above this.
+CONNECTION_RETRIES = 1
+# Every watch holds a connection and the executor works several clusters at once; the client's
+# default pool (5 per CPU) is smaller than that on small machines, and urllib3 then drops the
+# extra connections with a "Connection pool is full" warning instead of reusing them.
+POOL_SIZE = 64
 
 
 @dataclass
@@ -68,6 +81,8 @@ def _finish(configuration: k8s.Configuration, name: str) -> Kube:
     # resolves it again whenever the host is set, and a token kubeconfig's refresh hook sets
     # the host before every request: a scan of os.environ, ~0.4 ms of CPU per request.
     configuration.proxy = configuration.proxy
+    configuration.retries = CONNECTION_RETRIES
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, POOL_SIZE)
     api = k8s.ApiClient(configuration)
     api.user_agent = USER_AGENT
     return Kube(api, name)
@@ -92,6 +107,20 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     With neither a kubeconfig nor a service account, the default kubeconfig (``$KUBECONFIG`` or
     ``~/.kube/config``) is used, as kubectl does.
     """
+    if kubeconfig is not None and not os.path.exists(kubeconfig):
+        raise BadConfig(
+            f"kubeconfig {kubeconfig} does not exist (check the --kubeconfig path; without the "
+            "flag, $KUBECONFIG or ~/.kube/config is used)"
+        )
+    if kubeconfig is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        # The client's own words for this are "Invalid kube-config file": say what is wrong.
+        paths = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        found = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
+        if not found:
+            raise BadConfig(
+                f"kubeconfig {paths} does not exist (pass --kubeconfig, or set KUBECONFIG; "
+                "in a pod, the in-cluster configuration is used)"
+            )
     configuration = k8s.Configuration()
     with translate("loading the cluster configuration"), _malformed(kubeconfig or "kubeconfig"):
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -111,6 +140,61 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
                 persist_config=False,
             )
     return _finish(configuration, "")
+
+
+def pod_namespace(kubeconfig: str | None = None) -> str | None:
+    """The namespace this process runs in when it uses the in-cluster configuration, else None.
+
+    Read from the service account's ``namespace`` file, as client-go does: a namespace a pod
+    runs in exists, which a controller confined to it could not otherwise ask.
+    """
+    if kubeconfig is not None or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    directory = os.environ.get(SERVICEACCOUNT_DIR_ENV) or _SERVICEACCOUNT_DIR
+    try:
+        with open(os.path.join(directory, "namespace"), encoding="utf-8") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
+_SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def probe(kube: Kube, timeout: float = DEFAULT_PROBE_TIMEOUT) -> None:
+    """Ask the API server for ``/version`` once; ``Unreachable`` in one line when it does not answer.
+
+    Commands call this right after ``connect`` so that a wrong or dead server is reported in
+    seconds, naming the URL, instead of after every cache has retried until its sync timeout.
+    Only the absence of an answer is reported here: an HTTP error (401, 403 ...) means the
+    server is there, and the requests that follow report it with their own context.
+    """
+    host = kube.api.configuration.host
+    attempt = timeout / (CONNECTION_RETRIES + 1)  # urllib3 tries again on a failed connect
+    try:
+        k8s.VersionApi(kube.api).get_code(_request_timeout=(attempt, attempt))
+    except ApiException:
+        return
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise Unreachable(
+            f"the {kube.label()} does not answer at {host}: {_cause(err)} (check that its API "
+            "server is running and that --kubeconfig and --context point at it; "
+            f"--request-timeout {timeout:g} bounds the wait)"
+        ) from err
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost reason of a urllib3 failure, without the retry wrapper's noise."""
+    reason: BaseException = err
+    while isinstance(reason, urllib3.exceptions.MaxRetryError) and reason.reason is not None:
+        reason = reason.reason
+    # urllib3 prefixes the connection it used: "HTTPConnection(host='h', port=1): Failed to
+    # establish a new connection: [Errno 111] Connection refused" (older: "<... object at 0x>:").
+    text = _CONNECTION_PREFIX.sub("", str(reason))
+    return text or reason.__class__.__name__
+
+
+_CONNECTION_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")
 
 
 def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:

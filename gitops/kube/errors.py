@@ -73,6 +73,10 @@ class Unavailable(KubeError, Transient):
     """5xx, a timeout or a dropped connection."""
 
 
+class Unreachable(Unavailable):
+    """No answer at all from an API server: refused, timed out, no route (the URL is named)."""
+
+
 class BadRequest(KubeError, Stalled):
     """Another 4xx (400 a bad selector, 405, 415 ...): the request itself is wrong; not retried."""
 

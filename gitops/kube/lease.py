@@ -61,6 +61,7 @@ class LeaderElector:
         self.on_started = on_started
         self.on_stopped = on_stopped
         self.leading = False
+        self.last_error = ""
         self._last_renew = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,7 +72,9 @@ class LeaderElector:
         """Try once to acquire or renew; returns whether this candidate leads now."""
         try:
             leads = self._try()
+            self.last_error = ""
         except GitopsError as err:
+            self.last_error = str(err)  # for /readyz: why this replica cannot lead
             log.warning(
                 "Leader election for Lease %s/%s failed: %s", self.namespace, self.name, err
             )

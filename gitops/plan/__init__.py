@@ -91,6 +91,10 @@ def only_clusters(plan: Plan, names: Collection[str]) -> Plan:
 
     Waves left with no cluster are dropped. Decisions are not re-made: a cluster queued behind
     one filtered out stays queued, as it would be.
+
+    Convergence is judged over the scope: clusters left out were not observed on purpose,
+    which makes them out of scope, not unknown. So a plan that was "in-progress" only because
+    of them (no action, no wait, no unknown cluster among ``names``) is "converged" here.
     """
     keep = set(names)
     waves = []
@@ -99,4 +103,7 @@ def only_clusters(plan: Plan, names: Collection[str]) -> Plan:
         if clusters:
             waves.append(replace(wave, clusters=clusters))
     findings = tuple(f for f in plan.findings if f.cluster in keep)
-    return replace(plan, waves=tuple(waves), findings=findings)
+    scoped = replace(plan, waves=tuple(waves), findings=findings)
+    if scoped.status == "in-progress" and scoped.converged:
+        scoped = replace(scoped, status="converged")
+    return scoped

@@ -11,7 +11,9 @@ record is small on purpose:
 * per cluster: when it converged and finished soaking (limits ``maxClustersInParallel``);
 * per pool: when its last batch became Ready (the pool's ``soak`` runs from there);
 * whether the rollout is halted, since when, and why. A halt outlives restarts; the executor
-  clears it (``resume``) on a new fleet revision or ``gitops apply --resume``.
+  clears it (``resume``) on a new fleet revision or ``gitops apply --resume``;
+* the ``--time-scale`` the rollout runs at: its timestamps only make sense with the policy
+  durations scaled the same way, so a ``gitops plan`` at another scale can say so.
 
 Timestamps are float seconds since the epoch, ``None`` when unknown. The planner also infers
 soak starts from the nodes themselves (the Ready time of nodes the controller created), so a
@@ -63,6 +65,7 @@ class RolloutState:
     halted: bool = False
     halt_reason: str = ""
     halted_at: float | None = None
+    time_scale: float = 1.0  # the factor on every policy duration of the rollout that wrote it
     waves: tuple[WaveProgress, ...] = ()
     clusters: tuple[ClusterProgress, ...] = ()
     pools: tuple[PoolProgress, ...] = ()
@@ -127,6 +130,7 @@ class RolloutState:
             "halted": self.halted,
             "haltReason": self.halt_reason,
             "haltedAt": self.halted_at,
+            "timeScale": self.time_scale,
             "waves": [
                 {
                     "wave": w.wave,
@@ -166,6 +170,7 @@ class RolloutState:
                 halted=bool(data.get("halted", False)),
                 halt_reason=_str(data, "haltReason"),
                 halted_at=_time(data, "haltedAt"),
+                time_scale=_time(data, "timeScale") or 1.0,  # absent in older records
                 waves=tuple(
                     WaveProgress(
                         wave=_str(w, "wave"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from gitops.errors import Stalled
 from gitops.kube import actions
@@ -27,9 +28,13 @@ KEY = "state.json"
 class StateStore:
     """Load and save the ``RolloutState`` in ConfigMap ``gitops-rollout-state``."""
 
-    def __init__(self, management: Kube, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self, management: Kube, namespace: str = DEFAULT_NAMESPACE, *, time_scale: float = 1.0
+    ) -> None:
         self.kube = management
         self.namespace = namespace
+        # Stamped on every record written: the timestamps in it belong to durations scaled so.
+        self.time_scale = time_scale
         self._version: str | None = None
         self._last: RolloutState | None = None
 
@@ -55,6 +60,7 @@ class StateStore:
 
     def save(self, state: RolloutState) -> None:
         """Write ``state`` if it differs from what was loaded (409 Conflict when someone else wrote)."""
+        state = replace(state, time_scale=self.time_scale)
         if state == self._last:
             return
         data = {KEY: json.dumps(state.to_dict(), indent=1, sort_keys=False)}

@@ -37,7 +37,8 @@ def sim() -> None:
     "--kubeconfig-out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Where to write the management cluster's kubeconfig (once the server answers).",
+    help="Where to write the management cluster's kubeconfig (once the server answers); "
+    "default ./sim.kubeconfig. A kubeconfig whose server still answers is never overwritten.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of every random choice.")
 @click.option(
@@ -99,6 +100,14 @@ def serve(
         sys.exit(1)
     if kubeconfig_out is None:
         kubeconfig_out = Path.cwd() / "sim.kubeconfig"
+    live = _answering_server(kubeconfig_out)
+    if live:
+        click.echo(
+            f"{kubeconfig_out} is the kubeconfig of a server still answering at {live}; stop "
+            "that simulator first, or pass --kubeconfig-out to write another file",
+            err=True,
+        )
+        sys.exit(1)
     simulator = Simulator(
         fleet_path,
         port=port,
@@ -132,3 +141,29 @@ def serve(
             stop.wait()
         finally:
             simulator.stop()
+
+
+def _answering_server(path: Path) -> str:
+    """The server URL of the kubeconfig at ``path`` if something answers there, else "".
+
+    Overwriting the kubeconfig of a simulator still running would leave that simulator's
+    clients pointed at a new one without anyone noticing; an unreadable file, or a server
+    that is gone, is fair to overwrite.
+    """
+    import socket
+    import urllib.parse
+
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+        server = str(doc["clusters"][0]["cluster"]["server"])
+        url = urllib.parse.urlsplit(server)
+        address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError, ValueError):
+        return ""
+    try:  # a listening socket is enough: http or https, any answer counts
+        with socket.create_connection(address, timeout=1):
+            return server
+    except OSError:
+        return ""

@@ -124,3 +124,15 @@ def test_pr_without_the_forge_flags_is_refused() -> None:
     result = run("plan", "--fleet", ".", "--pr", "3", "--forge", "github")
     assert result.code == 1
     assert "missing --forge-token-file, --repo-slug" in result.err
+
+
+def test_plan_pr_on_a_converged_cluster_selection_exits_0(
+    gitea: Hub, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    served = serve()
+    gitea.repo.commit({"README.md": "a change\n"}, "docs", branch="docs")
+    number = gitea.open_pull("docs")
+    head = checkout(gitea, "docs", tmp_path)
+    result = plan_pr(gitea, served, head, number, "-o", "json", "--cluster", "prod-eu-1")
+    assert result.code == 0, result.out + result.err
+    assert result.json()["status"] == "converged"

@@ -196,5 +196,5 @@ def test_a_dead_management_cluster_exits_1(tmp_path: Path) -> None:
     path.write_text(kubeconfig_text(f"http://127.0.0.1:{dead_port()}"))
     result = run("drift", "--fleet", str(EXAMPLE), "--kubeconfig", str(path), "--sync-timeout", "1")
     assert result.code == 1
-    assert result.err.startswith("error: cannot observe the management cluster: ")
+    assert result.err.startswith("error: the management cluster does not answer at http://")
     assert "refused" in result.err

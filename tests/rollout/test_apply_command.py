@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -247,3 +248,90 @@ def test_sigint_stops_new_work_promptly_and_leaves_the_fleet_consistent(
     assert_converged(r)
     created = created_machines(r)
     assert len(created) == 17  # one replacement per old node, none twice
+
+
+# -- piped output, the recorded time scale, a second Ctrl-C --------------------------------------
+
+EVENT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (info|warning|error) +(?P<where>(\w+=\S+ ?)+): (?P<what>.+)$"
+)
+
+
+def test_piped_apply_prints_every_event_as_a_line_and_records_its_time_scale(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="previous", seed=5)
+    result = apply(r, "--yes", timeout=120)  # stdout is a pipe, as in CI
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    events = [m for line in result.stdout.splitlines() if (m := EVENT_LINE.match(line))]
+    created = created_machines(r)
+    assert created  # the rollout replaced nodes ...
+    made = [
+        dict(kv.split("=", 1) for kv in m["where"].split())
+        for m in events
+        if m["what"].startswith("created machine ")
+    ]
+    # ... and every Machine it created is one line, with its wave, cluster, pool and node.
+    assert len(made) == len(created)
+    assert all({"wave", "cluster", "pool", "node"} <= set(fields) for fields in made)
+    waves = {m["where"] for m in events if m["what"].endswith(" started")}
+    assert {"wave=canary", "wave=staging"} <= waves
+    assert "converged" in result.stdout
+    # Nothing of the HTTP library's own reaches the log: its failures are ours to word.
+    assert "Connection pool is full" not in result.stderr
+    assert "urllib3" not in result.stderr and "Retrying" not in result.stderr
+
+    assert rollout_record(r)["timeScale"] == POLICY_SCALE
+    plan_argv = [sys.executable, "-m", "gitops.cli", "plan", "--fleet", str(r.fleet_path)]
+    plan_argv += ["--kubeconfig", r.sim.kubeconfig_path]
+    same = subprocess.run(
+        [*plan_argv, "--time-scale", str(POLICY_SCALE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        check=False,
+    )
+    assert same.returncode == 0, same.stdout[-2000:] + same.stderr[-2000:]
+    assert "time-scale" not in same.stderr
+    other = subprocess.run(
+        plan_argv, capture_output=True, text=True, timeout=60, env=ENV, check=False
+    )
+    assert f"runs at --time-scale {POLICY_SCALE:g}, this plan at --time-scale 1" in other.stderr
+
+
+def test_a_second_stop_request_quits_at_once_with_130_and_says_how_to_resume(
+    rollout: Callable[..., Rollout],
+) -> None:
+    r = rollout(initial="previous", seed=5)
+    proc = subprocess.Popen(
+        apply_argv(r, "--yes"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not created_machines(r):
+            assert proc.poll() is None, "apply ended before it could be interrupted"
+            assert time.monotonic() < deadline, "the rollout never started"
+            time.sleep(0.02)
+        # Two stop requests that both arrive before the command can act on the first: the
+        # process is held meanwhile, and the second is SIGTERM because a second SIGINT still
+        # pending would merge with the first (a signal is never pending twice). That is what
+        # an impatient operator does, without depending on how fast this machine is.
+        proc.send_signal(signal.SIGSTOP)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "run `gitops apply` again to resume" in err
+    assert "Traceback" not in err
+    assert check(r.audit, r.snap, r.fleet) == []
