@@ -222,7 +222,8 @@ def test_sim_serve_overwrites_the_kubeconfig_of_a_stopped_simulator(tmp_path: Pa
         assert f"kubeconfig {stale}" in summary, summary + (
             proc.stderr.read() if proc.poll() else ""
         )
-        url = summary.split("serving ", 1)[1].split(" ", 1)[0]
+        # https by default: the kubeconfig points at the https address the summary names
+        url = summary.split("https ", 1)[1].split(" ", 1)[0]
         assert f"server: {url}" in stale.read_text()
     finally:
         proc.terminate()
