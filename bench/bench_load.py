@@ -13,74 +13,44 @@ import time
 from pathlib import Path
 
 from gitops.fleet import load
+from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 CLUSTERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 POOLS = 5
 
-FLEET = """\
-apiVersion: fleet.gitops.io/v1alpha1
-kind: Fleet
-metadata: {name: bench}
-spec:
-  images:
-    os-1:
-      family: os
-      osImage: OS (v1)
-      kernelVersion: 6.6.1
-      kubeletVersion: v1.31.2
-      containerRuntimeVersion: containerd://2.0.0
-      source: registry/os:v1
-    os-2:
-      family: os
-      osImage: OS (v2)
-      kernelVersion: 6.12.1
-      kubeletVersion: v1.31.4
-      containerRuntimeVersion: containerd://2.0.2
-      source: registry/os:v2
-  rollout:
-    waves:
-      - {name: canary, clusters: {matchLabels: {ring: canary}}, soak: 10m}
-      - {name: prod, clusters: {matchLabels: {ring: prod}}, maxClustersInParallel: 10}
-    maxFailedNodes: 5
-"""
+WAVES = (WaveSpec("canary", "10m"), WaveSpec("prod", parallel=10))
 
 
-def cluster(index: int) -> str:
-    ring = "canary" if index < 10 else "prod"
-    pools = "".join(
-        f"""\
-    - name: pool-{p}
-      image: os-2
-      replicas: {10 + p * 10}
-      zones: [zone-a, zone-b, zone-c]
-      labels: {{pool.example.com/name: pool-{p}, tier: t{p}}}
-      taints: [{{key: dedicated, value: pool-{p}, effect: NoSchedule}}]
-      machineTemplate:
-        infrastructureRef: {{apiVersion: infrastructure.cluster.x-k8s.io/v1alpha1, kind: SimMachineTemplate, name: pool-{p}}}
-      update: {{maxSurge: 25%, maxUnavailable: 10%, drainTimeout: 15m, soak: 2m}}
-"""
+def cluster(index: int) -> ClusterSpec:
+    pools = tuple(
+        PoolSpec(
+            f"pool-{p}",
+            10 + p * 10,
+            zones=("zone-a", "zone-b", "zone-c"),
+            labels={"pool.example.com/name": f"pool-{p}", "tier": f"t{p}"},
+            taints=({"key": "dedicated", "value": f"pool-{p}", "effect": "NoSchedule"},),
+            update={
+                "maxSurge": "25%",
+                "maxUnavailable": "10%",
+                "drainTimeout": "15m",
+                "soak": "2m",
+            },
+        )
         for p in range(POOLS)
     )
-    return f"""\
-# cluster number {index}
-apiVersion: fleet.gitops.io/v1alpha1
-kind: Cluster
-metadata:
-  name: cluster-{index:04d}
-  labels: {{ring: {ring}, region: r{index % 7}}}
-spec:
-  kubernetesVersion: v1.31.4
-  nodePools:
-{pools}"""
+    ring = "canary" if index < 10 else "prod"
+    return ClusterSpec(f"cluster-{index:04d}", ring, pools, labels={"region": f"r{index % 7}"})
+
+
+def write(root: Path, clusters: int) -> Path:
+    """The fleet repository this bench loads: ``clusters`` cluster files and ``fleet.yaml``."""
+    specs = [cluster(i) for i in range(clusters)]
+    return write_specs(root, specs, WAVES, name="bench", rollout={"maxFailedNodes": 5})
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "clusters").mkdir()
-        (root / "fleet.yaml").write_text(FLEET)
-        for i in range(CLUSTERS):
-            (root / "clusters" / f"cluster-{i:04d}.yaml").write_text(cluster(i))
+        root = write(Path(tmp), CLUSTERS)
         start = time.perf_counter()
         fleet = load(root)
         elapsed = time.perf_counter() - start

@@ -27,56 +27,44 @@ from gitops.fleet import Fleet, load
 from gitops.fleet.wellknown import IMAGE_ANNOTATION, POOL_LABEL, ZONE_LABEL
 from gitops.inventory import ClusterInventory, Inventory, Machine, Node, NodeTaint
 from gitops.plan import RolloutState, make
+from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 POOLS = 5
 NODES_PER_POOL = 100
 T0 = 1_750_000_000.0
 
-FLEET = """\
-apiVersion: fleet.gitops.io/v1alpha1
-kind: Fleet
-metadata: {name: bench}
-spec:
-  images:
-    os-1: {family: os, osImage: OS (v1), kernelVersion: 6.6.1, kubeletVersion: v1.31.2,
-           containerRuntimeVersion: containerd://2.0.0, source: registry/os:v1}
-    os-2: {family: os, osImage: OS (v2), kernelVersion: 6.12.1, kubeletVersion: v1.31.4,
-           containerRuntimeVersion: containerd://2.0.2, source: registry/os:v2}
-  rollout:
-    waves:
-      - {name: canary, clusters: {matchLabels: {ring: canary}}, soak: 10m}
-      - {name: early, clusters: {matchLabels: {ring: early}}, soak: 30m}
-      - {name: prod, clusters: {matchLabels: {ring: prod}}, maxClustersInParallel: 10}
-    maxDriftedFraction: 0.3
-"""
+WAVES = (
+    WaveSpec("canary", "10m"),
+    WaveSpec("early", "30m"),
+    WaveSpec("prod", parallel=10),
+)
 
 
-def cluster_yaml(name: str, ring: str) -> str:
-    pools = "".join(
-        f"""\
-    - name: pool-{p}
-      image: os-2
-      replicas: {NODES_PER_POOL}
-      zones: [z-a, z-b, z-c]
-      labels: {{example.com/pool: pool-{p}}}
-      taints: [{{key: example.com/dedicated, value: pool-{p}, effect: NoSchedule}}]
-      update: {{maxSurge: 10%, maxUnavailable: 0, soak: 2m}}
-"""
+def cluster_spec(name: str, ring: str) -> ClusterSpec:
+    pools = tuple(
+        PoolSpec(
+            f"pool-{p}",
+            NODES_PER_POOL,
+            labels={"example.com/pool": f"pool-{p}"},
+            taints=(
+                {"key": "example.com/dedicated", "value": f"pool-{p}", "effect": "NoSchedule"},
+            ),
+            update={"maxSurge": "10%", "maxUnavailable": 0, "soak": "2m"},
+            template=False,
+        )
         for p in range(POOLS)
     )
-    return (
-        "apiVersion: fleet.gitops.io/v1alpha1\nkind: Cluster\n"
-        f"metadata: {{name: {name}, labels: {{ring: {ring}}}}}\n"
-        "spec:\n  kubernetesVersion: v1.31.4\n  nodePools:\n" + pools
-    )
+    return ClusterSpec(name, ring, pools)
 
 
 def build_fleet(clusters: int, root: Path) -> Fleet:
-    (root / "clusters").mkdir(parents=True)
-    (root / "fleet.yaml").write_text(FLEET)
-    for i in range(clusters):
-        ring = "canary" if i == 0 else "early" if i < max(2, clusters // 10) else "prod"
-        (root / "clusters" / f"c-{i:03d}.yaml").write_text(cluster_yaml(f"c-{i:03d}", ring))
+    specs = [
+        cluster_spec(
+            f"c-{i:03d}", "canary" if i == 0 else "early" if i < max(2, clusters // 10) else "prod"
+        )
+        for i in range(clusters)
+    ]
+    write_specs(root, specs, WAVES, name="bench", rollout={"maxDriftedFraction": 0.3})
     return load(root).with_revision("bench")
 
 

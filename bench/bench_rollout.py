@@ -79,7 +79,6 @@ import multiprocessing
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,7 @@ from gitops.rollout.store import StateStore
 from gitops.sim.audit import read as read_audit
 from gitops.sim.physics import Latencies
 from gitops.sim.server import Simulator
+from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 # Two profiles. "scaled" keeps real proportions (a cloud VM provisions in minutes, boots and
 # joins in one, is deleted in half a minute) at about 1/25 of real time; "fast" squeezes a batch
@@ -101,91 +101,42 @@ PROFILES = {
     "fast": Latencies(provision=0.7, boot=0.3, deprovision=0.15, reschedule=0.02),
 }
 
-IMAGES = """\
-  images:
-    os-1: {family: os, osImage: OS (v1), kernelVersion: 6.6.1, kubeletVersion: v1.31.2,
-           containerRuntimeVersion: containerd://2.0.0, source: registry/os:v1}
-    os-2: {family: os, osImage: OS (v2), kernelVersion: 6.12.1, kubeletVersion: v1.31.4,
-           containerRuntimeVersion: containerd://2.0.2, source: registry/os:v2}
-"""
+
+def _pool(name: str, replicas: int, surge: int, soak: str = "0s") -> PoolSpec:
+    update = {
+        "maxSurge": surge,
+        "maxUnavailable": 0,
+        "soak": soak,
+        "drainTimeout": "10m",
+        "nodeStartupTimeout": "10m",
+    }
+    return PoolSpec(name, replicas, update=update)
 
 
-@dataclass(frozen=True)
-class BenchPool:
-    name: str
-    replicas: int
-    surge: int
-    soak: str = "0s"
-
-
-@dataclass(frozen=True)
-class BenchCluster:
-    name: str
-    wave: str
-    pools: tuple[BenchPool, ...]
-
-
-# (wave, soak, maxClustersInParallel)
-WAVES: tuple[tuple[str, str, int | None], ...] = (
-    ("canary", "500ms", None),
-    ("staging", "500ms", None),
-    ("prod", "500ms", 3),
+WAVES: tuple[WaveSpec, ...] = (
+    WaveSpec("canary", "500ms"),
+    WaveSpec("staging", "500ms"),
+    WaveSpec("prod", "500ms", parallel=3),
 )
 
-CLUSTERS: tuple[BenchCluster, ...] = (
-    BenchCluster("canary-1", "canary", (BenchPool("general", 20, 5, "300ms"),)),
-    BenchCluster(
-        "staging-1", "staging", (BenchPool("general", 40, 10), BenchPool("system", 10, 5))
-    ),
-    BenchCluster("staging-2", "staging", (BenchPool("general", 50, 10, "300ms"),)),
-    BenchCluster("prod-1", "prod", (BenchPool("general", 100, 25), BenchPool("system", 10, 5))),
-    BenchCluster("prod-2", "prod", (BenchPool("general", 80, 20),)),
-    BenchCluster("prod-3", "prod", (BenchPool("general", 60, 20), BenchPool("gpu", 20, 5))),
-    BenchCluster("prod-4", "prod", (BenchPool("general", 70, 20),)),
-    BenchCluster("prod-5", "prod", (BenchPool("general", 50, 25), BenchPool("system", 10, 5))),
-    BenchCluster("prod-6", "prod", (BenchPool("general", 90, 30),)),
+CLUSTERS: tuple[ClusterSpec, ...] = (
+    ClusterSpec("canary-1", "canary", (_pool("general", 20, 5, "300ms"),)),
+    ClusterSpec("staging-1", "staging", (_pool("general", 40, 10), _pool("system", 10, 5))),
+    ClusterSpec("staging-2", "staging", (_pool("general", 50, 10, "300ms"),)),
+    ClusterSpec("prod-1", "prod", (_pool("general", 100, 25), _pool("system", 10, 5))),
+    ClusterSpec("prod-2", "prod", (_pool("general", 80, 20),)),
+    ClusterSpec("prod-3", "prod", (_pool("general", 60, 20), _pool("gpu", 20, 5))),
+    ClusterSpec("prod-4", "prod", (_pool("general", 70, 20),)),
+    ClusterSpec("prod-5", "prod", (_pool("general", 50, 25), _pool("system", 10, 5))),
+    ClusterSpec("prod-6", "prod", (_pool("general", 90, 30),)),
 )
 
 
 def write_fleet(root: Path) -> Path:
     """Write the benchmark's fleet repository under ``root``; its path."""
-    root.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "apiVersion: fleet.gitops.io/v1alpha1",
-        "kind: Fleet",
-        "metadata: {name: bench}",
-        "spec:",
-        IMAGES.rstrip("\n"),
-        "  rollout:",
-        "    maxFailedNodes: 0",
-        "    waves:",
-    ]
-    for name, soak, parallel in WAVES:
-        extra = f", maxClustersInParallel: {parallel}" if parallel else ""
-        lines.append(
-            f"      - {{name: {name}, clusters: {{matchLabels: {{ring: {name}}}}}, "
-            f"soak: {soak}{extra}}}"
-        )
-    (root / "fleet.yaml").write_text("\n".join(lines) + "\n")
-    for c in CLUSTERS:
-        pools = "".join(
-            f"    - name: {p.name}\n"
-            "      image: os-2\n"
-            f"      replicas: {p.replicas}\n"
-            "      zones: [z-a, z-b, z-c]\n"
-            "      machineTemplate:\n"
-            "        infrastructureRef: {apiVersion: infrastructure.cluster.x-k8s.io/v1alpha1, "
-            f"kind: SimMachineTemplate, name: {p.name}}}\n"
-            f"      update: {{maxSurge: {p.surge}, maxUnavailable: 0, soak: {p.soak}, "
-            "drainTimeout: 10m, nodeStartupTimeout: 10m}\n"
-            for p in c.pools
-        )
-        (root / f"{c.name}.yaml").write_text(
-            "apiVersion: fleet.gitops.io/v1alpha1\nkind: Cluster\n"
-            f"metadata: {{name: {c.name}, labels: {{ring: {c.wave}}}}}\n"
-            "spec:\n  kubernetesVersion: v1.31.4\n  nodePools:\n" + pools
-        )
-    return root
+    return write_specs(
+        root, CLUSTERS, WAVES, name="bench", rollout={"maxFailedNodes": 0}, cluster_dir=""
+    )
 
 
 # -- the theoretical minimum ----------------------------------------------------------------

@@ -45,7 +45,7 @@ from rich.table import Table
 from ruamel.yaml import YAML
 
 from gitops.fleet import Fleet, FleetError, load
-from gitops.sim.forge import FakeGitHub, FakePull
+from gitops.sim.forges import FakeGitHub, FakePull
 from gitops.sim.server import TOKEN as SIM_TOKEN
 from gitops.sim.server import Simulator
 

@@ -40,6 +40,7 @@ from gitops.controller import phases
 from gitops.controller.metrics import Metrics
 from gitops.controller.phases import PHASES, PhaseOutcome
 from gitops.controller.webhooks import Trigger
+from gitops.drift import KINDS
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
 from gitops.gitrepo.mirror import Mirror
@@ -59,15 +60,6 @@ log = logging.getLogger(__name__)
 CONTROLLER_FILE = "controller.yaml"  # the loop's own status, beside the report's files
 MAX_BACKOFF = 300.0
 SYNC_TIMEOUT = 30.0  # the longest the first observe of new clusters waits for their caches
-FINDING_KINDS = (
-    "ImageMismatch",
-    "ConfigMismatch",
-    "UnmanagedNode",
-    "CapacityMismatch",
-    "Outdated",
-    "StuckCordoned",
-    "Unknown",
-)
 
 
 @dataclass
@@ -252,7 +244,7 @@ class Controller:
         result = executor.reconcile()
         plan = self.state.plan = result.plan
         self.metrics.plan_actions.set(sum(1 for _ in plan.actions()))
-        for kind in FINDING_KINDS:
+        for kind in KINDS:
             self.metrics.findings.labels(kind).set(sum(1 for f in plan.findings if f.kind == kind))
         return self._plan_outcome(plan), self._act_outcome(result)
 

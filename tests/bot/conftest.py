@@ -2,7 +2,7 @@
 
 The git side is real: a bare repository reached through ``file://`` holding the example fleet,
 and an engineer's clone that commits and pushes to it. The forge is one of the stand-ins of
-``gitops.sim.forge`` (GitHub, GitLab or Gitea), reached by the real adapter of
+``gitops.sim.forges`` (GitHub, GitLab or Gitea), reached by the real adapter of
 ``gitops.forge`` over HTTP; its pull requests' heads are the bare repository's real commits.
 """
 
@@ -23,7 +23,7 @@ from gitops.forge import Limiters, connect
 from gitops.forge.base import Forge
 from gitops.gitrepo.branches import Branches
 from gitops.gitrepo.mirror import Remote
-from gitops.sim.forge import FakeForge, FakeGitea, FakeGitHub, FakeGitLab, RecordedRequest
+from gitops.sim.forges import FakeForge, FakeGitea, FakeGitHub, FakeGitLab, RecordedRequest
 from tests.commands.conftest import serve  # noqa: F401  (the simulator fixture, shared)
 from tests.conftest import EXAMPLE, git
 

@@ -20,7 +20,7 @@ from gitops.forge import Limiters, connect
 from gitops.gitrepo.branches import Branches
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.kube.client import connect as kube_connect
-from gitops.sim.forge import FakeGitHub
+from gitops.sim.forges import FakeGitHub
 from tests.bot.conftest import SLUG, TOKEN
 from tests.conftest import git
 from tests.controller.conftest import World, until, world  # noqa: F401  (the fixture)

@@ -1,6 +1,6 @@
 """Fixtures of the forge adapter tests: the three stand-in servers and virtual time.
 
-Every adapter talks real HTTP to a real local server (``gitops.sim.forge``); only time is
+Every adapter talks real HTTP to a real local server (``gitops.sim.forges``); only time is
 virtual: the rate limiters get a ``FakeClock`` whose ``sleep`` records the wait and advances.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitops.forge import Forge, Limiters, connect
-from gitops.sim.forge import FakeForge, FakeGitea, FakeGitHub, FakeGitLab, RecordedRequest
+from gitops.sim.forges import FakeForge, FakeGitea, FakeGitHub, FakeGitLab, RecordedRequest
 
 TOKEN = "s3cret-token"
 SLUG = "acme/fleet"

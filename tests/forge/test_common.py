@@ -21,7 +21,7 @@ from gitops.forge import (
     api_url,
     connect,
 )
-from gitops.sim.forge import FakeForge
+from gitops.sim.forges import FakeForge
 
 from .conftest import FAKES, SLUG, TOKEN, forge_url, last
 

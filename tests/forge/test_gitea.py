@@ -21,7 +21,7 @@ from gitops.forge import (
     NotFound,
     api_url,
 )
-from gitops.sim.forge import FakeForge
+from gitops.sim.forges import FakeForge
 
 from .conftest import TOKEN, last
 

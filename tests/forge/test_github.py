@@ -22,7 +22,7 @@ from gitops.forge import (
     NotFound,
     connect,
 )
-from gitops.sim.forge import FakeForge, FakeGitHub
+from gitops.sim.forges import FakeForge, FakeGitHub
 
 from .conftest import SLUG, TOKEN, last
 

@@ -23,7 +23,7 @@ from gitops.forge import (
     Unavailable,
 )
 from gitops.forge.gitlab import STATUS_CONFLICT_TRIES
-from gitops.sim.forge import FakeForge, FakeGitLab
+from gitops.sim.forges import FakeForge, FakeGitLab
 
 from .conftest import TOKEN, FakeClock, last
 

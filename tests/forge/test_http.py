@@ -25,7 +25,7 @@ from gitops.forge import (
     Unavailable,
     connect,
 )
-from gitops.sim.forge import FakeForge, FakeGitHub
+from gitops.sim.forges import FakeForge, FakeGitHub
 
 from .conftest import SLUG, TOKEN, FakeClock, last
 

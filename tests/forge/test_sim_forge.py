@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from gitops.forge import Forge, NotFound
-from gitops.sim.forge import FakeForge, FakeGitHub
+from gitops.sim.forges import FakeForge, FakeGitHub
 
 from .conftest import TOKEN
 

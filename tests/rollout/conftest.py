@@ -22,69 +22,44 @@ from gitops.plan import Plan
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.rollout.executor import Event, Executor
 from gitops.rollout.store import StateStore
+from gitops.sim import synthetic
 from gitops.sim.server import Simulator
 from tests.rollout.invariants import Snapshot, snapshot
 
 SIM_SCALE = 0.02  # simulated provisioning 0.4 s, boot 0.2 s, deprovision 0.1 s
 POLICY_SCALE = 0.01  # soak 30s -> 0.3 s, nodeStartupTimeout 10m -> 6 s
 
-FLEET = """\
-apiVersion: fleet.gitops.io/v1alpha1
-kind: Fleet
-metadata: {name: small}
-spec:
-  images:
-    os-1: {family: os, osImage: OS (v1), kernelVersion: 6.6.1, kubeletVersion: v1.31.2,
-           containerRuntimeVersion: containerd://2.0.0, source: registry/os:v1}
-    os-2: {family: os, osImage: OS (v2), kernelVersion: 6.12.1, kubeletVersion: v1.31.4,
-           containerRuntimeVersion: containerd://2.0.2, source: registry/os:v2}
-  rollout:
-    waves:
-      - {name: canary, clusters: {matchLabels: {ring: canary}}, soak: 30s}
-      - {name: staging, clusters: {matchLabels: {ring: staging}}, soak: 30s}
-      - {name: prod, clusters: {matchLabels: {ring: prod}}, maxClustersInParallel: 1}
-    maxFailedNodes: MAX_FAILED
-"""
-
-POOL = """\
-    - name: {name}
-      image: os-2
-      replicas: {replicas}
-      zones: [z-a, z-b]
-      machineTemplate:
-        infrastructureRef: {{apiVersion: infrastructure.cluster.x-k8s.io/v1alpha1, kind: SimMachineTemplate, name: {name}}}
-      update: {{maxSurge: {surge}, maxUnavailable: {unavailable}, soak: 10s, drainTimeout: 30m}}
-"""
+WAVES = (
+    synthetic.WaveSpec("canary", "30s"),
+    synthetic.WaveSpec("staging", "30s"),
+    synthetic.WaveSpec("prod", parallel=1),
+)
 
 
-def cluster(name: str, ring: str, pools: str, paused: bool = False) -> str:
-    return (
-        "apiVersion: fleet.gitops.io/v1alpha1\nkind: Cluster\n"
-        f"metadata: {{name: {name}, labels: {{ring: {ring}}}}}\n"
-        f"spec:\n  kubernetesVersion: v1.31.4\n  paused: {str(paused).lower()}\n"
-        "  nodePools:\n" + pools
-    )
+def pool(name: str, replicas: int, surge: int, unavailable: int) -> synthetic.PoolSpec:
+    update = {
+        "maxSurge": surge,
+        "maxUnavailable": unavailable,
+        "soak": "10s",
+        "drainTimeout": "30m",
+    }
+    return synthetic.PoolSpec(name, replicas, zones=("z-a", "z-b"), update=update)
 
 
 def write_fleet(root: Path, *, paused: tuple[str, ...] = (), max_failed: int = 1) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "fleet.yaml").write_text(FLEET.replace("MAX_FAILED", str(max_failed)))
-    small = POOL.format(name="workers", replicas=2, surge=1, unavailable=0)
-    (root / "canary.yaml").write_text(cluster("canary", "canary", small, "canary" in paused))
-    (root / "staging.yaml").write_text(
-        cluster(
-            "staging",
-            "staging",
-            POOL.format(name="workers", replicas=3, surge=1, unavailable=1),
-            "staging" in paused,
-        )
+    pools = {
+        "canary": (pool("workers", 2, 1, 0),),
+        "staging": (pool("workers", 3, 1, 1),),
+        "prod-a": (pool("workers", 4, 2, 1), pool("system", 2, 1, 0)),
+        "prod-b": (pool("workers", 4, 2, 1), pool("system", 2, 1, 0)),
+    }
+    clusters = [
+        synthetic.ClusterSpec(name, name.partition("-")[0], p, paused=name in paused)
+        for name, p in pools.items()
+    ]
+    return synthetic.write_specs(
+        root, clusters, WAVES, name="small", rollout={"maxFailedNodes": max_failed}, cluster_dir=""
     )
-    for name in ("prod-a", "prod-b"):
-        pools = POOL.format(name="workers", replicas=4, surge=2, unavailable=1) + POOL.format(
-            name="system", replicas=2, surge=1, unavailable=0
-        )
-        (root / f"{name}.yaml").write_text(cluster(name, "prod", pools, name in paused))
-    return root
 
 
 @dataclass

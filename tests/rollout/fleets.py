@@ -3,7 +3,7 @@
 ``tests/rollout/conftest.py`` builds one small three-wave fleet with fixed update policies. The
 tests of drain policies, start-up timeouts and the apply command need other policies (short
 drain and start-up timeouts, ``onDrainTimeout``, a larger surge), so this module writes fleet
-repositories from small YAML templates and starts a simulator over them exactly as the
+repositories with ``gitops.sim.synthetic`` and starts a simulator over them exactly as the
 ``rollout`` fixture does (same latencies, same policy scale), returning the same ``Rollout``.
 It also holds helpers to run an executor until a condition holds, to pin an unevictable pod on a
 node, and to read the durable record.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -26,17 +27,10 @@ from gitops.fleet import load
 from gitops.fleet.wellknown import POOL_LABEL
 from gitops.kube.client import connect
 from gitops.plan import Plan
+from gitops.sim import synthetic
 from gitops.sim.server import Simulator
 from tests.rollout.conftest import SIM_SCALE, Rollout
 from tests.rollout.invariants import snapshot
-
-IMAGES = """\
-  images:
-    os-1: {family: os, osImage: OS (v1), kernelVersion: 6.6.1, kubeletVersion: v1.31.2,
-           containerRuntimeVersion: containerd://2.0.0, source: registry/os:v1}
-    os-2: {family: os, osImage: OS (v2), kernelVersion: 6.12.1, kubeletVersion: v1.31.4,
-           containerRuntimeVersion: containerd://2.0.2, source: registry/os:v2}
-"""
 
 
 @dataclass(frozen=True)
@@ -53,19 +47,17 @@ class PoolSpec:
     soak: str = "10s"
     image: str = "os-2"
 
-    def yaml(self) -> str:
-        return (
-            f"    - name: {self.name}\n"
-            f"      image: {self.image}\n"
-            f"      replicas: {self.replicas}\n"
-            "      zones: [z-a, z-b]\n"
-            "      machineTemplate:\n"
-            "        infrastructureRef: {apiVersion: infrastructure.cluster.x-k8s.io/v1alpha1, "
-            f"kind: SimMachineTemplate, name: {self.name}}}\n"
-            f"      update: {{maxSurge: {self.surge}, maxUnavailable: {self.unavailable}, "
-            f"soak: {self.soak}, drainTimeout: {self.drain_timeout}, "
-            f"onDrainTimeout: {self.on_drain_timeout}, "
-            f"nodeStartupTimeout: {self.node_startup_timeout}}}\n"
+    def spec(self) -> synthetic.PoolSpec:
+        update = {
+            "maxSurge": self.surge,
+            "maxUnavailable": self.unavailable,
+            "soak": self.soak,
+            "drainTimeout": self.drain_timeout,
+            "onDrainTimeout": self.on_drain_timeout,
+            "nodeStartupTimeout": self.node_startup_timeout,
+        }
+        return synthetic.PoolSpec(
+            self.name, self.replicas, image=self.image, zones=("z-a", "z-b"), update=update
         )
 
 
@@ -78,13 +70,13 @@ class ClusterSpec:
     pools: tuple[PoolSpec, ...]
     paused: bool = False
 
+    def spec(self) -> synthetic.ClusterSpec:
+        pools = tuple(p.spec() for p in self.pools)
+        return synthetic.ClusterSpec(self.name, self.ring, pools, paused=self.paused)
+
     def yaml(self) -> str:
-        return (
-            "apiVersion: fleet.gitops.io/v1alpha1\nkind: Cluster\n"
-            f"metadata: {{name: {self.name}, labels: {{ring: {self.ring}}}}}\n"
-            f"spec:\n  kubernetesVersion: v1.31.4\n  paused: {str(self.paused).lower()}\n"
-            "  nodePools:\n" + "".join(p.yaml() for p in self.pools)
-        )
+        """The cluster file's text, as ``write_fleet`` writes it."""
+        return yaml.safe_dump(self.spec().document(), sort_keys=False)
 
 
 def write_fleet(
@@ -95,27 +87,14 @@ def write_fleet(
     max_failed: int = 1,
 ) -> Path:
     """Write a fleet repository: ``waves`` are (name = ring label, soak, maxClustersInParallel)."""
-    root.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "apiVersion: fleet.gitops.io/v1alpha1",
-        "kind: Fleet",
-        "metadata: {name: variant}",
-        "spec:",
-        IMAGES.rstrip("\n"),
-        "  rollout:",
-        "    waves:",
-    ]
-    for name, soak, parallel in waves:
-        extra = f", maxClustersInParallel: {parallel}" if parallel else ""
-        lines.append(
-            f"      - {{name: {name}, clusters: {{matchLabels: {{ring: {name}}}}}, "
-            f"soak: {soak}{extra}}}"
-        )
-    lines.append(f"    maxFailedNodes: {max_failed}")
-    (root / "fleet.yaml").write_text("\n".join(lines) + "\n")
-    for c in clusters:
-        (root / f"{c.name}.yaml").write_text(c.yaml())
-    return root
+    return synthetic.write_specs(
+        root,
+        [c.spec() for c in clusters],
+        [synthetic.WaveSpec(name, soak, parallel) for name, soak, parallel in waves],
+        name="variant",
+        rollout={"maxFailedNodes": max_failed},
+        cluster_dir="",
+    )
 
 
 class Sims:
