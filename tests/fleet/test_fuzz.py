@@ -22,6 +22,8 @@ FUZZ = settings(
 
 def _load_one(tmp: Path, name: str, data: bytes) -> Fleet | FleetError:
     (tmp / "fleet.yaml").write_text(FLEET)
+    # The canary wave's cluster, so that a valid fuzzed prod cluster makes a valid repository.
+    (tmp / "canary.yaml").write_text(cluster("canary", "canary"))
     (tmp / name).write_bytes(data)
     try:
         fleet = load(tmp)
@@ -30,7 +32,7 @@ def _load_one(tmp: Path, name: str, data: bytes) -> Fleet | FleetError:
         for problem in err.problems:
             assert problem.line >= 1 and problem.col >= 1 and problem.message
         return err
-    for path in (tmp / "fleet.yaml", tmp / name):
+    for path in (tmp / "fleet.yaml", tmp / "canary.yaml", tmp / name):
         for doc in filter(None, yaml.safe_load_all(path.read_text())):
             assert JUDGE.is_valid(doc), (
                 f"the loader accepted what the schema refuses: {schema_errors(doc)}"
@@ -112,8 +114,12 @@ BASE = cluster(
 VALUE_LINES = [i for i, line in enumerate(BASE) if re.match(r"^ *(- )?[A-Za-z]+: \S", line)]
 
 
+# Values one type away from what fields hold, which arbitrary values seldom hit.
+CONFUSABLE = st.sampled_from([True, False, 0, 1, 3, 3.0, 0.5, -1, "3", "10", "10m", "25%", None])
+
+
 @FUZZ
-@given(where=st.sampled_from(VALUE_LINES), value=yaml_values)
+@given(where=st.sampled_from(VALUE_LINES), value=st.one_of(CONFUSABLE, yaml_values))
 def test_replaced_values_are_accepted_only_when_the_schema_accepts_them(
     tmp_path_factory, where: int, value: object
 ) -> None:
@@ -123,3 +129,8 @@ def test_replaced_values_are_accepted_only_when_the_schema_accepts_them(
     dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     lines[where] = f"{key}: {dumped.removesuffix('...').strip()}"
     _load_one(tmp_path_factory.mktemp("replaced"), "c.yaml", "\n".join(lines).encode())
+
+
+def test_the_base_of_replaced_values_is_valid(tmp_path: Path) -> None:
+    """Without this, every replacement could fail for another reason and check nothing."""
+    assert isinstance(_load_one(tmp_path, "c.yaml", "\n".join(BASE).encode()), Fleet)

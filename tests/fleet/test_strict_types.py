@@ -120,6 +120,12 @@ CASES: list[tuple[str, dict[str, str], str]] = [
         " (write a number with a unit, e.g. 90s, 10m, 1h30m)",
     ),
     (
+        "duration-list",
+        _pool(POOL + "      update: {soak: []}\n"),
+        f"{_UPDATE}:22: spec.nodePools[0].update.soak must be a duration with a unit, got a list"
+        " (write a duration like 90s, 10m or 1h30m)",
+    ),
+    (
         "wave-duration-without-unit",
         _wave("        soak: 10\n"),
         "fleet.yaml:25:15: spec.rollout.waves[0].soak must be a duration with a unit, got integer"
