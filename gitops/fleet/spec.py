@@ -164,15 +164,13 @@ Version = Annotated[str, Field(pattern=VERSION)]
 
 class _Model(BaseModel):
     # strict: no value changes type on the way in (true is not 1, "3" and 3.0 are not 3), as the
-    # JSON Schema says. Keys are read by their YAML (camelCase) names only; the schema knows no
-    # other.
+    # JSON Schema says. Keys are read by their YAML (camelCase) names only, pydantic's default
+    # without populate_by_name; the schema knows no other.
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
         strict=True,
         alias_generator=to_camel,
-        validate_by_name=False,
-        validate_by_alias=True,
         str_strip_whitespace=False,
     )
 
