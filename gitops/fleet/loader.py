@@ -11,13 +11,10 @@ parser's or validator's own exception escape.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import os
 import re
-import types
-import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +23,7 @@ from typing import Any
 import pathspec
 import pydantic
 
+from gitops.fleet.messages import did_you_mean, problem_from_error
 from gitops.fleet.model import Fleet, WaveMembers
 from gitops.fleet.problems import FleetError, Problem
 from gitops.fleet.spec import API_VERSION, KINDS, ClusterDocument, FleetDocument
@@ -205,7 +203,7 @@ def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | No
             )
         )
         return None
-    if kind not in _MODELS:
+    if not isinstance(kind, str) or kind not in _MODELS:  # a list or a mapping is unhashable
         line, col = doc.where(("kind",))
         problems.append(
             Problem(
@@ -213,7 +211,7 @@ def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | No
                 line,
                 col,
                 f"unknown kind {kind!r}",
-                _did_you_mean(str(kind), KINDS, "use one of Fleet, Cluster"),
+                did_you_mean(str(kind), KINDS, "use one of Fleet, Cluster"),
             )
         )
         return None
@@ -225,150 +223,12 @@ def _validate(doc: Document, problems: list[Problem]) -> pydantic.BaseModel | No
         for error in errors:
             if error["type"] == "too_short" and _has_nested(error["loc"], errors):
                 continue  # pydantic also calls a list "too short" once an invalid item is dropped
-            problems.append(_problem_from_error(doc, model, error))
+            problems.append(problem_from_error(doc, model, error))
         return None
 
 
 def _has_nested(loc: tuple[Any, ...], errors: list[Any]) -> bool:
     return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors)
-
-
-def _problem_from_error(doc: Document, model: type[pydantic.BaseModel], error: Any) -> Problem:
-    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
-    kind = error["type"]
-    value = error.get("input")
-    where = _dotted(loc)
-    hint = ""
-    if kind == "extra_forbidden":
-        line, col = doc.where(loc, key=True)
-        allowed = _allowed_keys(model, loc[:-1])
-        message = f"unknown key {loc[-1]!r} in {_dotted(loc[:-1])}"
-        hint = _did_you_mean(str(loc[-1]), allowed, "allowed: " + ", ".join(sorted(allowed)))
-    elif kind == "missing":
-        line, col = doc.where(loc[:-1], key=True)
-        parent = _dotted(loc[:-1])
-        message = f"missing required key {loc[-1]!r} in {parent}"
-        hint = f"add {loc[-1]}: to {parent}"
-    else:
-        line, col = doc.where(loc)
-        message, hint = _describe(kind, error, value)
-        message = f"{where}: {message}"
-    return Problem(doc.file, line, col, message, hint)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    """``spec.nodePools[0].update`` for a location, ``document`` for the root."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "document"
-
-
-def _shown(value: Any) -> str:
-    """A value the way it was written in YAML (true, null, 3, 'text')."""
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else str(value).lower()
-    return repr(value)
-
-
-_TYPE_NAMES = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping",
-    "mapping_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "tuple_type": "a list",
-    "list_type": "a list",
-}
-
-
-def _describe(kind: str, error: Any, value: Any) -> tuple[str, str]:
-    if kind in _TYPE_NAMES:
-        shown = _shown(value)
-        hint = ""
-        if kind == "string_type" and isinstance(value, bool | int | float):
-            hint = f'quote it: "{str(value).lower() if isinstance(value, bool) else value}"'
-        return f"expected {_TYPE_NAMES[kind]}, got {shown}", hint
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        options = re.findall(r"'([^']*)'", expected)
-        return f"{value!r} is not one of {', '.join(options)}", _did_you_mean(
-            str(value), options, ""
-        )
-    if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, "), ""
-    if kind == "string_pattern_mismatch":
-        return f"{value!r} does not have the required form", _pattern_hint(error)
-    if kind in ("too_short", "string_too_short"):
-        return "must not be empty", ""
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        return f"{value!r}: {error['msg'].lower()}", ""
-    return str(error["msg"]), ""
-
-
-def _pattern_hint(error: Any) -> str:
-    pattern = error.get("ctx", {}).get("pattern", "")
-    if pattern.startswith("^v\\d"):
-        return "write a version such as v1.31.4"
-    if "[-a-z0-9]" in pattern:
-        return "use lower-case letters, digits and '-', starting and ending with a letter or digit"
-    return f"it must match {pattern}"
-
-
-def _did_you_mean(word: str, options: Iterable[str], fallback: str) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    if not close:
-        close = [o for o in options if o.lower() == word.lower()]
-    return f"did you mean {close[0]!r}?" if close else fallback
-
-
-def _allowed_keys(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The YAML keys a mapping at ``loc`` accepts, found by walking the model's annotations."""
-    target: Any = model
-    for part in loc:
-        target = _step(target, part)
-        if target is None:
-            return []
-    if isinstance(target, type) and issubclass(target, pydantic.BaseModel):
-        return [f.alias or name for name, f in target.model_fields.items()]
-    return []
-
-
-def _step(annotation: Any, part: Any) -> Any:
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        for name, info in annotation.model_fields.items():
-            if part in (name, info.alias):
-                return _unwrap(info.annotation)
-        return None
-    args = typing.get_args(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (tuple, list) and args:
-        return _unwrap(args[0])
-    if origin in (dict, Mapping) and len(args) == 2:
-        return _unwrap(args[1])
-    return None
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
 
 
 def _is_cluster(doc: Document) -> bool:
@@ -513,7 +373,7 @@ def _check_pools(facts: _ClusterFacts, fleet: FleetDocument, problems: list[Prob
                     line,
                     col,
                     f"pool {name!r}: unknown image {image!r}",
-                    _did_you_mean(
+                    did_you_mean(
                         image, images, "declare it under spec.images in the Fleet document"
                     ),
                 )

@@ -10,15 +10,24 @@ from __future__ import annotations
 import math
 import re
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_DURATION_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
+# The patterns are shared with the JSON Schema, so they keep to what Python's and ECMA-262's
+# regular expressions read alike: ``[0-9]``, never ``\d`` (which in Python matches any Unicode
+# digit), and fullmatch in Python (whose ``$`` also matches before a final newline).
+_DURATION_PARTS = r"([0-9]+(\.[0-9]+)?(ms|h|m|s))+"
+DURATION_PATTERN = rf"^(0|{_DURATION_PARTS})$"
+"""A duration of the fleet format: parts with units, or a bare 0 (as Go's ParseDuration reads)."""
+PERCENT_PATTERN = r"^(100|[1-9]?[0-9])%$"
+"""A percentage of the fleet format: 0% to 100%, no sign, no fraction, no leading zero."""
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)")
+_DURATION_WHOLE = re.compile(_DURATION_PARTS)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_PERCENT = re.compile(r"^(\d{1,3})%$")
+_PERCENT = re.compile(PERCENT_PATTERN)
 
 
 def parse_duration(text: str) -> float:
     """Return the seconds in a duration such as ``1h30m``; raise ValueError when it is not one."""
-    if not _DURATION_WHOLE.match(text):
+    if not _DURATION_WHOLE.fullmatch(text):
         raise ValueError(
             f"{text!r} is not a duration; write a number with a unit, e.g. 90s, 10m, 1h30m"
         )
@@ -38,10 +47,9 @@ def format_duration(seconds: float) -> str:
 
 def parse_percent(text: str) -> int:
     """Return N for ``N%`` (0 to 100); raise ValueError otherwise."""
-    match = _PERCENT.match(text)
-    if not match or int(match.group(1)) > 100:
+    if not _PERCENT.fullmatch(text):
         raise ValueError(f"{text!r} is not a percentage; write an integer or a percent like 25%")
-    return int(match.group(1))
+    return int(text[:-1])
 
 
 def resolve_int_or_percent(value: int | str, total: int, *, round_up: bool) -> int:

@@ -24,24 +24,38 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from gitops.fleet.quantities import parse_duration, parse_percent, resolve_int_or_percent
+from gitops.fleet.quantities import (
+    DURATION_PATTERN,
+    PERCENT_PATTERN,
+    parse_duration,
+    parse_percent,
+    resolve_int_or_percent,
+)
 
 API_VERSION = "fleet.gitops.io/v1alpha1"
 KINDS = ("Fleet", "Cluster")
 
 # Kubernetes naming rules (apimachinery validation): DNS-1123 labels and qualified label keys.
+# Each pattern is written once, in the common subset of Python's and ECMA-262's regular
+# expressions, and serves both the loader and the JSON Schema, so that editors and
+# ``gitops validate`` judge names alike. ``[0-9]`` rather than ``\d``: in Python and in pydantic's
+# Rust engine ``\d`` also matches non-ASCII digits, in an editor it does not.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _NAME_PART = r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]"
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_LABEL_KEY = re.compile(rf"^({_DNS_SUBDOMAIN}/)?{_NAME_PART}$")
-_LABEL_VALUE = re.compile(rf"^({_NAME_PART})?$")
-VERSION = r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"
+# The look-ahead bounds the optional DNS prefix to 253 characters, as Kubernetes does.
+LABEL_KEY = rf"^((?=[-a-z0-9.]{{1,253}}/){_DNS_SUBDOMAIN}/)?{_NAME_PART}$"
+LABEL_VALUE = rf"^({_NAME_PART})?$"
+VERSION = r"^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$"
+_LABEL_KEY = re.compile(LABEL_KEY)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
 def _check_label_key(key: str) -> str:
-    prefix, _, name = key.rpartition("/")
-    if not _LABEL_KEY.match(key) or len(name) > 63 or len(prefix) > 253:
+    # fullmatch: in Python ``$`` also matches before a final newline, in an editor it does not.
+    if not _LABEL_KEY.fullmatch(key):
         raise ValueError(
             f"{key!r} is not a valid label key; use an optional DNS prefix and a name of at most "
             "63 characters of letters, digits, '-', '_' and '.', e.g. example.com/tier"
@@ -50,7 +64,7 @@ def _check_label_key(key: str) -> str:
 
 
 def _check_label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if not _LABEL_VALUE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid label value; use at most 63 letters, digits, '-', '_' or '.',"
             " starting and ending with a letter or digit"
@@ -70,25 +84,38 @@ def _check_labels(mapping: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _duration(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value  # let pydantic reject it with a type error
-    if value in {0, "0"}:
-        return 0.0
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
+    # Strict mode cannot tell a duration from any other string, nor say what to write instead
+    # of a bare number, so this one type names its own type error.
+    if not isinstance(value, str):
+        raise PydanticCustomError("duration_type", "expected a duration with a unit")
+    if value.isascii() and value.isdigit() and value != "0":
+        raise ValueError(f"{value!r} has no unit; write {value}s or {value}m")
+    return 0.0 if value == "0" else parse_duration(value)
 
 
 def _int_or_percent(value: Any) -> Any:
     if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            raise ValueError(
+                f"{value!r} is a string, not a number; write {value} without quotes for a "
+                f"number of nodes or {value}% for a percentage"
+            )
         parse_percent(value)
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is neither an integer nor a percentage like 25%")
+        raise PydanticCustomError("int_or_percent_type", "expected an integer or a percentage")
     if value < 0:
         raise ValueError(f"{value} is negative; use 0 or more")
     return value
 
+
+def _as_tuple(value: Any) -> Any:
+    """A YAML list for a tuple field: strict mode takes only tuples from Python, lists from JSON."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+# Every list of the format is held as a tuple (the models are frozen and hashable).
+_LIST = BeforeValidator(_as_tuple)
 
 _Serialize = PlainSerializer(dict, return_type=dict)
 Labels = Annotated[
@@ -98,7 +125,8 @@ Labels = Annotated[
     WithJsonSchema(
         {
             "type": "object",
-            "additionalProperties": {"type": "string", "maxLength": 63},
+            "propertyNames": {"pattern": LABEL_KEY},
+            "additionalProperties": {"type": "string", "pattern": LABEL_VALUE},
             "description": "Kubernetes labels: qualified keys, values of at most 63 characters.",
         }
     ),
@@ -106,12 +134,11 @@ Labels = Annotated[
 Duration = Annotated[
     float,
     BeforeValidator(_duration),
-    Field(ge=0),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(0|(\d+(\.\d+)?(ms|h|m|s))+)$",
-            "description": "A duration such as 90s, 10m or 1h30m.",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration with its unit, such as 90s, 10m or 1h30m (or 0).",
         }
     ),
 ]
@@ -122,23 +149,28 @@ IntOrPercent = Annotated[
         {
             "oneOf": [
                 {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": r"^\d{1,3}%$"},
+                {"type": "string", "pattern": PERCENT_PATTERN},
             ],
             "description": "A number of nodes, or a percentage of the pool's replicas (e.g. 25%).",
         }
     ),
 ]
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+LabelKey = Annotated[
+    str, AfterValidator(_check_label_key), WithJsonSchema({"type": "string", "pattern": LABEL_KEY})
+]
 Version = Annotated[str, Field(pattern=VERSION)]
 
 
 class _Model(BaseModel):
+    # strict: no value changes type on the way in (true is not 1, "3" and 3.0 are not 3), as the
+    # JSON Schema says. Keys are read by their YAML (camelCase) names only, pydantic's default
+    # without populate_by_name; the schema knows no other.
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
+        strict=True,
         alias_generator=to_camel,
-        populate_by_name=True,
         str_strip_whitespace=False,
     )
 
@@ -175,11 +207,29 @@ class Image(_Model):
 class LabelSelectorRequirement(_Model):
     """One matchExpressions entry, as in Kubernetes label selectors."""
 
+    # The rule of ``_values_match_operator``, for editors.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"operator": {"enum": ["In", "NotIn"]}}},
+                    "then": {"required": ["values"], "properties": {"values": {"minItems": 1}}},
+                },
+                {
+                    "if": {"properties": {"operator": {"enum": ["Exists", "DoesNotExist"]}}},
+                    "then": {"properties": {"values": {"maxItems": 0}}},
+                },
+            ]
+        }
+    )
+
     key: LabelKey = Field(description="The label key the requirement applies to.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
         description="In, NotIn, Exists or DoesNotExist."
     )
-    values: tuple[str, ...] = Field(default=(), description="Values for In and NotIn.")
+    values: Annotated[tuple[str, ...], _LIST] = Field(
+        default=(), description="Values for In and NotIn."
+    )
 
     @model_validator(mode="after")
     def _values_match_operator(self) -> LabelSelectorRequirement:
@@ -206,7 +256,7 @@ class LabelSelector(_Model):
     match_labels: Labels = Field(
         default_factory=lambda: _freeze({}), description="Labels a cluster must carry."
     )
-    match_expressions: tuple[LabelSelectorRequirement, ...] = Field(
+    match_expressions: Annotated[tuple[LabelSelectorRequirement, ...], _LIST] = Field(
         default=(), description="Set-based requirements, all of which must hold."
     )
 
@@ -232,7 +282,7 @@ class Wave(_Model):
 class Rollout(_Model):
     """How changes travel through the fleet."""
 
-    waves: tuple[Wave, ...] = Field(
+    waves: Annotated[tuple[Wave, ...], _LIST] = Field(
         min_length=1, description="Rings in order; every cluster in exactly one."
     )
     max_failed_nodes: int = Field(
@@ -363,13 +413,17 @@ class NodePool(_Model):
     name: DnsLabel = Field(description="Pool name, unique in the cluster.")
     image: str = Field(min_length=1, description="Name of an image in the fleet's catalog.")
     replicas: int = Field(ge=0, description="Number of nodes.")
-    zones: tuple[str, ...] = Field(
-        min_length=1, description="Failure domains nodes are spread over."
+    zones: Annotated[tuple[str, ...], _LIST] = Field(
+        min_length=1,
+        description="Failure domains nodes are spread over, each listed once.",
+        json_schema_extra={"uniqueItems": True},
     )
     labels: Labels = Field(
         default_factory=lambda: _freeze({}), description="Labels every node must carry."
     )
-    taints: tuple[Taint, ...] = Field(default=(), description="Taints every node must carry.")
+    taints: Annotated[tuple[Taint, ...], _LIST] = Field(
+        default=(), description="Taints every node must carry."
+    )
     machine_template: MachineTemplate | None = Field(
         default=None, description="Provider templates for new Machines."
     )
@@ -394,7 +448,9 @@ class ClusterSpec(_Model):
     )
     paused: bool = Field(default=False, description="Stops all new actions on this cluster.")
     machines: Machines = Field(default_factory=Machines, description="Machine provider settings.")
-    node_pools: tuple[NodePool, ...] = Field(min_length=1, description="The cluster's node pools.")
+    node_pools: Annotated[tuple[NodePool, ...], _LIST] = Field(
+        min_length=1, description="The cluster's node pools."
+    )
 
 
 class ClusterDocument(_Model):

@@ -47,14 +47,14 @@ CASES = [
             )
         },
         "clusters/prod.yaml:11:17",
-        "spec.nodePools[0].replicas: expected an integer, got 'three'",
-        "",
+        "spec.nodePools[0].replicas must be an integer, got string 'three'",
+        "write a whole number like 3",
     ),
     (
         "label-value-needs-quotes",
         {"clusters/prod.yaml": cluster("prod", pools=POOL + "      labels: {gpu: true}\n")},
         "clusters/prod.yaml:13:21",
-        "spec.nodePools[0].labels.gpu: expected a string, got true",
+        "spec.nodePools[0].labels.gpu must be a string, got boolean true",
         'quote it: "true"',
     ),
     (
@@ -162,6 +162,13 @@ CASES = [
         {"clusters/prod.yaml": cluster("prod").replace("kind: Cluster", "kind: Clusters")},
         "clusters/prod.yaml:2:7",
         "unknown kind 'Clusters'",
+        "did you mean 'Cluster'?",
+    ),
+    (
+        "kind-not-a-string",
+        {"clusters/prod.yaml": cluster("prod").replace("kind: Cluster", "kind: [Cluster]")},
+        "clusters/prod.yaml:2:7",
+        "unknown kind ['Cluster']",
         "did you mean 'Cluster'?",
     ),
     (

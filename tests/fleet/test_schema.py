@@ -74,6 +74,23 @@ INVALID = {
     "bad-version": lambda d: d["spec"].update(kubernetesVersion="1.31"),
     "bad-name": lambda d: d["metadata"].update(name="Prod_EU"),
     "missing-pools": lambda d: d["spec"].pop("nodePools"),
+    "boolean-replicas": lambda d: d["spec"]["nodePools"][0].update(replicas=True),
+    "quoted-replicas": lambda d: d["spec"]["nodePools"][0].update(replicas="3"),
+    "duration-without-unit": lambda d: (
+        d["spec"]["nodePools"][0].setdefault("update", {}).update(soak=10)
+    ),
+    "percentage-over-100": lambda d: (
+        d["spec"]["nodePools"][0].setdefault("update", {}).update(maxSurge="101%")
+    ),
+    "snake-case-key": lambda d: (
+        d["spec"]["nodePools"][0].setdefault("update", {}).update(max_surge=1)
+    ),
+    "zone-listed-twice": lambda d: d["spec"]["nodePools"][0].update(zones=["a", "a"]),
+    "bad-label-value": lambda d: d["metadata"]["labels"].update(tier="-bad-"),
+    "bad-label-key": lambda d: d["metadata"]["labels"].update({"a b": "x"}),
+    "bad-taint-key": lambda d: d["spec"]["nodePools"][0].update(
+        taints=[{"key": "a b", "effect": "NoSchedule"}]
+    ),
 }
 
 
@@ -84,6 +101,24 @@ def test_schema_rejects_invalid_documents(
     doc = _cluster()
     INVALID[mutation](doc)
     assert list(validator.iter_errors(doc)), f"schema accepted {mutation}"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        {"key": "ring", "operator": "In"},
+        {"key": "ring", "operator": "NotIn", "values": []},
+        {"key": "ring", "operator": "Exists", "values": ["prod"]},
+    ],
+)
+def test_schema_rejects_an_operator_with_the_wrong_values(
+    validator: jsonschema.Draft202012Validator, expression: dict[str, Any]
+) -> None:
+    doc = next(doc for _, doc in example_documents() if doc["kind"] == "Fleet")
+    doc["spec"]["rollout"]["waves"][0]["clusters"] = {"matchExpressions": [expression]}
+    assert list(validator.iter_errors(doc)), f"schema accepted {expression}"
+    expression["values"] = ["prod"] if expression["operator"] != "Exists" else []
+    assert list(validator.iter_errors(doc)) == []
 
 
 def test_committed_schema_file_is_current() -> None:
