@@ -77,7 +77,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     "--http-addr",
     default="127.0.0.1:8080",
     show_default=True,
-    help="Where /healthz, /readyz, /metrics and /webhook listen.",
+    help="Where the dashboard (/), /api/v1/fleet, /healthz, /readyz, /metrics and /webhook "
+    "listen; keep it on 127.0.0.1 unless a Service or proxy guards it.",
 )
 @click.option(
     "--verify-signatures",
@@ -177,6 +178,7 @@ def run(
         ready=controller.ready,
         trigger=trigger,
         webhook_secret=secret,
+        board=controller.board,
     ).start()
     loop_thread: list[threading.Thread] = []
 
