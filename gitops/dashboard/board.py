@@ -26,7 +26,10 @@ class Board:
 
     def publish(self, inputs: view.Inputs) -> view.FleetView:
         """Build the page for one pass and make it what requests see."""
-        page = view.build(inputs)
+        return self.show(view.build(inputs))
+
+    def show(self, page: view.FleetView) -> view.FleetView:
+        """Make ``page`` what requests see, and add it to the timeline."""
         with self._lock:
             self._timeline = timeline.record(self._timeline, page)
             drawn = self._timeline
