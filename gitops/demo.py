@@ -289,7 +289,11 @@ class Demo:
         """What the page's data says of the fleet now (from /api/v1/fleet)."""
         with urllib.request.urlopen(url + "api/v1/fleet", timeout=5) as response:
             doc = json.load(response)
-        return {"status": doc["status"], "revision": doc["revision"]["text"]}
+        return {
+            "status": doc["status"],
+            "revision": doc["revision"]["text"],
+            "revisionUrl": doc["revision"]["url"],
+        }
 
     def status_files(self) -> dict[str, Any]:
         listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", STATUS_BRANCH)

@@ -60,6 +60,7 @@ class _Memory:
     swept: dict[int, tuple[str, str]] = field(default_factory=dict)  # PR -> (head, plan id)
     last_sweep: float | None = None
     pulls: dict[str, PullRequest] = field(default_factory=dict)  # head branch -> open PR
+    repository: str = ""  # the repository's web page, from the first pull request seen
 
 
 class Bot:
@@ -123,13 +124,15 @@ class Bot:
     @property
     def repository(self) -> str:
         """The repository's web page, learnt from a pull request's ("" before any is seen)."""
-        for pr in self.memory.pulls.values():
-            page = links.repository_url(self.forge.kind, pr.url)
-            if page:
-                return page
-        return ""
+        return self.memory.repository
+
+    def _learn(self, pr: PullRequest) -> None:
+        if not self.memory.repository:
+            self.memory.repository = links.repository_url(self.forge.kind, pr.url)
 
     def _remember(self, head: str, pr: PullRequest | None) -> None:
+        if pr is not None:
+            self._learn(pr)
         if pr is not None and pr.state == "open":
             self.memory.pulls[head] = pr
         else:
@@ -346,7 +349,7 @@ class Bot:
                 opened.number,
             )
         except AlreadyExists:
-            pass
+            self._remember(head, self.forge.find_pull_request(head))
         self.memory.reverted.add(fleet.revision)
 
     # -- deployment statuses ---------------------------------------------------------------
@@ -388,6 +391,7 @@ class Bot:
         errors: list[str] = []
         open_numbers = set()
         for pr in self.forge.pull_requests(state="open"):
+            self._learn(pr)
             if pr.base_ref != self.branch or pr.head_ref.startswith("gitops/drift/"):
                 continue  # drift reports change no fleet file: their plan is the main branch's
             open_numbers.add(pr.number)

@@ -117,3 +117,10 @@ def test_without_a_board_the_routes_do_not_exist() -> None:
 def test_the_listener_stays_on_the_loopback_by_default() -> None:
     option = next(p for p in run.params if p.name == "http_addr")
     assert option.default == "127.0.0.1:8080"
+
+
+def test_head_answers_like_get_without_a_body(http: ControllerHTTP) -> None:
+    status, headers, body = fetch(http.address + "/api/v1/fleet", "HEAD")
+    full = fetch(http.address + "/api/v1/fleet")[2]
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(full)
+    assert fetch(http.address + "/nothing", "HEAD")[0] == 404
