@@ -293,6 +293,24 @@ def _remaining(until: float | None, now: float) -> str:
     return format_duration(max(0.0, until - now)) if until is not None else ""
 
 
+def _spent(cluster: str, pool: PoolPlan) -> list[str]:
+    """The budgets a pool with work left has used up (what keeps its next step from starting)."""
+    if pool.status in ("converged", "paused", "stopped"):
+        return []
+    out = []
+    if pool.max_surge and pool.machines >= pool.replicas + pool.max_surge:
+        out.append(
+            f"budget: {cluster}/{pool.name} uses its whole surge ({pool.machines} machines for "
+            f"{pool.replicas} replicas + maxSurge {pool.max_surge})"
+        )
+    if pool.max_unavailable and pool.available <= pool.replicas - pool.max_unavailable:
+        out.append(
+            f"budget: {cluster}/{pool.name} uses its whole unavailability ({pool.available} of "
+            f"{pool.replicas} available, maxUnavailable {pool.max_unavailable})"
+        )
+    return out
+
+
 def waiting_for(wave: WavePlan, now: float) -> tuple[str, ...]:
     """Why a wave waits, one phrase per cause: soak remaining, gate, budgets, free slots."""
     out: list[str] = []
@@ -305,6 +323,9 @@ def waiting_for(wave: WavePlan, now: float) -> tuple[str, ...]:
             out.append(f"soak: {cluster.name} {_remaining(cluster.soak_until, now)} left")
         elif cluster.status == "queued" and cluster.reason:
             out.append(f"slot: {cluster.name}, {cluster.reason}")
+    for cluster in wave.clusters:
+        for pool in cluster.pools:
+            out.extend(_spent(cluster.name, pool))
     budgets: dict[str, int] = {}
     for cluster in wave.clusters:
         for pool in cluster.pools:

@@ -14,9 +14,9 @@ import pytest
 from gitops.dashboard import view
 from gitops.dashboard.view import Forge, Inputs, Link
 from gitops.fleet import Fleet
-from gitops.inventory import Inventory
+from gitops.inventory import ClusterInventory, Inventory
 from gitops.plan import Plan, RolloutState, WaveProgress, make
-from tests.core.factories import T0, cluster, declared, fleet, pool
+from tests.core.factories import T0, cluster, declared, fleet, machine, pool
 
 
 def three_clusters(**kw: object) -> Fleet:
@@ -100,6 +100,30 @@ def test_a_soaking_wave_says_how_long_is_left() -> None:
     assert "soak: 8m left before the next wave" in canary.waiting_for
     c1 = cell(p, "c1", "workers")
     assert (c1.state, c1.label) == ("converged", "converged, soaking")
+
+
+def test_a_pool_at_its_surge_budget_says_so_in_the_wave_strip() -> None:
+    f = three_clusters()
+    observed = declared(f, image="img-1")
+    seen = observed.cluster("c1")
+    assert seen is not None
+    # A replacement is being made for c1-workers-000: 4 machines for 3 replicas + maxSurge 1.
+    new = machine(
+        "c1-workers-new",
+        "workers",
+        replaces="c1-workers-000",
+        namespace="c1",
+        image="img-2",
+        created=T0 - 5,  # provisioning, well within nodeStartupTimeout
+    )
+    rebuilt = ClusterInventory.build(seen.name, seen.nodes, (*seen.machines, new), seen.pdbs)
+    observed = Inventory(tuple(rebuilt if c.name == "c1" else c for c in observed.clusters))
+    canary = page(f, observed).waves[0]
+    assert canary.active and canary.waiting_for == (
+        "budget: c1/workers uses its whole surge (4 machines for 3 replicas + maxSurge 1)",
+        "1 step(s) wait for a new node to become Ready",
+    )
+    assert page(f, declared(f, image="img-1")).waves[0].waiting_for == ()  # room to start
 
 
 def test_a_halt_marks_unfinished_pools_halted_with_the_reason_and_links_the_revert() -> None:
