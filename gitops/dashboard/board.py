@@ -37,7 +37,7 @@ class Board:
             doc = view.to_dict(page, drawn.to_dict() if drawn is not None else None)
             doc["generation"] = self.generation
             self._view = page
-            self._json = json.dumps(doc, ensure_ascii=False, indent=1).encode()
+            self._json = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
             self._svg = svg.render(drawn).encode()
         return page
 
@@ -52,7 +52,7 @@ class Board:
             if self._json:
                 return self._json
         empty = view.to_dict(view.build(view.Inputs(now=0.0)))
-        return json.dumps({**empty, "generation": 0}).encode()
+        return json.dumps({**empty, "generation": 0}, separators=(",", ":")).encode()
 
     def timeline_svg(self) -> bytes:
         with self._lock:

@@ -254,7 +254,13 @@ def _revert_branch(revision: str) -> str:
     return f"gitops/revert/{revision[:12]}"  # gitops.bot.revert.branch
 
 
-def _cluster(inputs: Inputs, plan: Plan, wave: WavePlan, cplan: ClusterPlan) -> ClusterView:
+def _cluster(
+    inputs: Inputs,
+    plan: Plan,
+    wave: WavePlan,
+    cplan: ClusterPlan,
+    drift: Mapping[str, list[Finding]],
+) -> ClusterView:
     doc = inputs.fleet.cluster(cplan.name) if inputs.fleet is not None else None
     if cplan.status == "unknown":
         pools = _unreachable(inputs.fleet, cplan)
@@ -263,7 +269,7 @@ def _cluster(inputs: Inputs, plan: Plan, wave: WavePlan, cplan: ClusterPlan) -> 
     state, label, detail = _summary(pools)
     if cplan.status == "unknown":
         detail = cplan.reason
-    findings = tuple(_finding(f) for f in plan.findings if f.cluster == cplan.name and f.is_drift)
+    findings = tuple(_finding(f) for f in drift.get(cplan.name, ()))
     return ClusterView(
         name=cplan.name,
         wave=wave.name,
@@ -390,11 +396,15 @@ def build(inputs: Inputs) -> FleetView:
             halt=None,
             phases=inputs.phases,
         )
+    drift: dict[str, list[Finding]] = {}
+    for f in plan.findings:  # once: a rollout's plan can hold a finding per node
+        if f.is_drift:
+            drift.setdefault(f.cluster, []).append(f)
     clusters: list[ClusterView] = []
     waves: list[WaveView] = []
     active_seen = False
     for wave in plan.waves:
-        members = [_cluster(inputs, plan, wave, c) for c in wave.clusters]
+        members = [_cluster(inputs, plan, wave, c, drift) for c in wave.clusters]
         active = not active_seen and wave.status != "complete"
         active_seen = active_seen or active
         waves.append(_wave(wave, members, active, inputs.now))

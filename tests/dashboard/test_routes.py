@@ -53,7 +53,7 @@ def fetch(
         ("/", "text/html", b"<main>"),
         ("/static/app.js", "text/javascript", b"/api/v1/fleet"),
         ("/static/style.css", "text/css", b"@media (max-width"),
-        ("/api/v1/fleet", "application/json", b'"schemaVersion": "gitops.dashboard/v1"'),
+        ("/api/v1/fleet", "application/json", b'"schemaVersion":"gitops.dashboard/v1"'),
         ("/api/v1/fleet/timeline.svg", "image/svg+xml", b"<svg"),
     ],
 )
