@@ -100,7 +100,12 @@ def test_the_page_follows_a_rollout_to_convergence_and_shows_a_halt(
     )
     assert waves == ["complete", "complete", "complete"]
     # The timeline drew each wave from 0 % (the first pass on the new revision) to 100 %.
-    browser.until("document.querySelectorAll('#timeline g.wave').length === 3", 30)
+    browser.until(
+        "Array.from(document.querySelectorAll('#timeline g.wave text')).map(t => t.textContent)"
+        ".filter(t => /^(\\S+) (\\d+)\\/\\2$/.test(t)).length === 3",
+        30,
+        "every wave's line at its full count",
+    )
     lines = browser.evaluate(
         "Array.from(document.querySelectorAll('#timeline g.wave')).map(g => "
         "[g.dataset.wave, g.querySelector('polyline').getAttribute('points')])"

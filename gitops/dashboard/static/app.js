@@ -159,13 +159,11 @@
     replace("phases", ...doc.phases.map((p) => el("li", { class: "phase phase-" + p.kind }, el("strong", {}, p.name), " " + p.kind + ": " + p.message)));
   }
 
-  async function renderTimeline() {
+  async function fetchTimeline() {
     const response = await fetch("/api/v1/fleet/timeline.svg", { cache: "no-store" });
-    const text = await response.text();
-    const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
+    const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
     const root = parsed.documentElement;
-    if (root.nodeName !== "svg") return;
-    replace("timeline", document.importNode(root, true));
+    return root.nodeName === "svg" ? document.importNode(root, true) : null;
   }
 
   async function poll() {
@@ -174,12 +172,14 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       const doc = await response.json();
       if (doc.generation !== generation) {
+        // Both fetched before anything is drawn, so the page changes at once, never half.
+        const timeline = await fetchTimeline();
         renderHeader(doc);
         renderWaves(doc);
         renderMatrix(doc);
         renderDrift(doc);
         renderPhases(doc);
-        await renderTimeline();
+        if (timeline) replace("timeline", timeline);
         generation = doc.generation;
         document.body.dataset.generation = String(generation);
       }
