@@ -15,6 +15,10 @@ happens:
    is spent, the rollout halts and the bot opens a revert pull request;
 4. a final table and where to look.
 
+All along, the controller's dashboard shows the same story live: the demo prints its address
+("open http://127.0.0.1:PORT/ to watch") as soon as the controller listens, and the page stays
+up until the story ends.
+
 Everything it starts is stopped in ``finally``; ``--keep`` keeps the temporary directory.
 It drives git through the ``git`` command line (never the ``git`` package).
 """
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +71,9 @@ BROKEN_CATALOG = f"""\
       source: ghcr.io/acme/installer:v1.9.3-rc.0-broken
 """
 _IMAGE_LINE = re.compile(r"^(\s*(?:-\s+)?image:\s*)(\S+)", re.MULTILINE)
+_BANNER = re.compile(
+    r"gitops run: .*; http (\S+); identity"
+)  # the controller says where it listens
 _ENV = {
     "GIT_AUTHOR_NAME": "Dana Engineer",
     "GIT_AUTHOR_EMAIL": "dana@acme.example",
@@ -142,6 +150,7 @@ class Demo:
     console: Console
     deadline: float
     keep: bool = False
+    http_addr: str = "127.0.0.1:0"
     sim: Simulator | None = None
     forge: FakeGitHub | None = None
     controller: subprocess.Popen[bytes] | None = None
@@ -207,7 +216,7 @@ class Demo:
             "--status-interval",
             "0.5s",
             "--http-addr",
-            "127.0.0.1:0",
+            self.http_addr,
             "--cache-dir",
             str(self.root / "cache"),
             "--lease-namespace",
@@ -267,6 +276,25 @@ class Demo:
             if time.monotonic() > limit:
                 raise DemoFailed(f"not reached in time: {what}")
             time.sleep(0.1)
+
+    def dashboard(self) -> str:
+        """The address of the controller's page, once the controller says where it listens."""
+
+        def banner() -> str:
+            match = _BANNER.search(self.log_path.read_text(errors="replace"))
+            return match.group(1) + "/" if match else ""
+
+        return str(self.until("the controller's HTTP listener", banner, 60))
+
+    def page_status(self, url: str) -> dict[str, str]:
+        """What the page's data says of the fleet now (from /api/v1/fleet)."""
+        with urllib.request.urlopen(url + "api/v1/fleet", timeout=5) as response:
+            doc = json.load(response)
+        return {
+            "status": doc["status"],
+            "revision": doc["revision"]["text"],
+            "revisionUrl": doc["revision"]["url"],
+        }
 
     def status_files(self) -> dict[str, Any]:
         listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", STATUS_BRANCH)
@@ -343,6 +371,9 @@ class Demo:
         for item in injected:
             table.add_row(item.kind, item.cluster, item.node, item.detail)
         c.print(table)
+        url = self.dashboard()
+        self.summary["dashboard"] = url
+        c.print(f"Dashboard   [bold]open {url} to watch[/] (live until the story ends)")
         self.summary["driftInjected"] = [
             {"kind": i.kind, "cluster": i.cluster, "node": i.node} for i in injected
         ]
@@ -488,6 +519,12 @@ class Demo:
             + f"\nRead it: git --git-dir {self.bare} log --stat {STATUS_BRANCH}"
             + ("" if self.keep else "  (run gitops demo --keep to keep the repositories)")
         )
+        page = self.page_status(self.summary["dashboard"])
+        self.summary["dashboardPage"] = page
+        c.print(
+            f"Dashboard: {self.summary['dashboard']} shows {page['status']} at "
+            f"{page['revision'][:12]}"
+        )
         return self.summary
 
     # -- helpers of the story -------------------------------------------------------------
@@ -629,6 +666,12 @@ def _conditions(doc: dict[str, Any]) -> dict[str, str]:
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary repositories and print their paths.")
 @click.option(
+    "--http-addr",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="Where the controller's dashboard listens (port 0: a free one, printed).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -641,7 +684,13 @@ def _conditions(doc: dict[str, Any]) -> dict[str, str]:
     show_default=True,
     help="Give up (exit 1) after this many seconds.",
 )
-def demo(time_scale: float, keep: bool, json_path: Path | None, timeout: float) -> None:
+def demo(
+    time_scale: float,
+    keep: bool,
+    http_addr: str,
+    json_path: Path | None,
+    timeout: float,
+) -> None:
     """Tell the whole story on a simulated fleet: drift, a rollout in waves, a halt, a revert.
 
     Copies fleet-repo-example into a temporary git repository, starts the fleet simulator, a
@@ -659,7 +708,15 @@ def demo(time_scale: float, keep: bool, json_path: Path | None, timeout: float) 
         example = find_example()
     except DemoFailed as err:
         raise click.ClickException(str(err)) from err
-    story = Demo(example, root, time_scale, console, deadline=started + timeout, keep=keep)
+    story = Demo(
+        example,
+        root,
+        time_scale,
+        console,
+        deadline=started + timeout,
+        keep=keep,
+        http_addr=http_addr,
+    )
     summary: dict[str, Any] = {"ok": False}
     failure = ""
     try:

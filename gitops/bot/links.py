@@ -3,7 +3,8 @@
 Part of the bot's pure core. The forge interface gives each pull request's web address; the
 repository's address is that minus the platform's pull-request suffix, and a file at a commit
 has one documented path shape per platform (GitHub ``/blob/<sha>/<path>``, GitLab
-``/-/blob/<sha>/<path>``, Gitea and Forgejo ``/src/commit/<sha>/<path>``). A permalink names
+``/-/blob/<sha>/<path>``, Gitea and Forgejo ``/src/commit/<sha>/<path>``), and so has a commit
+(``/commit/<sha>``, GitLab ``/-/commit/<sha>``). A permalink names
 the commit, so it stays true when the branch moves on.
 """
 
@@ -16,6 +17,11 @@ _PULL_SUFFIX = {
     "github": re.compile(r"/pull/\d+/?$"),
     "gitlab": re.compile(r"/-/merge_requests/\d+/?$"),
     "gitea": re.compile(r"/pulls/\d+/?$"),
+}
+_COMMIT = {
+    "github": "{repo}/commit/{sha}",
+    "gitlab": "{repo}/-/commit/{sha}",
+    "gitea": "{repo}/commit/{sha}",
 }
 _FILE = {
     "github": "{repo}/blob/{sha}/{path}",
@@ -37,3 +43,10 @@ def file_url(kind: str, repository: str, sha: str, path: str) -> str:
     if not repository or kind not in _FILE:
         return ""
     return _FILE[kind].format(repo=repository.rstrip("/"), sha=sha, path=quote(path))
+
+
+def commit_url(kind: str, repository: str, sha: str) -> str:
+    """The page of commit ``sha`` ("" when the repository's page is unknown)."""
+    if not repository or kind not in _COMMIT:
+        return ""
+    return _COMMIT[kind].format(repo=repository.rstrip("/"), sha=sha)

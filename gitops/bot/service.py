@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gitops.bot import deploy, driftpr, revert
+from gitops.bot import deploy, driftpr, links, revert
 from gitops.bot.plans import invalid_id
 from gitops.bot.prplan import PlanPublisher, cluster_names, pull_refs
 from gitops.errors import GitopsError
@@ -59,6 +59,8 @@ class _Memory:
     last_good: Fleet | None = None  # the newest revision seen converged
     swept: dict[int, tuple[str, str]] = field(default_factory=dict)  # PR -> (head, plan id)
     last_sweep: float | None = None
+    pulls: dict[str, PullRequest] = field(default_factory=dict)  # head branch -> open PR
+    repository: str = ""  # the repository's web page, from the first pull request seen
 
 
 class Bot:
@@ -112,6 +114,30 @@ class Bot:
                 log.exception("The bot's %s step failed unexpectedly: %r", name, err)
         return BotResult(tuple(errors))
 
+    # -- what the dashboard links to -------------------------------------------------------
+
+    @property
+    def pulls(self) -> dict[str, PullRequest]:
+        """The bot's open pull requests as last seen (drift and revert), by head branch."""
+        return dict(self.memory.pulls)
+
+    @property
+    def repository(self) -> str:
+        """The repository's web page, learnt from a pull request's ("" before any is seen)."""
+        return self.memory.repository
+
+    def _learn(self, pr: PullRequest) -> None:
+        if not self.memory.repository:
+            self.memory.repository = links.repository_url(self.forge.kind, pr.url)
+
+    def _remember(self, head: str, pr: PullRequest | None) -> None:
+        if pr is not None:
+            self._learn(pr)
+        if pr is not None and pr.state == "open":
+            self.memory.pulls[head] = pr
+        else:
+            self.memory.pulls.pop(head, None)
+
     # -- drift pull requests ---------------------------------------------------------------
 
     def _file(self, rel: str) -> str:
@@ -164,6 +190,7 @@ class Bot:
         step = driftpr.decide(report, open_fp, ours)
         limit = self.forge.max_body_chars
         title = f"Drift in cluster {report.cluster}: {len(report.new)} new finding(s)"
+        self._remember(head, pr)
         if step == "nothing":
             return
         if step == "close":
@@ -172,6 +199,7 @@ class Bot:
                 pr.number, driftpr.closing_comment(report.cluster, bool(report.findings))
             )
             self.forge.close_pull_request(pr.number)
+            self._remember(head, None)
             log.info("Closed drift pull request #%d of cluster %s.", pr.number, report.cluster)
             tip = self.branches.fetch(head)
             if tip is not None and is_own_commit(self.branches.commit_info(tip), self.identity):
@@ -230,10 +258,11 @@ class Bot:
                 if found is None:
                     raise
                 opened = self.forge.update_pull_request(found.number, title=title, body=body)
+            self._remember(head, opened)
             log.info("Opened drift pull request #%d for cluster %s.", opened.number, report.cluster)
         else:
             assert pr is not None
-            self.forge.update_pull_request(pr.number, title=title, body=body)
+            self._remember(head, self.forge.update_pull_request(pr.number, title=title, body=body))
             log.info("Updated drift pull request #%d of cluster %s.", pr.number, report.cluster)
 
     # -- revert pull requests --------------------------------------------------------------
@@ -248,7 +277,9 @@ class Bot:
         if not revert.is_budget_halt(plan) or fleet.revision in self.memory.reverted:
             return
         head = revert.branch(fleet.revision)
-        if any(p.head_ref == head for p in self.forge.pull_requests(state="all")):
+        earlier = [p for p in self.forge.pull_requests(state="all") if p.head_ref == head]
+        if earlier:
+            self._remember(head, next((p for p in earlier if p.state == "open"), None))
             self.memory.reverted.add(fleet.revision)  # opened before (and maybe closed): once
             return
         previous = self.memory.last_good
@@ -311,13 +342,14 @@ class Bot:
                 title=f"Revert {fleet.revision[:12]}: {revert.summary(made)}",
                 body=body,
             )
+            self._remember(head, opened)
             log.warning(
                 "The rollout of %s halted on its failure budget; opened revert pull request #%d.",
                 fleet.revision[:12],
                 opened.number,
             )
         except AlreadyExists:
-            pass
+            self._remember(head, self.forge.find_pull_request(head))
         self.memory.reverted.add(fleet.revision)
 
     # -- deployment statuses ---------------------------------------------------------------
@@ -359,6 +391,7 @@ class Bot:
         errors: list[str] = []
         open_numbers = set()
         for pr in self.forge.pull_requests(state="open"):
+            self._learn(pr)
             if pr.base_ref != self.branch or pr.head_ref.startswith("gitops/drift/"):
                 continue  # drift reports change no fleet file: their plan is the main branch's
             open_numbers.add(pr.number)

@@ -120,7 +120,8 @@ def _ready(controller: Controller, electors: list[LeaderElector]) -> tuple[bool,
     "--http-addr",
     default="127.0.0.1:8080",
     show_default=True,
-    help="Where /healthz, /readyz, /metrics and /webhook listen.",
+    help="Where the dashboard (/), /api/v1/fleet, /healthz, /readyz, /metrics and /webhook "
+    "listen; keep it on 127.0.0.1 unless a Service or proxy guards it.",
 )
 @click.option(
     "--verify-signatures",
@@ -244,6 +245,7 @@ def run(
         ready=lambda: _ready(controller, electors),
         trigger=trigger,
         webhook_secret=secret,
+        board=controller.board,
     ).start()
     loop_thread: list[threading.Thread] = []
 

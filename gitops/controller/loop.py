@@ -19,6 +19,9 @@ it changes, shown by ``/readyz`` and written to the status branch (``controller.
 - report: offer the status files to the coalescing writer, which commits only on change, to a
   branch of its own, so the loop never wakes itself.
 
+After the phases, the pass publishes what it holds to the dashboard's board
+(``gitops.dashboard``), which the HTTP threads serve; publishing reads, never acts.
+
 The loop then sleeps until the soonest requeue any outcome asks for, a push (webhook or local
 watch, through ``Trigger``) or the poll interval. It must never apply a revision that failed to
 load or verify, and never stop because one phase failed.
@@ -40,6 +43,8 @@ from gitops.controller import phases
 from gitops.controller.metrics import Metrics
 from gitops.controller.phases import PHASES, PhaseOutcome
 from gitops.controller.webhooks import Trigger
+from gitops.dashboard import view
+from gitops.dashboard.board import Board
 from gitops.drift import KINDS
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
@@ -75,6 +80,7 @@ class LoopState:
     failures: int = 0  # consecutive passes with a transient outcome (for the backoff)
     reconciles: int = 0
     history: list[str] = field(default_factory=list)
+    status_commit: str = ""  # the newest status commit written (the dashboard links to it)
 
     @property
     def stalled(self) -> str:
@@ -107,6 +113,7 @@ class Controller:
         state_namespace: str = "gitops-system",
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
+        board: Board | None = None,
     ) -> None:
         self.mirror = mirror
         self.management = management
@@ -122,6 +129,7 @@ class Controller:
         self.store = StateStore(management, state_namespace, time_scale=time_scale)
         self.executor: Executor | None = None
         self.state = LoopState()
+        self.board = board or Board()  # the dashboard's page, published after every pass
         self.stopping = threading.Event()
         self._trigger: Trigger | None = None
         self._backoff = self._soon()
@@ -295,6 +303,8 @@ class Controller:
         files[CONTROLLER_FILE] = self.controller_file()
         message = f"Status of {fleet.name} at {fleet.revision[:12]}: {plan.status}"
         result = self.writer.offer(files, message, fleet_revision=fleet.revision, plan_id=plan.id)
+        if result is not None and result.committed and result.revision:
+            self.state.status_commit = result.revision
         due = self.writer.due_in()
         if due is not None:
             return PhaseOutcome("report", "ok", "a status commit waits its turn", requeue=due)
@@ -350,7 +360,33 @@ class Controller:
             self.state.failures + 1 if any(o.kind == "transient" for o in ran) else 0
         )
         self.state.reconciles += 1
+        try:
+            self.publish()
+        except Exception:  # the page must never stop the loop
+            log.exception("Publishing the dashboard failed; the page shows the previous pass.")
         return self.outcomes()
+
+    def publish(self) -> view.FleetView:
+        """Hand what this pass holds to the dashboard (names, numbers, reasons; no secret)."""
+        forge, pulls = view.Forge(status_commit=self.state.status_commit), {}
+        if self.bot is not None:
+            forge = view.Forge(self.bot.forge.kind, self.bot.repository, self.state.status_commit)
+            pulls = {
+                head: view.Link(f"#{pr.number} {pr.title}", pr.url)
+                for head, pr in self.bot.pulls.items()
+            }
+        return self.board.publish(
+            view.Inputs(
+                now=self.clock(),
+                fleet=self.state.fleet,
+                plan=self.state.plan,
+                phases=tuple(view.Phase(o.name, o.kind, o.message) for o in self.outcomes()),
+                fetched=self.state.fetched,
+                stalled=self.state.stalled,
+                forge=forge,
+                pulls=pulls,
+            )
+        )
 
     def _phase(self, name: str, step: Callable[[], PhaseOutcome | None]) -> PhaseOutcome | None:
         started = time.monotonic()

@@ -196,6 +196,11 @@ class PoolPlan:
     reason: str = ""
     batches: tuple[Batch, ...] = ()
 
+    @property
+    def on_target(self) -> int:
+        """Nodes that run the declared image with the pool's configuration, up to ``replicas``."""
+        return max(0, min(self.replicas, self.machines) - self.outdated - self.drifted)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterPlan:

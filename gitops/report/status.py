@@ -45,12 +45,11 @@ def _pool_status(
     for member in seen.members(pool.name) if seen is not None else ():
         if member.node is not None:
             observed[_image_of(fleet, declared, member.node.facts)] += 1
-    on_target = max(0, min(pool.replicas, pool.machines) - pool.outdated - pool.drifted)
     return {
         "name": pool.name,
         "declaredImage": declared,
         "observedImages": dict(sorted(observed.items())),
-        "nodesOnTarget": on_target,
+        "nodesOnTarget": pool.on_target,
         "replicas": pool.replicas,
         "status": pool.status,
         **({"reason": pool.reason} if pool.reason else {}),

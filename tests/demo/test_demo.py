@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from gitops.demo import SLUG
+
 
 @pytest.mark.slow
 def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
@@ -47,6 +49,14 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         assert summary["ok"] is True
         # Drift was injected, reported in pull requests and remediated by replacement.
         assert summary["driftInjected"] and summary["driftPulls"]
+        # The controller's page was pointed at, and still answered at the end of the story.
+        url = summary["dashboard"]
+        assert url.startswith("http://127.0.0.1:") and f"open {url} to watch" in done.stdout
+        assert summary["dashboardPage"]["revision"] == summary["broken"]["revision"]
+        # The forge is known (the bot's pull requests name it): the revision links to its commit.
+        assert summary["dashboardPage"]["revisionUrl"].endswith(
+            f"/{SLUG}/commit/{summary['broken']['revision']}"
+        )
         assert summary["driftReplacements"] >= len(summary["driftInjected"])
         # The status branch holds the controller's commits.
         assert summary["statusCommits"] >= 3

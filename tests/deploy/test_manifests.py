@@ -126,7 +126,8 @@ def test_the_deployment_is_locked_down_and_highly_available() -> None:
     for path in ("/tmp", _flag(container, "--cache-dir")):
         assert "emptyDir" in volumes[mounts[path]], path
     service = one(objects, "Service", "gitops-controller")
-    assert {p["name"] for p in service["spec"]["ports"]} == {"webhook", "metrics"}
+    assert {p["name"] for p in service["spec"]["ports"]} == {"webhook", "metrics", "dashboard"}
+    assert service["spec"]["type"] == "ClusterIP"  # the dashboard only by port-forward
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"http"}
     assert container["ports"][0]["containerPort"] == int(
         _flag(container, "--http-addr").split(":")[1]
