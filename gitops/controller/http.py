@@ -142,7 +142,7 @@ class ControllerHTTP:
     @property
     def address(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def page(self, path: str) -> tuple[bytes, str] | None:
         """The dashboard's answer to GET ``path`` (None: not a dashboard route, or no board)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from ruamel.yaml import YAML
 
@@ -25,9 +25,59 @@ from gitops.drift import Finding, image_facts
 from gitops.fleet import Fleet
 from gitops.inventory import ClusterInventory, Inventory
 from gitops.plan import Plan
-from gitops.plan.model import ClusterPlan, PoolPlan
+from gitops.plan.model import ClusterPlan, PoolPlan, Wait
 
 SCHEMA_VERSION = "gitops.status/v1"
+
+
+# The shape of a cluster's status file, key by key as readers of the status branch see it.
+
+
+class Condition(TypedDict):
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+class RolloutReport(TypedDict):
+    wave: str
+    waveStatus: str
+    phase: str
+    reason: NotRequired[str]  # only when the plan gives one
+
+
+class PoolReport(TypedDict):
+    name: str
+    declaredImage: str
+    observedImages: dict[str, int]  # catalog image -> nodes reporting its facts
+    nodesOnTarget: int
+    replicas: int
+    status: str
+    reason: NotRequired[str]  # only when the plan gives one
+
+
+class FindingReport(TypedDict):
+    kind: str
+    node: str
+    pool: str
+    fact: str
+    expected: str
+    observed: str
+    severity: str
+    remediation: str
+    fingerprint: str
+
+
+class ClusterReport(TypedDict):
+    schemaVersion: str
+    cluster: str
+    fleetRevision: str
+    planId: str
+    rollout: RolloutReport
+    conditions: list[Condition]
+    pools: list[PoolReport]
+    findings: list[FindingReport]
 
 
 def _image_of(fleet: Fleet, declared: str, facts: tuple[str, str, str, str]) -> str:
@@ -40,30 +90,32 @@ def _image_of(fleet: Fleet, declared: str, facts: tuple[str, str, str, str]) -> 
 
 def _pool_status(
     pool: PoolPlan, seen: ClusterInventory | None, fleet: Fleet, declared: str
-) -> dict[str, Any]:
+) -> PoolReport:
     observed: Counter[str] = Counter()
     for member in seen.members(pool.name) if seen is not None else ():
         if member.node is not None:
             observed[_image_of(fleet, declared, member.node.facts)] += 1
-    return {
+    report: PoolReport = {
         "name": pool.name,
         "declaredImage": declared,
         "observedImages": dict(sorted(observed.items())),
         "nodesOnTarget": pool.on_target,
         "replicas": pool.replicas,
         "status": pool.status,
-        **({"reason": pool.reason} if pool.reason else {}),
     }
+    if pool.reason:
+        report["reason"] = pool.reason
+    return report
 
 
 def conditions(
     plan: Plan, cluster: ClusterPlan, findings: list[Finding], stalled: str = ""
-) -> list[dict[str, str]]:
+) -> list[Condition]:
     """Ready, Reconciling and Stalled for one cluster, each with a reason and a message."""
     drift = [f for f in findings if f.is_drift]
     work = any(True for pool in cluster.pools for batch in pool.batches for _ in batch.actions)
     quarantined = any(
-        a.kind == "Wait" and getattr(a, "on", "") == "human"
+        isinstance(a, Wait) and a.on == "human"
         for pool in cluster.pools
         for batch in pool.batches
         for a in batch.actions
@@ -113,7 +165,7 @@ def _stalled_reason(plan: Plan, stalled: str) -> str:
 
 def cluster_status(
     fleet: Fleet, inventory: Inventory, plan: Plan, cluster: str, stalled: str = ""
-) -> dict[str, Any]:
+) -> ClusterReport:
     """The status document of one cluster."""
     wave = next(w for w in plan.waves if any(c.name == cluster for c in w.clusters))
     cplan = next(c for c in wave.clusters if c.name == cluster)
@@ -122,17 +174,15 @@ def cluster_status(
     seen = inventory.cluster(cluster)
     findings = [f for f in plan.findings if f.cluster == cluster]
     declared = {p.name: p.image for p in doc.spec.node_pools}
+    rollout: RolloutReport = {"wave": wave.name, "waveStatus": wave.status, "phase": cplan.status}
+    if cplan.reason:
+        rollout["reason"] = cplan.reason
     return {
         "schemaVersion": SCHEMA_VERSION,
         "cluster": cluster,
         "fleetRevision": plan.fleet_revision,
         "planId": plan.id,
-        "rollout": {
-            "wave": wave.name,
-            "waveStatus": wave.status,
-            "phase": cplan.status,
-            **({"reason": cplan.reason} if cplan.reason else {}),
-        },
+        "rollout": rollout,
         "conditions": conditions(plan, cplan, findings, stalled),
         "pools": [_pool_status(p, seen, fleet, declared.get(p.name, p.image)) for p in cplan.pools],
         "findings": [
@@ -152,7 +202,7 @@ def cluster_status(
     }
 
 
-def render_yaml(document: dict[str, Any]) -> str:
+def render_yaml(document: ClusterReport) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
@@ -164,7 +214,7 @@ def render_yaml(document: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def summary_markdown(fleet: Fleet, statuses: list[dict[str, Any]], plan: Plan) -> str:
+def summary_markdown(fleet: Fleet, statuses: list[ClusterReport], plan: Plan) -> str:
     lines = [
         f"# Fleet {fleet.name}: status",
         "",
