@@ -13,23 +13,23 @@ from pathlib import Path
 import click
 
 from gitops.cli.errors import Failed
-from gitops.cli.source import connect, load_fleet
+from gitops.cli.source import (
+    connect,
+    context_option,
+    fleet_option,
+    kubeconfig_option,
+    load_fleet,
+    repo_option,
+    request_timeout_option,
+    sync_timeout_option,
+)
 
 
 @click.command()
-@click.option(
-    "--fleet",
-    "fleet_path",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Fleet repository directory.",
-)
-@click.option("--repo", metavar="URL[#REF]", help="Fleet repository to clone, at REF.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    help="Kubeconfig of the management cluster (default: in-cluster, then ~/.kube/config).",
-)
-@click.option("--context", help="Kubeconfig context to use.")
+@fleet_option
+@repo_option
+@kubeconfig_option
+@context_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--resume", is_flag=True, help="Clear a halt (and its failure counts) and carry on.")
 @click.option(
@@ -50,20 +50,8 @@ from gitops.cli.source import connect, load_fleet
     is_flag=True,
     help="Remediate even when more than maxDriftedFraction of the fleet drifted.",
 )
-@click.option(
-    "--sync-timeout",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the first listing of each cluster.",
-)
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds the management cluster may take to answer at all before apply fails.",
-)
+@sync_timeout_option
+@request_timeout_option
 def apply(
     fleet_path: Path | None,
     repo: str | None,

@@ -27,43 +27,51 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The flags apply shares with drift and plan, declared once.
+fleet_option = click.option(
+    "--fleet",
+    "fleet_path",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Fleet repository directory.",
+)
+repo_option = click.option(
+    "--repo",
+    metavar="URL[#REF]",
+    help="Fleet repository to clone (https, ssh, file:// or a path), at REF.",
+)
+kubeconfig_option = click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig of the management cluster (default: in-cluster, then ~/.kube/config).",
+)
+context_option = click.option("--context", help="Kubeconfig context to use.")
+sync_timeout_option = click.option(
+    "--sync-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the first listing of each cluster.",
+)
+request_timeout_option = click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the management cluster may take to answer at all before the command "
+    "fails, naming its URL.",
+)
+
 _SOURCE_OPTIONS = [
-    click.option(
-        "--fleet",
-        "fleet_path",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Fleet repository directory.",
-    ),
-    click.option(
-        "--repo",
-        metavar="URL[#REF]",
-        help="Fleet repository to clone (https, ssh, file:// or a path), at REF.",
-    ),
-    click.option(
-        "--kubeconfig",
-        type=click.Path(dir_okay=False),
-        help="Kubeconfig of the management cluster (default: in-cluster, then ~/.kube/config).",
-    ),
-    click.option("--context", help="Kubeconfig context to use."),
+    fleet_option,
+    repo_option,
+    kubeconfig_option,
+    context_option,
     click.option(
         "--cluster", "only", multiple=True, metavar="NAME", help="Only this cluster (repeatable)."
     ),
     output_option,
-    click.option(
-        "--sync-timeout",
-        type=float,
-        default=30.0,
-        show_default=True,
-        help="Seconds to wait for the first listing of each cluster.",
-    ),
-    click.option(
-        "--request-timeout",
-        type=click.FloatRange(min=0.0, min_open=True),
-        default=10.0,
-        show_default=True,
-        help="Seconds the management cluster may take to answer at all before the command "
-        "fails, naming its URL.",
-    ),
+    sync_timeout_option,
+    request_timeout_option,
     click.option(
         "--time-scale",
         type=click.FloatRange(min=0.0, min_open=True),

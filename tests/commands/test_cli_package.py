@@ -29,6 +29,7 @@ HEAVY = ("kubernetes", "git", "httpx", "gitops.sim")
 PROBE = f"""
 import json, runpy, sys
 sys.argv = ["gitops", *sys.argv[1:]]
+code = 0
 try:
     runpy.run_module("gitops.cli", run_name="__main__", alter_sys=True)
 except SystemExit as done:
