@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -40,3 +42,24 @@ def test_contracts_catch_a_model_module_importing_the_entry_layer(tmp_path: Path
     assert result.returncode == 1
     assert "Layers: entry > shell > adapters > core > model BROKEN" in result.stdout
     assert "Only gitops.kube imports kubernetes BROKEN" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "offence"),
+    [
+        ("gitops/rollout/chatty.py", "import rich.console\n"),
+        ("gitops/demo/flags.py", "import click\n"),
+    ],
+)
+def test_contracts_catch_click_or_rich_outside_the_cli(
+    tmp_path: Path, module: str, offence: str
+) -> None:
+    shutil.copytree(
+        ROOT / "gitops", tmp_path / "gitops", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / module).write_text(offence)
+    result = _lint(tmp_path)
+    assert result.returncode == 1
+    assert "Only gitops.cli imports click and rich BROKEN" in result.stdout
+    assert "0 broken" not in result.stdout

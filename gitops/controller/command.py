@@ -1,8 +1,8 @@
 """``gitops run``: the controller process (wiring only; the loop is ``gitops.controller.loop``).
 
 Shell layer. Builds the mirror, status writer, trust store, HTTP endpoints, trigger and leader
-election from flags, runs the loop while this replica holds the Lease, and stops cleanly on
-SIGTERM or SIGINT (the last status is flushed and the Lease released).
+election from typed options (``RunOptions``; the flags are ``gitops.cli.run``'s), runs the
+loop while this replica holds the Lease, and stops cleanly on SIGTERM or SIGINT (the last status is flushed and the Lease released).
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ import os
 import socket
 import tempfile
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import click
-
-from gitops.bot.options import build_bot, forge_options
+from gitops.bot.options import ForgeFlags, build_bot
 from gitops.controller.http import ControllerHTTP
 from gitops.controller.logs import configure
 from gitops.controller.loop import Controller
 from gitops.controller.metrics import Metrics
 from gitops.controller.watch import RefWatcher, local_git_dir
 from gitops.controller.webhooks import Trigger
-from gitops.errors import GitopsError
-from gitops.fleet.quantities import parse_duration
+from gitops.errors import Stalled
 from gitops.gitrepo.auth import Credentials
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import CoalescingWriter, StatusWriter
@@ -37,13 +35,6 @@ from gitops.kube.lease import LeaderElector
 from gitops.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
 
 
 def _namespaces(
@@ -66,7 +57,7 @@ def _namespaces(
         try:
             outcome = ensure_namespace(management, namespace)
         except Forbidden as err:
-            raise click.ClickException(
+            raise Stalled(
                 f"namespace {namespace} (for the {' and the '.join(uses)}) does not exist and "
                 f"this identity may not create it ({err}); create it, or point --lease-namespace "
                 "and --state-namespace at a namespace that exists"
@@ -87,156 +78,80 @@ def _ready(controller: Controller, electors: list[LeaderElector]) -> tuple[bool,
     return controller.ready()
 
 
-@click.command()
-@click.option(
-    "--repo",
-    required=True,
-    help="Fleet repository URL (https, ssh, file://) or path; a local one is watched for commits.",
-)
-@click.option("--branch", default="main", show_default=True, help="Branch engineers merge to.")
-@click.option("--path", "subdir", default="", help="Folder of the fleet inside the repository.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    help="Management cluster kubeconfig (default: in-cluster configuration).",
-)
-@click.option("--context", help="Kubeconfig context.")
-@click.option(
-    "--interval",
-    default="1m",
-    show_default=True,
-    callback=_duration,
-    help="Poll the repository this often (with ±10% jitter).",
-)
-@click.option("--status-branch", default="gitops/status", show_default=True)
-@click.option(
-    "--status-interval",
-    default="30s",
-    show_default=True,
-    callback=_duration,
-    help="At most one status commit this often.",
-)
-@click.option(
-    "--http-addr",
-    default="127.0.0.1:8080",
-    show_default=True,
-    help="Where the dashboard (/), /api/v1/fleet, /healthz, /readyz, /metrics and /webhook "
-    "listen; keep it on 127.0.0.1 unless a Service or proxy guards it.",
-)
-@click.option(
-    "--verify-signatures",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of trusted OpenPGP keys and an SSH allowed_signers file.",
-)
-@click.option("--webhook-secret-file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding an https token for the repository.",
-)
-@click.option("--ssh-key", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the mirror and snapshots live (default: a temporary directory).",
-)
-@click.option(
-    "--lease-namespace",
-    default="gitops-system",
-    show_default=True,
-    help="Namespace of the Lease gitops-controller (created at start when missing and allowed).",
-)
-@click.option(
-    "--state-namespace",
-    default="gitops-system",
-    show_default=True,
-    help="Namespace of the rollout's durable record (created at start when missing and allowed).",
-)
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds the management cluster may take to answer at all before start-up fails.",
-)
-@click.option(
-    "--time-scale",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Multiply every policy duration; for demos and tests.",
-)
-@click.option(
-    "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
-)
-@forge_options(controller=True)
-def run(
-    repo: str,
-    branch: str,
-    subdir: str,
-    kubeconfig: str | None,
-    context: str | None,
-    interval: float,
-    status_branch: str,
-    status_interval: float,
-    http_addr: str,
-    verify_signatures: Path | None,
-    webhook_secret_file: Path | None,
-    token_file: Path | None,
-    ssh_key: Path | None,
-    known_hosts: Path | None,
-    cache_dir: Path | None,
-    lease_namespace: str,
-    state_namespace: str,
-    request_timeout: float,
-    time_scale: float,
-    log_format: str,
-    **forge: Any,
-) -> None:
-    """Run the controller: pull the fleet repository, reconcile, write status to git.
+@dataclass(frozen=True)
+class RunOptions:
+    """``gitops run``'s settings, parsed and typed by ``gitops.cli.run``."""
+
+    repo: str
+    branch: str = "main"
+    subdir: str = ""
+    kubeconfig: str | None = None
+    context: str | None = None
+    interval: float = 60.0
+    status_branch: str = "gitops/status"
+    status_interval: float = 30.0
+    http_addr: str = "127.0.0.1:8080"
+    verify_signatures: Path | None = None
+    webhook_secret_file: Path | None = None
+    token_file: Path | None = None
+    ssh_key: Path | None = None
+    known_hosts: Path | None = None
+    cache_dir: Path | None = None
+    lease_namespace: str = "gitops-system"
+    state_namespace: str = "gitops-system"
+    request_timeout: float = 10.0
+    time_scale: float = 1.0
+    log_format: str = "json"
+    forge: ForgeFlags | None = None
+    announce: Callable[[str], None] = field(default=lambda line: None, compare=False)
+
+
+def run(options: RunOptions) -> None:
+    """Run the controller until SIGTERM or SIGINT: pull, reconcile, write status to git.
 
     Only the replica holding the Lease gitops-controller acts. The namespaces of the Lease and
-    of the rollout record are created at start when missing, as `gitops apply` does; when this
-    identity may not create them, start-up fails naming them. Exit status: 0 after SIGTERM or
-    SIGINT, 1 when it cannot start (bad flags, unreachable management cluster, a missing
-    namespace it may not create).
+    of the rollout record are created at start when missing, as `gitops apply` does. Raises a
+    ``GitopsError`` when it cannot start (unreachable management cluster, a missing namespace
+    it may not create, unusable credentials); ``announce`` gets the one line saying it is up.
     """
-    if log_format == "json":
+    o = options
+    if o.log_format == "json":
         configure("info")
-    cache = cache_dir or Path(tempfile.mkdtemp(prefix="gitops-cache-"))
+    cache = o.cache_dir or Path(tempfile.mkdtemp(prefix="gitops-cache-"))
     credentials = Credentials(
-        token_file=token_file, ssh_key_file=ssh_key, known_hosts_file=known_hosts
+        token_file=o.token_file, ssh_key_file=o.ssh_key, known_hosts_file=o.known_hosts
     )
-    remote = Remote(repo, branch=branch, credentials=credentials)
+    remote = Remote(o.repo, branch=o.branch, credentials=credentials)
     try:
-        management = connect(kubeconfig, context)
-        probe(management, request_timeout)
-        _namespaces(management, lease_namespace, state_namespace, pod_namespace(kubeconfig))
+        management = connect(o.kubeconfig, o.context)
+        probe(management, o.request_timeout)
+        _namespaces(management, o.lease_namespace, o.state_namespace, pod_namespace(o.kubeconfig))
         mirror = Mirror(cache / "fleet", remote)
         writer = CoalescingWriter(
-            StatusWriter(cache / "status", remote, branch=status_branch), status_interval
+            StatusWriter(cache / "status", remote, branch=o.status_branch), o.status_interval
         )
-        bot = build_bot(forge, remote, cache / "bot", path=subdir, status_branch=status_branch)
-    except (GitopsError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
-    trust = TrustStore(verify_signatures, cache / "trust") if verify_signatures else None
+        bot = build_bot(
+            o.forge, remote, cache / "bot", path=o.subdir, status_branch=o.status_branch
+        )
+    except ValueError as err:
+        raise Stalled(str(err)) from err
+    trust = TrustStore(o.verify_signatures, cache / "trust") if o.verify_signatures else None
     metrics = Metrics()
     controller = Controller(
         mirror,
         management,
-        path=subdir,
+        path=o.subdir,
         writer=writer,
         bot=bot,
         trust=trust,
         metrics=metrics,
-        state_namespace=state_namespace,
-        time_scale=time_scale,
+        state_namespace=o.state_namespace,
+        time_scale=o.time_scale,
     )
-    trigger = Trigger(branch)
+    trigger = Trigger(o.branch)
     electors: list[LeaderElector] = []  # filled below; /readyz may be asked before
-    host, _, port = http_addr.rpartition(":")
-    secret = webhook_secret_file.read_bytes().strip() if webhook_secret_file else None
+    host, _, port = o.http_addr.rpartition(":")
+    secret = o.webhook_secret_file.read_bytes().strip() if o.webhook_secret_file else None
     http = ControllerHTTP(
         host or "127.0.0.1",
         int(port),
@@ -253,7 +168,7 @@ def run(
         metrics.leader.set(1)
         controller.resume()
         thread = threading.Thread(
-            target=lambda: controller.run(interval=interval, trigger=trigger),
+            target=lambda: controller.run(interval=o.interval, trigger=trigger),
             name="reconcile",
             daemon=True,
         )
@@ -267,24 +182,23 @@ def run(
     identity = f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(
         management,
-        lease_namespace,
+        o.lease_namespace,
         "gitops-controller",
         identity,
-        lease_duration=max(1.0, 15.0 * min(1.0, time_scale * 10)),
-        retry_period=max(0.2, 2.0 * min(1.0, time_scale * 10)),
+        lease_duration=max(1.0, 15.0 * min(1.0, o.time_scale * 10)),
+        retry_period=max(0.2, 2.0 * min(1.0, o.time_scale * 10)),
         on_started=lead,
         on_stopped=follow,
     )
     electors.append(elector)
-    git_dir = local_git_dir(repo)
-    watcher = RefWatcher(git_dir, branch, trigger).start() if git_dir is not None else None
+    git_dir = local_git_dir(o.repo)
+    watcher = RefWatcher(git_dir, o.branch, trigger).start() if git_dir is not None else None
     # Shutdown happens inside the block: our handlers stay installed until the process is
     # done, so a second SIGTERM during the shutdown is absorbed instead of killing it.
     with stop_on_signals() as stop:
-        click.echo(
-            f"gitops run: watching {remote.display} ({branch}); http {http.address}; "
-            f"identity {identity}",
-            err=True,
+        o.announce(
+            f"gitops run: watching {remote.display} ({o.branch}); http {http.address}; "
+            f"identity {identity}"
         )
         elector.start()
         stop.wait()

@@ -22,8 +22,11 @@ def _commands(command: click.Command, path: tuple[str, ...]) -> Iterator[tuple[s
     if isinstance(command, click.Group):
         if len(path) == 1:
             yield " ".join(path), command  # the top level has options of its own (--version)
-        for name in sorted(command.commands):
-            yield from _commands(command.commands[name], (*path, name))
+        ctx = click.Context(command)  # the group loads its commands on demand: ask it for them
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"`{' '.join(path)}` lists {name} but cannot load it"
+            yield from _commands(sub, (*path, name))
     else:
         yield " ".join(path), command
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops.demo import SLUG
+from gitops.demo.stage import SLUG
 
 
 @pytest.mark.slow

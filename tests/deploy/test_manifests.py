@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitops.controller.command import run as run_command
+from gitops.cli.run import run as run_command
 from gitops.sim import authz
 from tests.conftest import ROOT
 from tests.deploy.manifests import (

@@ -1,20 +1,23 @@
-"""Live progress of a rollout for terminals: bars per wave, cluster and pool, and an event log.
+"""Live progress of ``gitops apply``: bars per wave, cluster and pool, and an event log.
 
-Shell layer (presentation only). Fed with each plan the executor acts on and each event it
-emits; renders with rich. It decides nothing and never touches the clusters.
+Entry layer (presentation only). Fed with each plan the executor acts on and each event it
+emits (the executor's ``on_event`` is a plain callable); renders with rich on a terminal, or
+one plain line per event when piped. It decides nothing and never touches the clusters.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
+import click
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from gitops.fleet import Fleet
 from gitops.plan import Plan, PoolPlan
 from gitops.rollout.executor import Event
 
@@ -99,3 +102,28 @@ class Progress:
 
 def _bar(done: int, total: int) -> ProgressBar:
     return ProgressBar(total=max(total, 1), completed=done, width=30)
+
+
+class EventLines:
+    """``apply``'s events as plain lines on stdout, for logs: time, wave, cluster, pool, node."""
+
+    def __init__(self, fleet: Fleet, progress: Progress) -> None:
+        self.progress = progress
+        self.waves = {
+            cluster: members.wave.name for members in fleet.waves for cluster in members.clusters
+        }
+        self.wave_names = {members.wave.name for members in fleet.waves}
+
+    def __call__(self, event: Event) -> None:
+        self.progress.event(event)
+        stamp = datetime.fromtimestamp(event.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A wave's own events (started, converged, soaked) name the wave as their subject.
+        wave_event = not event.cluster and event.subject in self.wave_names
+        fields = [
+            ("wave", event.subject if wave_event else self.waves.get(event.cluster, "")),
+            ("cluster", event.cluster),
+            ("pool", event.pool),
+            ("node", "" if wave_event else event.subject),
+        ]
+        where = " ".join(f"{key}={value}" for key, value in fields if value)
+        click.echo(f"{stamp} {event.level:<7} {where + ': ' if where else ''}{event.message}")

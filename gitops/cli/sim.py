@@ -1,8 +1,8 @@
 """The ``gitops sim`` command group: serve a simulated fleet (see gitops.sim).
 
-Tool layer, the simulator's entry point from ``gitops.cli``. It parses flags, starts a
-``Simulator``, prints one summary line and waits for SIGINT or SIGTERM. It must never print a
-traceback for bad input: an invalid fleet prints the loader's problems and exits 1, a bad
+Entry layer, the simulator's command line; the simulator is imported only when ``serve`` runs.
+It parses flags, starts a ``Simulator``, prints one summary line and waits for SIGINT or
+SIGTERM. It must never print a traceback for bad input: an invalid fleet prints the loader's problems and exits 1, a bad
 ``--faults`` or ``--drift`` spec prints its message and exits 1 (click's usage errors exit 2).
 """
 
