@@ -305,7 +305,14 @@ def test_selector_watch_sees_objects_move_in_and_out(store: Store) -> None:
 
 def test_watch_bookmarks_when_quiet(store: Store) -> None:
     events = list(
-        store.watch("c1", NODES, resource_version="1", timeout=0.25, bookmark_interval=0.05)
+        store.watch(
+            "c1",
+            NODES,
+            resource_version="1",
+            timeout=0.25,
+            bookmark_interval=0.05,
+            bookmark_lead=0.01,
+        )
     )
     assert events and all(e.type == "BOOKMARK" for e in events)
     assert events[-1].object["metadata"]["resourceVersion"] == str(store.resource_version)
