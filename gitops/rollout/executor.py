@@ -137,9 +137,9 @@ class Executor:
         # elsewhere; the step is then due at once rather than at the end of its backoff.
         self._blocked: dict[str, tuple[str, dict[str, str]]] = {}
         self.retry_interval = min(1.0, max(0.05, time_scale))
-        # A drain waiting only for evicted pods to finish terminating (their grace period) is
-        # looked at again this often, never backed off: nothing else would wake it.
-        self.termination_poll = self.retry_interval
+        # A drain waiting for evicted pods to finish terminating (their grace period) is looked
+        # at again at least this often, whatever its backoff: nothing else would wake it.
+        self.termination_poll = self.retry_interval / 4
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet, with their pool and when they were made.
         # A plan made before they show counts the pool short: no Machine is created in that
