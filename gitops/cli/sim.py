@@ -73,6 +73,26 @@ def sim() -> None:
     "(ca.crt), which then points at https: kubectl sends its token only over https, and a "
     "request without credentials is 401. ServiceAccount tokens are held to RBAC either way.",
 )
+@click.option(
+    "--no-heartbeats",
+    is_flag=True,
+    help="Kubelets neither renew node Leases (every 10 s) nor report Node status (every 5 min), "
+    "both scaled by --time-scale. On by default, as on a real cluster; turn off only where "
+    "that load is in the way (e.g. counting Node events).",
+)
+@click.option(
+    "--watch-history",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Events kept per resource for watches and paged lists; older ones answer 410 Expired.",
+)
+@click.option(
+    "--watch-history-seconds",
+    default=None,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Also drop events older than this many seconds (real API servers keep minutes).",
+)
 def serve(
     fleet_path: Path,
     port: int,
@@ -84,6 +104,9 @@ def serve(
     faults: str,
     time_scale: float,
     tls: bool,
+    no_heartbeats: bool,
+    watch_history: int,
+    watch_history_seconds: float | None,
 ) -> None:
     """Serve a simulated fleet: the management cluster at / and each workload cluster at
     /clusters/<name>/, until interrupted (SIGINT or SIGTERM).
@@ -119,6 +142,9 @@ def serve(
         time_scale=time_scale,
         kubeconfig_out=kubeconfig_out,
         tls=tls,
+        history=watch_history,
+        history_seconds=watch_history_seconds,
+        world_options={"heartbeats": not no_heartbeats},
     )
     with stop_on_signals() as stop:
         try:

@@ -42,8 +42,13 @@ class WatchCache:
         *,
         on_change: Callable[[str, dict[str, Any]], None] | None = None,
         backoff_max: float = 10.0,
+        quiet: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
     ) -> None:
         self.what = what
+        # quiet(old, new): a modification no reader decides on (a Node's heartbeat): the
+        # object is kept current, but the generation does not move and on_change is not
+        # called, so nothing wakes for it.
+        self._quiet = quiet
         self._list_fn = list_fn
         self._on_change = on_change
         self._objects: dict[Key, dict[str, Any]] = {}
@@ -63,6 +68,7 @@ class WatchCache:
         self.lists = 0
         self.watches = 0
         self.events = 0
+        self.quiet_events = 0
         self.last_error = ""
 
     # -- reading -------------------------------------------------------------------------
@@ -221,6 +227,12 @@ class WatchCache:
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             return
         with self._changed:
+            old = self._objects.get(_key(obj))
+            if kind == "MODIFIED" and old is not None and self._quiet and self._quiet(old, obj):
+                self._objects[_key(obj)] = obj
+                self.resource_version = version or self.resource_version
+                self.quiet_events += 1
+                return
             if kind == "DELETED":
                 self._objects.pop(_key(obj), None)
             else:

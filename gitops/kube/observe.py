@@ -171,7 +171,14 @@ class Observer:
         workload.kube, workload.error = kube, ""
         notify = self._notify(workload.name)
         workload.caches = {
-            "nodes": WatchCache(f"Nodes of {workload.name}", kube.core.list_node, on_change=notify),
+            "nodes": WatchCache(
+                f"Nodes of {workload.name}",
+                kube.core.list_node,
+                on_change=notify,
+                # kubelets report every Node's status every few minutes: at fleet scale that
+                # is several changes a second that no decision reads
+                quiet=translate.heartbeat_only,
+            ),
             "pods": WatchCache(
                 f"Pods of {workload.name}",
                 kube.core.list_pod_for_all_namespaces,

@@ -34,6 +34,25 @@ def timestamp(text: str | None) -> float:
         return 0.0
 
 
+def heartbeat_only(old: Obj, new: Obj) -> bool:
+    """Whether a Node changed only in what its kubelet's periodic status report stamps: its
+    conditions' ``lastHeartbeatTime`` (with the resourceVersion and managedFields of any
+    write). The inventory keeps no heartbeat time, so such a change decides nothing."""
+
+    def stripped(obj: Obj) -> dict[str, Any]:
+        meta = {
+            k: v for k, v in _meta(obj).items() if k not in ("resourceVersion", "managedFields")
+        }
+        status = dict(obj.get("status") or {})
+        status["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+            for c in status.get("conditions") or []
+        ]
+        return {**obj, "metadata": meta, "status": status}
+
+    return stripped(old) == stripped(new)
+
+
 def _meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 

@@ -4,7 +4,8 @@ Shell layer. A retirement spans many reconciles; every step is recorded on the N
 (``fleet.gitops.io/phase``: cordoned → draining → retired, ``drain-started``), so a restart
 at any instant carries on from what the objects say. Each call of ``retire`` does one pass:
 pods are listed afresh, DaemonSet and mirror pods and finished pods are skipped, evictions
-refused by a PodDisruptionBudget (429) are simply tried again on the next pass, and once
+refused by a PodDisruptionBudget (429) are simply tried again on the next pass, evicted pods
+are waited for until they are gone (Terminating for their grace period), and once
 ``drainTimeout`` has passed the pool's ``onDrainTimeout`` decides.
 """
 
@@ -41,6 +42,7 @@ class DrainResult:
     remaining: int = 0
     blocked_by: tuple[str, ...] = ()
     message: str = ""
+    terminating: int = 0  # of ``remaining``: evicted pods not gone yet
 
 
 def _blocking_pdb(err: TooManyRequests, namespace: str) -> str:
@@ -77,14 +79,19 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
     blocked: list[str] = []
     failures: list[str] = []
     remaining: list[dict[str, Any]] = []
+    terminating = 0
     for pod in pods:
         meta: dict[str, Any] = pod.get("metadata") or {}
         if meta.get("deletionTimestamp"):
-            continue  # already going; its grace period is being honoured
+            # Already going: the node is drained only once its kubelet has stopped it (as
+            # kubectl drain waits for deletions), so its machine is not deleted under it.
+            terminating += 1
+            continue
         grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
         try:
             actions.evict(kube, meta.get("namespace", ""), meta.get("name", ""), grace)
-            continue  # evicted: the API server now deletes it, honouring its grace period
+            terminating += 1  # evicted: Terminating for its grace period (a later pass sees)
+            continue
         except TooManyRequests as err:
             blocked.append(_blocking_pdb(err, meta.get("namespace", "")))
         except NotFound:
@@ -92,8 +99,7 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
         except GitopsError as err:
             failures.append(str(err))
         remaining.append(pod)
-    if not remaining:
-        # Every pod is evicted or going: drained now, without waiting for another pass.
+    if not remaining and not terminating:
         return DrainResult("drained")
     started = float(node.annotations.get(DRAIN_STARTED_ANNOTATION, now) or now)
     blockers = tuple(sorted(set(blocked)))
@@ -102,7 +108,9 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
         if blockers and node.annotations.get(DRAIN_BLOCKED_ANNOTATION) != blocked_by:
             # said once per change: a drain waiting on a budget passes here many times
             actions.patch_node(kube, node.name, annotations={DRAIN_BLOCKED_ANNOTATION: blocked_by})
-        return DrainResult("draining", len(remaining), blockers, "; ".join(failures))
+        waiting = f"{terminating} pods terminating" if terminating else ""
+        message = "; ".join(m for m in (*failures, waiting) if m)
+        return DrainResult("draining", len(remaining) + terminating, blockers, message, terminating)
     policy = pool.update.on_drain_timeout
     why = f"drain of {node.name} timed out after {pool.update.drain_timeout:g}s" + (
         f", blocked by PodDisruptionBudget {', '.join(blockers)}" if blockers else ""

@@ -71,6 +71,7 @@ class _Outcome(NamedTuple):
     settled: bool
     halt: str = ""
     blocked_by: tuple[str, ...] = ()
+    terminating: bool = False  # a drain waiting for evicted pods to be gone
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ class Executor:
         # elsewhere; the step is then due at once rather than at the end of its backoff.
         self._blocked: dict[str, tuple[str, dict[str, str]]] = {}
         self.retry_interval = min(1.0, max(0.05, time_scale))
+        # A drain waiting for evicted pods to finish terminating (their grace period) is looked
+        # at again at least this often, whatever its backoff: nothing else would wake it.
+        self.termination_poll = self.retry_interval / 4
         # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
         # created that its cache has not shown yet, with their pool and when they were made.
         # A plan made before they show counts the pool short: no Machine is created in that
@@ -470,6 +474,8 @@ class Executor:
                 self._attempts[action.key] = attempt + 1
                 budgets = {k: self.observer.pdb(action.cluster, k) for k in outcome.blocked_by}
                 delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
+                if outcome.terminating:
+                    delay = min(delay, self.termination_poll)
                 if attempt < QUICK_RETRIES and any(_allows(b) for b in budgets.values()):
                     # The cache already shows room again (an evicted pod is back, or the
                     # refusal is not in the cache yet), so no newer version may come to wake
@@ -587,7 +593,9 @@ class Executor:
                 why = result.message or f"drain of {node.name} failed"
                 return _Outcome(True, f"{why} (onDrainTimeout: fail)")
             if result.outcome != "drained":
-                return _Outcome(False, blocked_by=result.blocked_by)
+                return _Outcome(
+                    False, blocked_by=result.blocked_by, terminating=result.terminating > 0
+                )
         if action.machine:
             try:
                 self.provider.annotate_machine(

@@ -23,7 +23,8 @@ Format (one JSON object per line, keys always present as listed):
   ``"watch-drop"`` when the answer was shaped by injected faults).
 * ``kind: "change"``: ``event``, one of ``machine-created``, ``machine-deleted``,
   ``node-registered``, ``node-ready``, ``node-removed``, ``node-boot-failed``, ``pod-evicted``,
-  ``pod-rescheduled``, ``pod-deleted``, ``node-cordoned``, ``node-uncordoned`` (the world may add
+  ``pod-terminated``, ``pod-rescheduled``, ``pod-deleted``, ``node-cordoned``,
+  ``node-uncordoned`` (the world may add
   others), then whatever fields the caller gives (``namespace``, ``name``, ``node``,
   ``machine``, ``pool``, ``pdb`` ...).
 """
@@ -45,6 +46,7 @@ CHANGE_EVENTS = (
     "node-removed",
     "node-boot-failed",
     "pod-evicted",
+    "pod-terminated",
     "pod-rescheduled",
     "pod-deleted",
     "node-cordoned",

@@ -8,9 +8,13 @@ fleet has, reacting to the store's events:
   goes Provisioning -> Provisioned -> Running; after the provisioning latency its Node registers
   NotReady (nodeInfo from the image the SimMachine boots, labels of the ``node.cluster.x-k8s.io``
   domain copied from the Machine, the pool's labels and taints), and after the boot latency turns
-  Ready, unless the seeded dice say the boot failed. A Machine being deleted loses its Node after
-  the deprovision latency, then its SimMachine and finalizer;
+  Ready, unless the seeded dice say the boot failed. A Machine being deleted has its Node
+  drained first (cordon, evictions through the PDBs every 20 s until no pod is left, unless
+  ``spec.nodeDrainTimeout`` passes or the exclude-node-draining annotation says not to), then
+  loses its Node after the deprovision latency, then its SimMachine and finalizer;
 * the kubelet and the pod garbage collector: pods start on Ready nodes and go with their node;
+  a pod deleted gracefully (Terminating) is removed at the end of its grace period; every
+  node renews its Lease every 10 s and reports its status every 5 minutes (heartbeats);
 * the scheduler, the ReplicaSet, Deployment and DaemonSet controllers: missing replicas are
   recreated Pending at once and bound to a schedulable node they tolerate after the reschedule
   latency; DaemonSet pods follow nodes;
@@ -21,20 +25,24 @@ Threading: the store calls ``on_event`` on the writer's thread; it only queues t
 events to the world's own caches, then runs due actions, under the world's lock. Actions write
 to the store while holding that lock, which is safe because ``on_event`` never takes it. It must
 never sleep, never read the wall clock (only its ``Clock``) and never draw randomness other than
-from its seeded ``random.Random``.
+from its seeded ``random.Random``. Kubernetes' own periods (grace periods, heartbeats, drain
+retries, ``nodeDrainTimeout``) are multiplied by the time scale, as the latencies are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
 from gitops.fleet import Fleet
+from gitops.fleet.quantities import parse_duration
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, REPLACES_ANNOTATION, ZONE_LABEL
 from gitops.sim import seed as seed_
 from gitops.sim import workloads as wl
@@ -42,6 +50,7 @@ from gitops.sim.clock import Clock, Scheduler
 from gitops.sim.resources import (
     DAEMONSETS,
     DEPLOYMENTS,
+    LEASES,
     MACHINES,
     NODES,
     PDBS,
@@ -58,6 +67,14 @@ NODE_DOMAIN = "node.cluster.x-k8s.io"
 ACTOR = "sim-world"
 PDB_REFUSAL = "Cannot evict pod as it would violate the pod's disruption budget."
 TOO_MANY_PDBS = "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+# Kubernetes' own periods, in seconds at time scale 1 (the world multiplies them by its scale).
+LEASE_RENEW_SECONDS = 10.0  # kubelet: leaseDurationSeconds x renewIntervalFraction (0.25)
+LEASE_DURATION_SECONDS = 40  # kubelet --node-lease-duration-seconds
+NODE_STATUS_REPORT_SECONDS = 300.0  # kubelet nodeStatusReportFrequency (status unchanged)
+DRAIN_RETRY_SECONDS = 20.0  # Cluster API's machine controller: drainRetryInterval
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+EXCLUDE_DRAIN_ANNOTATION = "machine.cluster.x-k8s.io/exclude-node-draining"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 _TABLES = frozenset(r.key for r in (NODES, PODS, PDBS, DEPLOYMENTS, REPLICASETS, DAEMONSETS))
 _WATCHED = _TABLES | {MACHINES.key, SIMMACHINES.key}
 
@@ -138,6 +155,8 @@ class Physics:
         latencies: Latencies,
         boot_failure_rate: float = 0.0,
         audit: Audit | None = None,
+        time_scale: float = 1.0,
+        heartbeats: bool = True,
     ) -> None:
         if not 0.0 <= boot_failure_rate <= 1.0:
             raise ValueError(f"boot failure rate must be between 0 and 1, not {boot_failure_rate}")
@@ -148,6 +167,8 @@ class Physics:
         self.rng = rng
         self.latencies = latencies
         self.boot_failure_rate = boot_failure_rate
+        self.time_scale = time_scale  # for Kubernetes' own periods (grace, heartbeats, drains)
+        self.heartbeats = heartbeats
         self.audit: Audit = audit or _NoAudit()
         self.lock = threading.RLock()
         self._events: deque[Event] = deque()
@@ -222,6 +243,10 @@ class Physics:
                 self._retry_waiting.add(name)
             for m in self._machines.values():
                 self._machine_seen(m, None)
+            for name in self.store.clusters():
+                if name != seed_.MANAGEMENT:
+                    for node_name, node in sorted(self.cluster(name).nodes.items()):
+                        self._start_kubelet(name, node_name, node["metadata"]["uid"])
 
     def on_event(self, ev: Event) -> None:
         """Store subscriber: queue the event (never blocks, never takes the world's lock)."""
@@ -309,7 +334,7 @@ class Physics:
             if uid not in self._deprovisioning:
                 self._deprovisioning.add(uid)
                 self.scheduler.call_later(0.0, lambda: self._mark_deleting(k))
-                self.scheduler.call_later(self.latencies.deprovision, lambda: self._deprovision(k))
+                self.scheduler.call_later(0.0, partial(self._drain_machine, k, uid))
             return
         if uid in self._started:
             return
@@ -369,7 +394,10 @@ class Physics:
             )
             self.scheduler.call_later(0.0, lambda: self._collect_pods(cluster, name))
             return
+        if before is not None and _heartbeat_only(before, node):
+            return  # the kubelet's periodic status report: nothing for the controllers to do
         if etype == "ADDED" or before is None:
+            self._start_kubelet(cluster, name, node["metadata"]["uid"])
             self.audit.change(
                 cluster=cluster,
                 event="node-registered",
@@ -429,6 +457,20 @@ class Physics:
         phase = (pod.get("status") or {}).get("phase")
         node = pod["spec"].get("nodeName")
         if pod["metadata"].get("deletionTimestamp"):
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            was = (before or {}).get("metadata") or {}
+            if grace is not None and (
+                not was.get("deletionTimestamp") or was.get("deletionGracePeriodSeconds") != grace
+            ):
+                # Terminating: the ReplicaSet no longer counts it (a replacement is made now)
+                # and its kubelet stops it when the grace period ends.
+                if ref is not None and ref.get("kind") == "ReplicaSet":
+                    self._dirty_rs.add((cluster, (k[0], ref.get("name", ""))))
+                uid = pod["metadata"]["uid"]
+                self.scheduler.call_later(
+                    float(grace) * self.time_scale,
+                    partial(self._pod_terminated, cluster, k, uid, grace),
+                )
             return
         if etype == "ADDED" and not node and phase in (None, "Pending"):
             self.scheduler.call_later(self.latencies.reschedule, lambda: self._bind(cluster, k))
@@ -569,7 +611,7 @@ class Physics:
             for pk, p in pods:
                 node = p["spec"].get("nodeName") or ""
                 if node not in c.nodes and not p["metadata"].get("deletionTimestamp"):
-                    self._delete(cluster, PODS, pk)
+                    self._delete(cluster, PODS, pk, grace=0)
                     continue
                 on[node] = pk
             template_spec = ds["spec"]["template"]["spec"]
@@ -672,6 +714,100 @@ class Physics:
                 subresource="status",
             )
 
+    def _start_kubelet(self, cluster: str, node_name: str, uid: str) -> None:
+        """A node's kubelet: it renews the node's Lease every ``LEASE_RENEW_SECONDS`` and
+        reports the node's status every ``NODE_STATUS_REPORT_SECONDS`` (both scaled), from a
+        phase of its own (real kubelets are not in step), for as long as the node exists."""
+        if not self.heartbeats:
+            return
+        phase = _phase(f"{cluster}/{node_name}")
+        self.scheduler.call_later(
+            phase * LEASE_RENEW_SECONDS * self.time_scale,
+            partial(self._renew_lease, cluster, node_name, uid),
+        )
+        self.scheduler.call_later(
+            phase * NODE_STATUS_REPORT_SECONDS * self.time_scale,
+            partial(self._report_status, cluster, node_name, uid),
+        )
+
+    def _kubelet_alive(self, cluster: str, node_name: str, uid: str) -> bool:
+        node = self.cluster(cluster).nodes.get(node_name)
+        return node is not None and node["metadata"]["uid"] == uid
+
+    def _renew_lease(self, cluster: str, node_name: str, uid: str) -> None:
+        if not self._kubelet_alive(cluster, node_name, uid):
+            return  # the node is gone (its Lease goes with it: the Node owns it)
+        self.scheduler.call_later(
+            LEASE_RENEW_SECONDS * self.time_scale,
+            partial(self._renew_lease, cluster, node_name, uid),
+        )
+        renew = _micro_time(self.clock.now())
+
+        def renewed(o: Obj) -> Obj:
+            o.setdefault("spec", {})["renewTime"] = renew
+            return o
+
+        if self._write(renewed, cluster, LEASES, (NODE_LEASE_NAMESPACE, node_name)) is not None:
+            return
+        lease: Obj = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": node_name,
+                "namespace": NODE_LEASE_NAMESPACE,
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": uid}
+                ],
+            },
+            "spec": {
+                "holderIdentity": node_name,
+                "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+                "renewTime": renew,
+            },
+        }
+        try:
+            self._create(cluster, LEASES, lease)
+        except ApiError as err:
+            if err.code not in (404, 409):  # 404: no kube-node-lease namespace (yet)
+                raise
+
+    def _report_status(self, cluster: str, node_name: str, uid: str) -> None:
+        if not self._kubelet_alive(cluster, node_name, uid):
+            return
+        self.scheduler.call_later(
+            NODE_STATUS_REPORT_SECONDS * self.time_scale,
+            partial(self._report_status, cluster, node_name, uid),
+        )
+        stamp = seed_.rfc3339(self.clock.now())
+
+        def report(o: Obj) -> Obj:
+            status = o.setdefault("status", {})
+            status["conditions"] = [
+                {**c, "lastHeartbeatTime": stamp} for c in status.get("conditions") or []
+            ]
+            return o
+
+        self._write(report, cluster, NODES, ("", node_name), subresource="status")
+
+    def _pod_terminated(self, cluster: str, k: Key, uid: str, grace: int) -> None:
+        """The kubelet, at the end of a pod's grace period: its containers stopped, it deletes
+        the pod for good (grace 0), as the kubelet's status manager does."""
+        pod = self._get(cluster, PODS, k[0], k[1])
+        if pod is None or pod["metadata"]["uid"] != uid:
+            return
+        meta = pod["metadata"]
+        if not meta.get("deletionTimestamp") or meta.get("deletionGracePeriodSeconds") != grace:
+            return  # a shortened grace period scheduled a call of its own
+        # Audited first: a client that sees the pod gone acts after this line, never before.
+        self.audit.change(
+            cluster=cluster,
+            event="pod-terminated",
+            namespace=k[0],
+            name=k[1],
+            node=pod["spec"].get("nodeName", ""),
+        )
+        self._delete(cluster, PODS, k, grace=0)
+
     def _collect_pods(self, cluster: str, node_name: str) -> None:
         """The pod garbage collector: pods bound to a node that no longer exists go."""
         c = self.cluster(cluster)
@@ -679,7 +815,7 @@ class Physics:
             return
         for k, p in sorted(c.pods.items()):
             if p["spec"].get("nodeName") == node_name:
-                self._delete(cluster, PODS, k)
+                self._delete(cluster, PODS, k, grace=0)  # force: no kubelet left to wait for
                 self.audit.change(
                     cluster=cluster, event="pod-deleted", namespace=k[0], name=k[1], node=node_name
                 )
@@ -1146,6 +1282,97 @@ class Physics:
 
         self._write(deleting, seed_.MANAGEMENT, MACHINES, k, subresource="status")
 
+    def _drain_machine(self, k: Key, uid: str) -> None:
+        """Cluster API's machine controller deleting a Machine (``reconcileDelete``): cordon
+        its Node and evict its pods through their PodDisruptionBudgets, again every
+        ``DRAIN_RETRY_SECONDS`` until none is left (DaemonSet, mirror and finished pods are
+        skipped; evicted pods must be gone, not only Terminating), unless the Machine carries
+        the exclude-node-draining annotation or its ``spec.nodeDrainTimeout`` has passed; then
+        the infrastructure and the Node go after the deprovision latency."""
+        machine = self._machine(k)
+        if machine is None or machine["metadata"]["uid"] != uid:
+            return
+        cluster = machine["spec"].get("clusterName", "")
+        node_name = ((machine.get("status") or {}).get("nodeRef") or {}).get("name") or ""
+        c = self._clusters.get(cluster)
+        node = c.nodes.get(node_name) if c is not None and node_name else None
+        excluded = EXCLUDE_DRAIN_ANNOTATION in (machine["metadata"].get("annotations") or {})
+        if node is None or excluded or c is None:
+            self._drained(k, "DrainingSkipped" if excluded else "")
+            return
+        now = self.clock.now()
+        deletion = (machine.get("status") or {}).get("deletion") or {}
+        started = deletion.get("nodeDrainStartTime")
+        if started is None:
+            self._drain_condition(k, now, started_now=True)
+        timeout = _go_duration(machine["spec"].get("nodeDrainTimeout"))
+        began = seed_.parse_rfc3339(started) if started else now
+        if timeout and now - began >= timeout * self.time_scale:
+            self._drained(k, "DrainingTimedOut")
+            return
+        if not (node.get("spec") or {}).get("unschedulable"):
+            self._write(_cordon, cluster, NODES, ("", node_name))
+        waiting = 0
+        for pk, pod in sorted(c.pods.items()):
+            if pod["spec"].get("nodeName") != node_name or not _drainable(pod):
+                continue
+            waiting += 1  # evicted or not, it is there until its kubelet removes it
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                self.evict(cluster, pk[0], pk[1], {}, ACTOR)
+            except ApiError as err:
+                if err.code == 404:
+                    waiting -= 1
+                elif err.code != 429:  # refused by a budget: tried again at the next pass
+                    self.errors.append(f"drain of {node_name}: {err.code} {err.message}")
+        if waiting:
+            self.scheduler.call_later(
+                DRAIN_RETRY_SECONDS * self.time_scale, partial(self._drain_machine, k, uid)
+            )
+            return
+        self._drained(k, "")
+
+    def _drain_condition(self, k: Key, now: float, *, started_now: bool = False) -> None:
+        stamp = seed_.rfc3339(now)
+
+        def draining(o: Obj) -> Obj:
+            status = o.setdefault("status", {})
+            if started_now:
+                status.setdefault("deletion", {})["nodeDrainStartTime"] = stamp
+            status["conditions"] = [
+                c for c in status.get("conditions") or [] if c.get("type") != "DrainingSucceeded"
+            ] + [
+                {
+                    "type": "DrainingSucceeded",
+                    "status": "False",
+                    "reason": "Draining",
+                    "severity": "Info",
+                    "message": "Draining the node before deletion",
+                    "lastTransitionTime": stamp,
+                }
+            ]
+            return o
+
+        self._write(draining, seed_.MANAGEMENT, MACHINES, k, subresource="status")
+
+    def _drained(self, k: Key, skipped: str) -> None:
+        """The drain is over (or skipped): the infrastructure and the Node go next."""
+        stamp = seed_.rfc3339(self.clock.now())
+
+        def drained(o: Obj) -> Obj:
+            status = o.setdefault("status", {})
+            cond: Obj = {"type": "DrainingSucceeded", "status": "True", "lastTransitionTime": stamp}
+            if skipped:
+                cond["reason"] = skipped
+            status["conditions"] = [
+                c for c in status.get("conditions") or [] if c.get("type") != "DrainingSucceeded"
+            ] + [cond]
+            return o
+
+        self._write(drained, seed_.MANAGEMENT, MACHINES, k, subresource="status")
+        self.scheduler.call_later(self.latencies.deprovision, lambda: self._deprovision(k))
+
     def _deprovision(self, k: Key) -> None:
         """A deleted Machine: its Node goes, its SimMachine goes, then its finalizer."""
         machine = self._machine(k)
@@ -1313,19 +1540,28 @@ class Physics:
             return
         table = self.cluster(cluster).table(rtype.key)
         k = obj["metadata"]["name"] if rtype.key == NODES.key else _key(obj)
-        if obj["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
+        if (
+            obj["metadata"].get("deletionTimestamp")
+            and not obj["metadata"].get("finalizers")
+            and rtype.key != PODS.key  # a Terminating pod stays until its kubelet deletes it
+        ):
             table.pop(k, None)
         else:
             table[k] = obj
 
-    def _delete(self, cluster: str, rtype: Any, k: Key) -> None:
+    def _delete(self, cluster: str, rtype: Any, k: Key, *, grace: int | None = None) -> None:
         try:
-            self.store.delete(cluster, rtype, k[0] or None, k[1], actor=ACTOR)
+            self.store.delete(cluster, rtype, k[0] or None, k[1], actor=ACTOR, grace_period=grace)
         except ApiError as err:
             if err.code != 404:
                 raise
         if cluster != seed_.MANAGEMENT and rtype.key in _TABLES:
-            self.cluster(cluster).table(rtype.key).pop(k[1] if rtype.key == NODES.key else k, None)
+            table = self.cluster(cluster).table(rtype.key)
+            left = self._get(cluster, rtype, k[0], k[1]) if rtype.key == PODS.key else None
+            if left is not None:
+                table[k] = left  # Terminating (graceful deletion): still there until it stops
+            else:
+                table.pop(k[1] if rtype.key == NODES.key else k, None)
 
     def _pod_name(self, c: _Cluster, base: str, namespace: str) -> str:
         while True:
@@ -1338,6 +1574,56 @@ class Physics:
         c.pod_counter += 1
         n = c.pod_counter
         return f"10.{100 + (n // 65536) % 100}.{(n // 256) % 256}.{n % 256}"
+
+
+def _phase(name: str) -> float:
+    """A fixed fraction in [0, 1) per node: when in each period its kubelet acts."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") / 2**32
+
+
+def _micro_time(when: float) -> str:
+    """metav1.MicroTime, as Lease renewTime is written."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _heartbeat_only(before: Obj, after: Obj) -> bool:
+    """True when a Node changed only in its conditions' lastHeartbeatTime (and version)."""
+
+    def stripped(node: Obj) -> Obj:
+        status = dict(node.get("status") or {})
+        status["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+            for c in status.get("conditions") or []
+        ]
+        meta = {k: v for k, v in node["metadata"].items() if k != "resourceVersion"}
+        return {**node, "metadata": meta, "status": status}
+
+    return stripped(before) == stripped(after)
+
+
+def _cordon(obj: Obj) -> Obj:
+    obj.setdefault("spec", {})["unschedulable"] = True
+    return obj
+
+
+def _drainable(pod: Obj) -> bool:
+    """What a drain evicts: not DaemonSet pods, mirror pods, or pods already finished."""
+    ref = wl.controller_of(pod)
+    if ref is not None and ref.get("kind") == "DaemonSet":
+        return False
+    if MIRROR_ANNOTATION in (pod["metadata"].get("annotations") or {}):
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def _go_duration(value: Any) -> float:
+    """Seconds in a metav1.Duration such as ``10m0s`` (0 when unset or unreadable)."""
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return 0.0
 
 
 def _with_status(obj: Obj, status: Obj) -> Obj:

@@ -72,7 +72,15 @@ TOKEN = "gitops-sim-admin-token"
 USER = "sim-admin"
 DEFAULT_VERSION = "v1.31.4"
 WATCH_DEFAULT_TIMEOUT = 1800.0  # the real server's --min-request-timeout
-BOOKMARK_INTERVAL = 60.0
+BOOKMARK_INTERVAL = 60.0  # the watch cache's bookmark frequency, at time scale 1
+BOOKMARK_BEFORE_TIMEOUT = 2.0  # and one bookmark this long before a watch's timeout
+INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
 STANDARD_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 
@@ -144,6 +152,8 @@ class ApiServer(ThreadingHTTPServer):
         self.faults = faults or Injector("")
         self.versions = versions or {}
         self.stopping = threading.Event()
+        # Bookmark frequency of watches (the Simulator scales it by its time scale).
+        self.bookmark_interval = BOOKMARK_INTERVAL
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
 
@@ -897,39 +907,37 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _list(self, cluster: str, req: _Request) -> None:
         store = self.server.store
-        items, rv = store.list(
-            cluster,
-            req.rtype,
-            req.namespace,
-            self._query.get("labelSelector", ""),
-            self._query.get("fieldSelector", ""),
-            copy=False,  # serialized only; stored objects are never changed in place
-        )
-        meta: Obj = {"resourceVersion": str(rv)}
+        labels = self._query.get("labelSelector", "")
+        fields = self._query.get("fieldSelector", "")
         cont = self._query.get("continue")
+        items: list[Obj] | None
         if cont:
-            try:
-                token = json.loads(base64.urlsafe_b64decode(cont.encode()))
-                start = (token["ns"], token["name"])
-                meta["resourceVersion"] = str(token["rv"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError.bad_request("continue key is not valid") from None
-            items = [
-                i
-                for i in items
-                if (i["metadata"].get("namespace", ""), i["metadata"]["name"]) > start
-            ]
+            rv, start = _decode_continue(cont)
+            if rv == -1:
+                # The token of an expired list: the rest at the latest version (inconsistent).
+                items, current = store.list(
+                    cluster, req.rtype, req.namespace, labels, fields, copy=False
+                )
+                items = [i for i in items if _item_key(i) > start]
+                rv = current
+            else:
+                items = store.list_at(
+                    cluster, req.rtype, rv, req.namespace, labels, fields, after=start
+                )
+                if items is None:
+                    raise _ExpiredContinue(_encode_continue(-1, start))
+        else:
+            # (copy=False: serialized only; stored objects are never changed in place)
+            items, rv = store.list(cluster, req.rtype, req.namespace, labels, fields, copy=False)
+        meta: Obj = {"resourceVersion": str(rv)}
         limit = self._query.get("limit")
         if limit and limit.isdigit() and 0 < int(limit) < len(items):
             n = int(limit)
-            last = items[n - 1]["metadata"]
-            token = {
-                "rv": int(meta["resourceVersion"]),
-                "ns": last.get("namespace", ""),
-                "name": last["name"],
-            }
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-            meta["remainingItemCount"] = len(items) - n
+            # Later pages come from this page's snapshot (store.list_at), as etcd serves them.
+            meta["continue"] = _encode_continue(rv, _item_key(items[n - 1]))
+            if not labels and not fields:
+                # As the real server: the count is known only when nothing is filtered out.
+                meta["remainingItemCount"] = len(items) - n
             items = items[:n]
         if tables.wants_table(self.headers.get("Accept", "")):
             out = tables.table(
@@ -972,7 +980,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             q.get("fieldSelector", ""),
             stop=stop,  # type: ignore[arg-type]  # duck-typed: only is_set() is used
             timeout=timeout,
-            bookmark_interval=BOOKMARK_INTERVAL if q.get("allowWatchBookmarks") == "true" else None,
+            bookmark_interval=(
+                self.server.bookmark_interval if q.get("allowWatchBookmarks") == "true" else None
+            ),
+            bookmark_lead=BOOKMARK_BEFORE_TIMEOUT,
         )
         as_table = tables.wants_table(self.headers.get("Accept", ""))
         include = q.get("includeObject", "Metadata")
@@ -1086,6 +1097,7 @@ class Simulator:
         time_scale: float = 1.0,
         kubeconfig_out: str | os.PathLike[str] | None = None,
         history: int = 10_000,
+        history_seconds: float | None = None,
         clusters: tuple[str, ...] = (),
         fleet: Fleet | None = None,
         world_options: dict[str, Any] | None = None,
@@ -1106,7 +1118,7 @@ class Simulator:
         self.audit = AuditLog(audit_log)
         self.audit_path = None if audit_log is None else str(audit_log)
         self.injector = Injector(faults, seed=seed, time_scale=time_scale)
-        self.store = Store(history, seed=seed)
+        self.store = Store(history, history_seconds=history_seconds, seed=seed)
         self.world: World | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         if kubeconfig_out is None:
@@ -1158,6 +1170,7 @@ class Simulator:
                 versions=versions,
                 tls=context,
             )
+            httpd.bookmark_interval = BOOKMARK_INTERVAL * self.time_scale
             self.url = httpd.url
             self.https_url = f"https://{httpd.address}" if self.tls else ""
             schema.definitions()  # derived once (imports the client's models), not on a request
@@ -1295,6 +1308,49 @@ def _no_cyclic_gc() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+class _ExpiredContinue(ApiError):
+    """410 for a continue token older than the watch window, as etcd's compaction answers it:
+    the Status carries a token that lists the rest at the latest version (inconsistently)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(410, "Expired", INCONSISTENT_CONTINUE)
+        self.token = token
+
+    def status_body(self) -> Obj:
+        body = super().status_body()
+        body["metadata"] = {"continue": self.token}
+        return body
+
+
+def _item_key(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def _encode_continue(rv: int, key: tuple[str, str]) -> str:
+    """A continue token shaped as the apiserver's (meta.k8s.io/v1, unpadded base64url)."""
+    start = f"{key[0]}/{key[1]}" if key[0] else key[1]
+    token = {"v": "meta.k8s.io/v1", "rv": rv, "start": start + "\x00"}
+    raw = json.dumps(token, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    """(resourceVersion, key of the last item served) from a continue token; 400 if bad."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["v"] != "meta.k8s.io/v1":
+            raise ValueError(data["v"])
+        rv = int(data["rv"])
+        start = str(data["start"]).rstrip("\x00")
+    except (ValueError, KeyError, TypeError):
+        raise ApiError.bad_request("continue key is not valid") from None
+    if rv == 0 or rv < -1 or not start:
+        raise ApiError.bad_request("continue key is not valid")
+    ns, _, name = start.rpartition("/")
+    return rv, (ns, name)
 
 
 def _version_key(version: str) -> tuple[int, ...]:

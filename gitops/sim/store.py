@@ -4,9 +4,10 @@ Tool layer (``gitops.sim``), the bottom of the simulator: the HTTP server (``ser
 the world (``world.py``: seeding, physics, workloads) both read and write through one ``Store``.
 It holds the API server's semantics that do not depend on HTTP: a global resourceVersion
 counter, 409 Conflict on stale writes, generation, finalizers and deletionTimestamp, status
-subresources, namespace lifecycle, owner-reference garbage collection, a bounded event history
-per resource with 410 Expired for watches that resume too far back, subscribers, validators
-(422) and subresource handlers (pods/eviction).
+subresources, graceful pod deletion, namespace lifecycle, owner-reference garbage collection,
+a bounded event history per resource (by count and, optionally, age) with 410 Expired for
+watches that resume too far back and the snapshots paged lists read from (``list_at``),
+watch bookmarks, subscribers, validators (422) and subresource handlers (pods/eviction).
 
 It must never speak HTTP, read the fleet, sleep, or call subscribers while holding its lock.
 Every object it returns is a copy the caller may change freely; objects handed to subscribers
@@ -23,6 +24,7 @@ the store.
 from __future__ import annotations
 
 import bisect
+import builtins
 import contextlib
 import random
 import re
@@ -42,6 +44,7 @@ Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped obje
 T = TypeVar("T")
 
 MANAGEMENT = ""  # the management cluster's name in the store
+DEFAULT_POD_GRACE_SECONDS = 30  # the API's default for spec.terminationGracePeriodSeconds
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # as apiserver's names.SimpleNameGenerator
 
@@ -237,6 +240,7 @@ class _History:
 
     def __init__(self, lock: threading.RLock) -> None:
         self.rvs: list[int] = []
+        self.times: list[float] = []  # the store clock when each event was recorded
         self.events: list[Event] = []
         self.trimmed_upto = 0  # every event with rv <= this may be gone
         self.cond = threading.Condition(lock)
@@ -249,11 +253,17 @@ class Store:
         self,
         history: int = 10_000,
         *,
+        history_seconds: float | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
         builtin_validators: bool = True,
     ) -> None:
+        # The watch window per (cluster, resource), as the apiserver's watch cache and etcd
+        # compaction bound it: at least ``history`` events (at most twice that) and, with
+        # ``history_seconds``, no event older than that on the store clock. A watch or a
+        # continue token from before the window is answered 410 Expired.
         self.history = history
+        self.history_seconds = history_seconds
         self.clock = clock  # creation and deletion timestamps; the world may swap in its own
         self._rng = random.Random(seed)  # uids and generated names, reproducible from the seed
         self._lock = threading.RLock()
@@ -391,6 +401,41 @@ class Store:
             items = [bucket[k] for k in sorted(bucket) if match(bucket[k])]
             rv = self._rv
         return ([copy_obj(i) for i in items] if copy else items), rv
+
+    def list_at(
+        self,
+        cluster: str,
+        rtype: ResourceType,
+        resource_version: int,
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+        *,
+        after: Key | None = None,
+    ) -> builtins.list[Obj] | None:
+        """Matching objects as they were at ``resource_version``, sorted, keys past ``after``.
+
+        What a paged list's later pages read: every page of a list comes from the snapshot
+        at its first page's resourceVersion, as etcd serves them. None when the watch window no
+        longer reaches back that far (the server answers 410 Expired, as after a compaction).
+        Objects are the stored dicts, read-only.
+        """
+        match = self._matcher(rtype, namespace, label_selector, field_selector)
+        with self._lock:
+            hist = self._history(cluster, rtype)
+            self._trim(hist)
+            if resource_version < hist.trimmed_upto:
+                return None
+            state = dict(self._bucket(cluster, rtype))
+            # Undo, newest first, every change made after the snapshot.
+            for ev in reversed(hist.events[bisect.bisect_right(hist.rvs, resource_version) :]):
+                meta = ev.object["metadata"]
+                key = self._key(rtype, meta.get("namespace"), meta["name"])
+                if ev.type == "ADDED" or ev.old is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = ev.old
+        return [state[k] for k in sorted(state) if (after is None or k > after) and match(state[k])]
 
     def count(self, cluster: str, rtype: ResourceType) -> int:
         with self._lock:
@@ -604,19 +649,22 @@ class Store:
         stop: threading.Event | None = None,
         timeout: float | None = None,
         bookmark_interval: float | None = None,
+        bookmark_lead: float = 2.0,
     ) -> Iterator[Event]:
         """Events after ``resource_version``; None, "" or "0" first replays current objects.
 
         Raises ApiError 410 Expired (on the first ``next()``) when events after that version
         were already dropped from the history. Ends when ``stop`` is set or ``timeout``
-        seconds have passed. With ``bookmark_interval``, a quiet watch yields a BOOKMARK event
-        (an object carrying only the current resourceVersion) every so often.
+        seconds have passed. With ``bookmark_interval``, the watch yields a BOOKMARK event (an
+        object carrying only the resourceVersion the watch has reached) every
+        ``bookmark_interval`` seconds and once ``bookmark_lead`` seconds before its timeout,
+        as the apiserver's watch cache does (``cacheWatcher.nextBookmarkTime``).
         """
         match = self._matcher(rtype, namespace, label_selector, field_selector)
         with self._lock:
             self._bucket(cluster, rtype)  # 404 for an unknown cluster, before streaming starts
         return self._watch(
-            cluster, rtype, match, resource_version, stop, timeout, bookmark_interval
+            cluster, rtype, match, resource_version, stop, timeout, bookmark_interval, bookmark_lead
         )
 
     def _watch(
@@ -628,6 +676,7 @@ class Store:
         stop: threading.Event | None,
         timeout: float | None,
         bookmark_interval: float | None,
+        bookmark_lead: float,
     ) -> Iterator[Event]:
         deadline = None if timeout is None else time.monotonic() + timeout
         replay: list[Event] = []
@@ -654,10 +703,11 @@ class Store:
                     raise ApiError.bad_request(
                         f'invalid resource version "{resource_version}"'
                     ) from None
+                self._trim(hist)
                 if pos < hist.trimmed_upto:
                     raise ApiError.expired(f"too old resource version: {pos} ({hist.trimmed_upto})")
         yield from replay
-        last_sent = time.monotonic()
+        next_bookmark = _next_bookmark(time.monotonic(), deadline, bookmark_interval, bookmark_lead)
         while True:
             with self._lock:
                 while True:
@@ -674,21 +724,20 @@ class Store:
                     if start < len(hist.events):
                         batch = hist.events[start:]
                         break
-                    if bookmark_interval is not None and now - last_sent >= bookmark_interval:
+                    if next_bookmark is not None and now >= next_bookmark:
                         batch = []
-                        pos = max(pos, self._rv)
+                        pos = max(pos, self._rv)  # every event of ours up to now was sent
                         break
                     wait = 0.2 if stop is not None else None  # poll the stop flag
-                    for limit in (
-                        deadline,
-                        None if bookmark_interval is None else last_sent + bookmark_interval,
-                    ):
+                    for limit in (deadline, next_bookmark):
                         if limit is not None:
                             left = limit - now
                             wait = left if wait is None else min(wait, left)
                     hist.cond.wait(wait)
             if not batch:
-                last_sent = time.monotonic()
+                next_bookmark = _next_bookmark(
+                    time.monotonic(), deadline, bookmark_interval, bookmark_lead
+                )
                 yield Event(
                     "BOOKMARK",
                     cluster,
@@ -705,8 +754,23 @@ class Store:
                 pos = ev.resource_version
                 out = _filtered(ev, match)
                 if out is not None:
-                    last_sent = time.monotonic()
                     yield out
+            if next_bookmark is not None and time.monotonic() >= next_bookmark:
+                # A busy watch gets its bookmarks too (they are periodic, not only when quiet).
+                next_bookmark = _next_bookmark(
+                    time.monotonic(), deadline, bookmark_interval, bookmark_lead
+                )
+                yield Event(
+                    "BOOKMARK",
+                    cluster,
+                    rtype,
+                    {
+                        "apiVersion": rtype.api_version,
+                        "kind": rtype.kind,
+                        "metadata": {"resourceVersion": str(pos)},
+                    },
+                    pos,
+                )
 
     # ------------------------------------------------------------------ internals
 
@@ -736,6 +800,18 @@ class Store:
         if hist is None:
             hist = self._histories[(cluster, rtype.key)] = _History(self._lock)
         return hist
+
+    def _trim(self, hist: _History, cut: int = 0) -> None:
+        """Drop the first ``cut`` events, and those older than the time window."""
+        if self.history_seconds is not None and hist.times:
+            oldest = self.clock() - self.history_seconds
+            cut = max(cut, bisect.bisect_left(hist.times, oldest))
+        if cut <= 0:
+            return
+        hist.trimmed_upto = hist.rvs[cut - 1]
+        del hist.rvs[:cut]
+        del hist.times[:cut]
+        del hist.events[:cut]
 
     @staticmethod
     def _key(rtype: ResourceType, namespace: str | None, name: str) -> Key:
@@ -866,6 +942,22 @@ class Store:
         meta = old["metadata"]
         if rtype.key == "namespaces":
             return self._delete_namespace(cluster, rtype, key, old, actor)
+        grace = pod_grace_period(old, grace_period) if rtype.key == "pods" else 0
+        if grace > 0:
+            # Graceful deletion (the pod registry's strategy): the pod stays, Terminating,
+            # until its kubelet (the world's physics) deletes it with grace 0 at the end of
+            # the period. A later delete may shorten the period, never lengthen it.
+            pending = meta.get("deletionGracePeriodSeconds")
+            if meta.get("deletionTimestamp") and pending is not None and pending <= grace:
+                return copy_obj(old)
+            new = copy_obj(old)
+            when = datetime.fromtimestamp(self.clock() + grace, UTC)
+            new["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+            new["metadata"]["deletionGracePeriodSeconds"] = grace
+            if not meta.get("deletionTimestamp"):
+                new["metadata"]["generation"] = int(meta.get("generation", 0)) + 1
+            self._commit(cluster, rtype, key, new, old, "MODIFIED", actor)
+            return copy_obj(new)
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
                 return copy_obj(old)
@@ -1004,12 +1096,10 @@ class Store:
     def _record(self, ev: Event) -> None:
         hist = self._history(ev.cluster, ev.resource)
         hist.rvs.append(ev.resource_version)
+        hist.times.append(self.clock())
         hist.events.append(ev)
-        if len(hist.events) > 2 * self.history:
-            cut = len(hist.events) - self.history
-            hist.trimmed_upto = hist.rvs[cut - 1]
-            del hist.rvs[:cut]
-            del hist.events[:cut]
+        cut = len(hist.events) - self.history if len(hist.events) > 2 * self.history else 0
+        self._trim(hist, cut)
         hist.cond.notify_all()
         if self._subscribers:
             self._pending.append(ev)
@@ -1031,6 +1121,36 @@ class Store:
                         fn(ev)
             finally:
                 self._dispatching.active = False
+
+
+def pod_grace_period(pod: Obj, requested: int | None) -> int:
+    """Seconds a pod's deletion waits for its kubelet, as the pod strategy's
+    ``CheckGracefulDelete`` decides: the DeleteOptions' value, else the pod's
+    ``terminationGracePeriodSeconds`` (defaulted to 30 at creation); 0 for a pod bound to no
+    node or already finished; a negative request counts as 1."""
+    spec = pod.get("spec") or {}
+    if requested is not None:
+        period = int(requested)
+    else:
+        period = int(spec.get("terminationGracePeriodSeconds", DEFAULT_POD_GRACE_SECONDS))
+    if not spec.get("nodeName"):
+        period = 0
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        period = 0
+    return 1 if period < 0 else period
+
+
+def _next_bookmark(
+    now: float, deadline: float | None, interval: float | None, lead: float
+) -> float | None:
+    """When a watch sends its next bookmark: ``interval`` from now, or ``lead`` before its
+    deadline if that comes first; None once that moment has passed (no more bookmarks)."""
+    if interval is None:
+        return None
+    when = now + interval
+    if deadline is not None:
+        when = min(when, deadline - lead)
+    return when if when >= now else None
 
 
 def _spec_of(obj: Obj) -> Obj:

@@ -24,7 +24,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitops.sim.seed import (
@@ -60,6 +60,9 @@ DEFAULT_TOLERATIONS = [
 ]
 
 
+SEEDED_POD_GRACE_SECONDS = 2  # terminationGracePeriodSeconds of the seeded Deployments' pods
+
+
 @dataclass(frozen=True)
 class DeploymentSpec:
     namespace: str
@@ -68,6 +71,9 @@ class DeploymentSpec:
     image: str
     pdb: Mapping[str, int | str]  # {"minAvailable": ...} or {"maxUnavailable": ...}
     empty_dir: bool = False
+    # Shorter than Kubernetes' 30 s default so that drains in tests and benches stay quick; the
+    # kubelet physics honours it multiplied by the time scale.
+    grace_seconds: int = SEEDED_POD_GRACE_SECONDS
 
 
 DEPLOYMENTS_SEEDED = (
@@ -233,7 +239,7 @@ def pod_template(spec: DeploymentSpec) -> Obj:
     pod_spec: Obj = {
         "containers": [container],
         "restartPolicy": "Always",
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": spec.grace_seconds,
         "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler",
         "serviceAccountName": "default",
@@ -572,8 +578,12 @@ def pdb_status(
 # -- seeding --------------------------------------------------------------------------------
 
 
-def seed(seeding: Seeding, *, seed_value: int, now: float) -> None:
+def seed(
+    seeding: Seeding, *, seed_value: int, now: float, pod_grace_seconds: int | None = None
+) -> None:
     """Add every workload cluster's workloads to ``seeding``, pods placed by the scheduler.
+
+    ``pod_grace_seconds`` overrides the Deployments' pods' ``terminationGracePeriodSeconds``.
 
     Owner references carry no uid yet (the store assigns uids): the world fills them in from
     the owners it created just before.
@@ -606,7 +616,12 @@ def seed(seeding: Seeding, *, seed_value: int, now: float) -> None:
                 )
                 seeding.add(cluster, PODS, agent, now - 3600.0)
                 pods_on[name] = pods_on.get(name, 0) + 1
-        for spec in DEPLOYMENTS_SEEDED:
+        for seeded in DEPLOYMENTS_SEEDED:
+            spec = (
+                seeded
+                if pod_grace_seconds is None
+                else replace(seeded, grace_seconds=pod_grace_seconds)
+            )
             deploy = seeding.add(cluster, DEPLOYMENTS, deployment(spec), now - 40 * 86400.0)
             rs = seeding.add(cluster, REPLICASETS, replicaset(deploy), now - 40 * 86400.0)
             key = f"{spec.namespace}/{rs['metadata']['name']}"

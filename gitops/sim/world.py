@@ -48,6 +48,8 @@ class World:
         boot_failure_rate: float = 0.0,
         server_url: str = "http://127.0.0.1",
         clock: Clock | None = None,
+        heartbeats: bool = True,
+        pod_grace_seconds: int | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"--time-scale must be more than 0, not {time_scale}")
@@ -72,7 +74,10 @@ class World:
             latencies=self.latencies,
             boot_failure_rate=boot_failure_rate,
             audit=audit,
+            time_scale=time_scale,
+            heartbeats=heartbeats,
         )
+        self.pod_grace_seconds = pod_grace_seconds
         self.injected: list[drift_.Injected] = []
         self.seeding: seed_.Seeding | None = None
         self._stop = threading.Event()
@@ -95,7 +100,9 @@ class World:
         self.injected = drift_.inject(
             seeding, self.fleet, self.drift_counts, self.seed_value, now=now
         )
-        workloads.seed(seeding, seed_value=self.seed_value, now=now)
+        workloads.seed(
+            seeding, seed_value=self.seed_value, now=now, pod_grace_seconds=self.pod_grace_seconds
+        )
         return seeding
 
     def seed(self) -> None:

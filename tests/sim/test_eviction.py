@@ -49,7 +49,8 @@ def test_an_eviction_the_budget_cannot_afford_is_429_naming_the_pdb_until_the_po
     _, store, clock, audit = make_world()
     _, (first, second) = crowded_checkout(store)
     assert evict(store, first)["status"] == "Success"
-    assert store.list(CLUSTER, PODS, "shop", field_selector=f"metadata.name={first}")[0] == []
+    # deleted gracefully: Terminating until its kubelet stops it
+    assert store.get(CLUSTER, PODS, "shop", first)["metadata"]["deletionTimestamp"]
     # the eviction counted at once: a client reading the PDB sees no disruption left
     assert store.get(CLUSTER, PDBS, "shop", "checkout")["status"]["disruptionsAllowed"] == 0
 
@@ -82,6 +83,9 @@ def test_pods_no_budget_covers_are_simply_deleted_and_daemonset_pods_come_back()
     node = agent["spec"]["nodeName"]
     assert evict(store, agent["metadata"]["name"], "kube-system")["status"] == "Success"
     clock.advance(0)
+    (going,) = store.list(CLUSTER, PODS, "kube-system", field_selector=f"spec.nodeName={node}")[0]
+    assert going["metadata"]["deletionGracePeriodSeconds"] == 30  # the DaemonSet's pods' own
+    clock.advance(30)
     assert store.list(CLUSTER, PODS, "kube-system", field_selector=f"spec.nodeName={node}")[0] == []
     clock.advance(3)  # the DaemonSet puts its pod back on the node
     (back,) = store.list(CLUSTER, PODS, "kube-system", field_selector=f"spec.nodeName={node}")[0]

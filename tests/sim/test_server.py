@@ -407,7 +407,10 @@ def test_eviction_is_routed_to_the_registered_handler(
     core.create_namespaced_pod("default", pod("guarded", "n1"))
 
     def eviction(name: str) -> k8s.V1Eviction:
-        return k8s.V1Eviction(metadata=k8s.V1ObjectMeta(name=name, namespace="default"))
+        return k8s.V1Eviction(
+            metadata=k8s.V1ObjectMeta(name=name, namespace="default"),
+            delete_options=k8s.V1DeleteOptions(grace_period_seconds=0),  # no kubelet here
+        )
 
     core.create_namespaced_pod_eviction("free", "default", eviction("free"))  # no handler: deleted
     assert [p.metadata.name for p in core.list_namespaced_pod("default").items] == ["guarded"]
@@ -584,7 +587,10 @@ def test_delete_collection_with_a_selector(c1: k8s.ApiClient) -> None:
     core = k8s.CoreV1Api(c1)
     for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
         core.create_namespaced_pod("default", pod(name, "n1", app=app))
-    core.delete_collection_namespaced_pod("default", label_selector="app=web")
+    # (grace 0: the pods are bound to a node, and no kubelet runs here to finish a graceful delete)
+    core.delete_collection_namespaced_pod(
+        "default", label_selector="app=web", grace_period_seconds=0
+    )
     assert [p.metadata.name for p in core.list_namespaced_pod("default").items] == ["c"]
 
 

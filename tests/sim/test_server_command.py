@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from kubernetes import client as k8s
@@ -108,3 +112,63 @@ def test_a_port_in_use_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "cannot start the simulator" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "kc").exists()
+
+
+def workload_get(kubeconfig: Path, path: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """The JSON lines of a GET on workload cluster canary-eu-1 (a watch: one per event)."""
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    url = f"{server}/clusters/canary-eu-1{path}"
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return [json.loads(line) for line in resp if line.strip()]
+
+
+@pytest.mark.parametrize("heartbeats", [True, False])
+def test_nodes_heartbeat_unless_told_not_to(tmp_path: Path, heartbeats: bool) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gitops.cli",
+            "sim",
+            "serve",
+            "--fleet",
+            str(EXAMPLE),
+            "--kubeconfig-out",
+            str(kubeconfig),
+            "--time-scale",
+            "0.01",
+            "--watch-history",
+            "100",
+            "--watch-history-seconds",
+            "30",
+            *([] if heartbeats else ["--no-heartbeats"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "gitops sim: serving" in line, proc.stderr.read() if proc.stderr else ""
+        (listed,) = workload_get(kubeconfig, "/api/v1/nodes")
+        rv = listed["metadata"]["resourceVersion"]
+        # 4 s hold one status report of every node (5 min at time scale 0.01 is 3 s)
+        events = workload_get(
+            kubeconfig, f"/api/v1/nodes?watch=true&resourceVersion={rv}&timeoutSeconds=4", 20
+        )
+        (leases,) = workload_get(
+            kubeconfig, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+        )
+        if heartbeats:
+            # floors only: how many report within the window depends on the machine's speed
+            assert events and {e["type"] for e in events} == {"MODIFIED"}
+            nodes = {n["metadata"]["name"] for n in listed["items"]}
+            assert {e["object"]["metadata"]["name"] for e in events} <= nodes
+            assert leases["items"] and {x["metadata"]["name"] for x in leases["items"]} <= nodes
+        else:
+            assert events == []
+            assert leases["items"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

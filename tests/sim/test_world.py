@@ -61,6 +61,8 @@ def make_world(
     latencies: Latencies | None = None,
     time_scale: float = 1.0,
     fleet: Fleet | None = None,
+    heartbeats: bool = True,
+    pod_grace_seconds: int | None = None,
 ) -> tuple[World, Store, ManualClock, RecordingAudit]:
     """A seeded world on a fresh store, on virtual time."""
     store = Store(seed=seed)
@@ -78,6 +80,8 @@ def make_world(
         boot_failure_rate=boot_failure_rate,
         server_url="http://127.0.0.1:6443",
         clock=clock,
+        heartbeats=heartbeats,
+        pod_grace_seconds=pod_grace_seconds,
     )
     world.seed()
     return world, store, clock, audit
