@@ -11,14 +11,13 @@ turns that into a ``Refused`` naming it.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from typing import Any
 
 from kubernetes import client as k8s
 
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, NotFound, TooManyRequests, call, read, write
+from gitops.kube.errors import Conflict, NotFound, TooManyRequests, call_json, read_json, write
 from gitops.kube.refs import ConfigMap, PodRef, Refused
 from gitops.kube.translate import evictable
 
@@ -54,14 +53,13 @@ def patch_node(
 
 def pods_on_node(kube: Kube, node: str) -> tuple[PodRef, ...]:
     """The pods bound to ``node``, listed afresh (a drain re-lists them on every pass)."""
-    response = call(
+    body = call_json(
         f"listing pods on {node} in {kube.label()}",
         kube.core.list_pod_for_all_namespaces,
         field_selector=f"spec.nodeName={node}",
-        _preload_content=False,
         _request_timeout=REQUEST_TIMEOUT,
     )
-    return tuple(_pod_ref(pod) for pod in json.loads(response.data).get("items") or [])
+    return tuple(_pod_ref(pod) for pod in body.get("items") or [])
 
 
 def _pod_ref(pod: dict[str, Any]) -> PodRef:
@@ -136,15 +134,13 @@ def delete_pod(kube: Kube, pod: PodRef, grace_period: int | None = None) -> None
 
 
 def read_config_map(kube: Kube, namespace: str, name: str) -> ConfigMap:
-    response = read(
+    obj = read_json(
         f"reading ConfigMap {namespace}/{name}",
         kube.core.read_namespaced_config_map,
         name,
         namespace,
-        _preload_content=False,
         _request_timeout=REQUEST_TIMEOUT,
     )
-    obj = json.loads(response.data)
     meta = obj.get("metadata") or {}
     return ConfigMap(
         namespace=namespace,
@@ -167,7 +163,7 @@ def write_config_map(
     Returns the new resourceVersion. Optimistic concurrency keeps two writers from losing each
     other's progress.
     """
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
@@ -175,25 +171,23 @@ def write_config_map(
     }
     if resource_version:
         body["metadata"]["resourceVersion"] = resource_version
-        response = call(
+        written = call_json(
             f"writing ConfigMap {namespace}/{name}",
             kube.core.replace_namespaced_config_map,
             name,
             namespace,
             body,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
     else:
-        response = call(
+        written = call_json(
             f"creating ConfigMap {namespace}/{name}",
             kube.core.create_namespaced_config_map,
             namespace,
             body,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-    return str(json.loads(response.data)["metadata"]["resourceVersion"])
+    return str(written["metadata"]["resourceVersion"])
 
 
 def create_namespace(kube: Kube, name: str) -> None:

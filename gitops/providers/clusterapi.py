@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from gitops.fleet.wellknown import (
 from gitops.inventory import Machine
 from gitops.kube import translate
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, NotFound, call, write
+from gitops.kube.errors import Conflict, NotFound, call_json, write
 from gitops.kube.refs import MachineRef
 
 GROUP, VERSION, PLURAL = "cluster.x-k8s.io", "v1beta1", "machines"
@@ -127,7 +126,7 @@ class ClusterAPIProvider:
 
     def _read_template(self, ref: ObjectReference, namespace: str) -> dict[str, Any]:
         group, version = _group_version(ref.api_version)
-        response = call(
+        return call_json(
             f"reading {ref.kind} {namespace}/{ref.name}",
             self.kube.custom.get_namespaced_custom_object,
             group,
@@ -135,10 +134,8 @@ class ClusterAPIProvider:
             ref.namespace or namespace,
             _plural(ref.kind),
             ref.name,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return dict(json.loads(response.data))
 
     def list_machines(
         self, cluster: ClusterDocument, pool: str | None = None
@@ -147,7 +144,7 @@ class ClusterAPIProvider:
         selector = f"{CLUSTER_NAME_LABEL}={cluster.name}" + (
             f",{POOL_LABEL}={pool}" if pool else ""
         )
-        response = call(
+        body = call_json(
             f"listing Machines of {cluster.name}",
             self.kube.custom.list_namespaced_custom_object,
             GROUP,
@@ -155,10 +152,9 @@ class ClusterAPIProvider:
             cluster.namespace,
             PLURAL,
             label_selector=selector,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return tuple(translate.machine(m) for m in json.loads(response.data).get("items") or [])
+        return tuple(translate.machine(m) for m in body.get("items") or [])
 
     # -- building ------------------------------------------------------------------------
 
