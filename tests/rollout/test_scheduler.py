@@ -318,7 +318,9 @@ def test_a_ready_mark_is_written_once_until_the_caches_show_it() -> None:
 # -- one clock ---------------------------------------------------------------------------------
 
 ROLLOUT = Path(__file__).resolve().parents[2] / "gitops" / "rollout"
-READS_TIME = re.compile(r"\btime\.(monotonic|time|perf_counter)(_ns)?\b|\bdatetime\.now\b")
+READS_TIME = re.compile(
+    r"\btime\.(monotonic|time|perf_counter)(_ns)?\b|\bdatetime\.now\b|^\s*from time import"
+)
 
 
 def test_the_rollout_reads_no_clock_but_the_one_injected() -> None:
