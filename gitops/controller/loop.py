@@ -56,6 +56,7 @@ from gitops.kube.observe import Observer
 from gitops.plan import Plan, next_wakeup
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.report import status
+from gitops.rollout.clock import FunctionClock
 from gitops.rollout.executor import Executor
 from gitops.rollout.result import PassResult
 from gitops.rollout.store import StateStore
@@ -183,7 +184,7 @@ class Controller:
             self.provider,
             self.store,
             time_scale=self.time_scale,
-            clock=self.clock,
+            clock=FunctionClock(self.clock),
         )
         log.info(
             "Fleet revision %s is in force: %s",

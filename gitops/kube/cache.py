@@ -259,7 +259,10 @@ def _status_error(status: dict[str, Any]) -> ApiException:
     return error
 
 
+_RETRYING = tenacity.Retrying()  # only what a RetryCallState must point at; never run
+
+
 def _state(attempt: int) -> tenacity.RetryCallState:
-    state = tenacity.RetryCallState(None, None, (), {})
+    state = tenacity.RetryCallState(_RETRYING, None, (), {})
     state.attempt_number = attempt
     return state

@@ -14,7 +14,6 @@ the deploy tests point it at a token the simulator minted and the simulator's CA
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from gitops import __version__
-from gitops.kube.errors import BadConfig, Unreachable, read, translate
+from gitops.kube.errors import BadConfig, Unreachable, read_json, translate
 
 USER_AGENT = f"gitops/{__version__}"
 SERVICEACCOUNT_DIR_ENV = "GITOPS_SERVICEACCOUNT_DIR"
@@ -200,15 +199,14 @@ _CONNECTION_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")
 def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
     """A workload cluster, from the Secret ``<cluster>-kubeconfig`` in ``namespace``."""
     secret_name = f"{cluster}-kubeconfig"
-    secret = read(
+    secret = read_json(
         f"reading Secret {namespace}/{secret_name}",
         management.core.read_namespaced_secret,
         secret_name,
         namespace,
-        _preload_content=False,
         _request_timeout=REQUEST_TIMEOUT,
     )
-    data: dict[str, Any] = json.loads(secret.data).get("data") or {}
+    data: dict[str, Any] = secret.get("data") or {}
     if "value" not in data:
         raise BadConfig(f"Secret {namespace}/{secret_name} has no key 'value' holding a kubeconfig")
     try:

@@ -148,14 +148,33 @@ def write(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         response.drain_conn()  # read and drop the body: the connection goes back to the pool
 
 
+def call_json(what: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Like ``call``, answering the response's JSON body as plain dicts rather than the
+    client's models (they cost far more to build, and the adapters translate from dicts)."""
+    with translate(what):
+        response: Any = fn(*args, _preload_content=False, **kwargs)
+        body: dict[str, Any] = json.loads(response.data)
+        return body
+
+
 def read(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Like ``call``, for a read: a passing failure (5xx, 429, a dropped connection) is retried
     a few times with jittered backoff before it is raised. Writes are not retried here: their
     callers decide, because a write that timed out may have happened."""
-    retrying = tenacity.Retrying(
+    result: T = _retrying()(call, what, fn, *args, **kwargs)
+    return result
+
+
+def read_json(what: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``call_json`` retried as ``read`` retries."""
+    body: dict[str, Any] = _retrying()(call_json, what, fn, *args, **kwargs)
+    return body
+
+
+def _retrying() -> tenacity.Retrying:
+    return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type((Unavailable, TooManyRequests)),
         wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0),
         stop=tenacity.stop_after_attempt(4),
         reraise=True,
     )
-    return retrying(call, what, fn, *args, **kwargs)

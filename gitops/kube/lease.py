@@ -10,7 +10,6 @@ cannot both win (the loser gets 409 Conflict). Time comes from an injected clock
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 from gitops.errors import GitopsError
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, NotFound, call
+from gitops.kube.errors import Conflict, NotFound, call, call_json
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +101,13 @@ class LeaderElector:
         return self._write(lease, now, transitions + 1, now)
 
     def _read(self) -> dict[str, Any]:
-        response = call(
+        return call_json(
             f"reading Lease {self.namespace}/{self.name}",
             self.kube.coordination.read_namespaced_lease,
             self.name,
             self.namespace,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return dict(json.loads(response.data))
 
     def _write(
         self, lease: dict[str, Any] | None, now: float, transitions: int, acquire: float

@@ -19,10 +19,11 @@ from typing import Any
 
 from gitops.errors import GitopsError
 from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
-from gitops.inventory import ClusterInventory, Inventory
+from gitops.inventory import ClusterInventory, Inventory, PodDisruptionBudget
 from gitops.kube import translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect_workload
+from gitops.kube.refs import MachineRef
 
 log = logging.getLogger(__name__)
 
@@ -257,13 +258,18 @@ class Observer:
         workload.translated = (key, inventory)
         return inventory
 
-    def pdb(self, cluster: str, key: str) -> dict[str, Any] | None:
+    def pdb(self, cluster: str, key: str) -> PodDisruptionBudget | None:
         """The PodDisruptionBudget ``key`` ("namespace/name") of ``cluster`` as its cache holds
-        it now (read-only), or None."""
+        it now, or None."""
         workload = self._workloads.get(cluster)
         cache = workload.caches.get("pdbs") if workload is not None else None
         namespace, _, name = key.partition("/")
-        return cache.get(namespace, name) if cache is not None else None
+        obj = cache.get(namespace, name) if cache is not None else None
+        return translate.pdb(obj) if obj is not None else None
+
+    def has_machine(self, ref: MachineRef) -> bool:
+        """Whether the Machines cache shows ``ref`` yet."""
+        return self.machines.get(ref.namespace, ref.name) is not None
 
     def workload(self, name: str) -> Kube | None:
         """The client of a tracked, connected workload cluster."""

@@ -15,7 +15,9 @@ record is small on purpose:
 * the ``--time-scale`` the rollout runs at: its timestamps only make sense with the policy
   durations scaled the same way, so a ``gitops plan`` at another scale can say so.
 
-Timestamps are float seconds since the epoch, ``None`` when unknown. The planner also infers
+``record_progress`` moves the record along with a plan: when a wave or cluster started,
+converged and soaked, as the plan's statuses first say so. Timestamps are float seconds since
+the epoch, ``None`` when unknown. The planner also infers
 soak starts from the nodes themselves (the Ready time of nodes the controller created), so a
 lost or empty record delays nothing that the fleet itself does not show.
 """
@@ -24,7 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitops.plan.model import Plan
 
 STATE_SCHEMA_VERSION = "gitops.rollout-state/v1"
 
@@ -201,6 +206,58 @@ class RolloutState:
             )
         except (AttributeError, TypeError) as err:
             raise ValueError(f"rollout state is malformed: {err}") from err
+
+
+def record_progress(
+    state: RolloutState, plan: Plan, now: float
+) -> tuple[RolloutState, tuple[tuple[str, str], ...]]:
+    """``state`` with what ``plan`` shows first stamped at ``now``; and the wave milestones so
+    reached, as (wave, "started" | "converged" | "soaked"), for the executor to announce.
+
+    A wave or cluster converges and soaks only after it was seen starting: one already on
+    target when the record began never ran a batch of this rollout.
+    """
+    milestones: list[tuple[str, str]] = []
+    for wave in plan.waves:
+        progress = state.wave(wave.name)
+        if wave.status == "active" and progress.started_at is None:
+            progress = replace(progress, started_at=now)
+            milestones.append((wave.name, "started"))
+        if (
+            wave.status in ("soaking", "complete")
+            and progress.converged_at is None
+            and progress.started_at is not None
+        ):
+            progress = replace(progress, converged_at=now)
+            milestones.append((wave.name, "converged"))
+        if (
+            wave.status == "complete"
+            and progress.soaked_at is None
+            and progress.started_at is not None
+        ):
+            progress = replace(progress, soaked_at=now)
+            milestones.append((wave.name, "soaked"))
+        if progress != state.wave(wave.name):
+            state = state.with_wave(progress)
+        for cluster in wave.clusters:
+            cp = state.cluster(cluster.name)
+            if cluster.status == "active" and cp.started_at is None:
+                cp = replace(cp, started_at=now)
+            if (
+                cluster.status in ("soaking", "converged")
+                and cp.started_at is not None
+                and cp.converged_at is None
+            ):
+                cp = replace(cp, converged_at=now)
+            if (
+                cluster.status == "converged"
+                and cp.converged_at is not None
+                and cp.soaked_at is None
+            ):
+                cp = replace(cp, soaked_at=now)
+            if cp != state.cluster(cluster.name):
+                state = state.with_cluster(cp)
+    return state, tuple(milestones)
 
 
 def _str(data: Mapping[str, Any], key: str) -> str:

@@ -6,7 +6,8 @@ template, when given) is cloned into a new object whose spec is the template's
 ``spec.template.spec``, the image's ``source`` written at the pool's ``imageField``; then the
 Machine is created pointing at the clone. Names are derived from what the machine is *for* (the
 node it replaces), so repeating a create after a crash finds the object already there instead
-of making a second one.
+of making a second one. The executor gets typed values back (a ``MachineRef``, translated
+``gitops.inventory.Machine`` values); the objects built here are the request bodies only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,8 +30,11 @@ from gitops.fleet.wellknown import (
     POOL_LABEL,
     REPLACES_ANNOTATION,
 )
+from gitops.inventory import Machine
+from gitops.kube import translate
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, NotFound, call, write
+from gitops.kube.errors import Conflict, NotFound, call_json, write
+from gitops.kube.refs import MachineRef
 
 GROUP, VERSION, PLURAL = "cluster.x-k8s.io", "v1beta1", "machines"
 MACHINE_FINALIZER = "machine.cluster.x-k8s.io"
@@ -123,7 +126,7 @@ class ClusterAPIProvider:
 
     def _read_template(self, ref: ObjectReference, namespace: str) -> dict[str, Any]:
         group, version = _group_version(ref.api_version)
-        response = call(
+        return call_json(
             f"reading {ref.kind} {namespace}/{ref.name}",
             self.kube.custom.get_namespaced_custom_object,
             group,
@@ -131,19 +134,17 @@ class ClusterAPIProvider:
             ref.namespace or namespace,
             _plural(ref.kind),
             ref.name,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return dict(json.loads(response.data))
 
     def list_machines(
         self, cluster: ClusterDocument, pool: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Machine, ...]:
         """The cluster's Machines (of one pool when given), straight from the API server."""
         selector = f"{CLUSTER_NAME_LABEL}={cluster.name}" + (
             f",{POOL_LABEL}={pool}" if pool else ""
         )
-        response = call(
+        body = call_json(
             f"listing Machines of {cluster.name}",
             self.kube.custom.list_namespaced_custom_object,
             GROUP,
@@ -151,10 +152,9 @@ class ClusterAPIProvider:
             cluster.namespace,
             PLURAL,
             label_selector=selector,
-            _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-        return list(json.loads(response.data).get("items") or [])
+        return tuple(translate.machine(m) for m in body.get("items") or [])
 
     # -- building ------------------------------------------------------------------------
 
@@ -236,7 +236,7 @@ class ClusterAPIProvider:
 
     # -- writing -------------------------------------------------------------------------
 
-    def create_replacement(self, request: MachineRequest) -> dict[str, Any]:
+    def create_replacement(self, request: MachineRequest) -> MachineRef:
         """Create (or find, when a previous attempt already did) the machine for ``request``."""
         cluster, pool = request.cluster, request.pool
         template = pool.machine_template
@@ -259,7 +259,7 @@ class ClusterAPIProvider:
             self._create(bootstrap)
         machine = self.machine_for(request, infra, bootstrap)
         self._create(machine)
-        return machine
+        return MachineRef(cluster.namespace, name)
 
     def _create(self, obj: dict[str, Any]) -> None:
         group, version = _group_version(obj["apiVersion"])

@@ -2,7 +2,8 @@
 
 Shell layer. A retirement spans many reconciles; every step is recorded on the Node itself
 (``fleet.gitops.io/phase``: cordoned → draining → retired, ``drain-started``), so a restart
-at any instant carries on from what the objects say. Each call of ``retire`` does one pass:
+at any instant carries on from what the objects say. The steps of ``gitops.rollout.steps``
+call these; each ``drain_pass`` is one pass:
 pods are listed afresh, DaemonSet and mirror pods and finished pods are skipped, evictions
 refused by a PodDisruptionBudget (429) are simply tried again on the next pass, evicted pods
 are waited for until they are gone (Terminating for their grace period), and once
@@ -12,9 +13,8 @@ are waited for until they are gone (Terminating for their grace period), and onc
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from gitops.errors import GitopsError
 from gitops.fleet.spec import NodePool
@@ -28,8 +28,8 @@ from gitops.fleet.wellknown import (
 from gitops.inventory import Node
 from gitops.kube import actions
 from gitops.kube.client import Kube
-from gitops.kube.errors import NotFound, TooManyRequests
-from gitops.kube.translate import evictable
+from gitops.kube.errors import NotFound
+from gitops.kube.refs import PodRef
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +45,15 @@ class DrainResult:
     terminating: int = 0  # of ``remaining``: evicted pods not gone yet
 
 
-def _blocking_pdb(err: TooManyRequests, namespace: str) -> str:
-    """The PDB named by a 429 eviction answer, as ``namespace/name`` (it is the pod's namespace).
-
-    The API server names it in a cause: "The disruption budget web-pdb needs 2 healthy pods
-    and has 2 currently".
-    """
-    texts = [str(c.get("message", "")) for c in (err.details or {}).get("causes") or []]
-    for text in [*texts, str(err)]:
-        match = _PDB_NAME.search(text)
-        if match:
-            return f"{namespace}/{match.group(1)}"
-    return f"a PodDisruptionBudget in {namespace}"
-
-
-_PDB_NAME = re.compile(r"disruption budget ([a-z0-9][-a-z0-9.]*)")
+def cordoned(node: Node, now: float) -> Node:
+    """``node`` as ``cordon`` leaves it: unschedulable, its drain started (at ``now`` unless
+    an earlier pass started it)."""
+    started = node.annotations.get(DRAIN_STARTED_ANNOTATION, f"{now:.3f}")
+    return replace(
+        node,
+        unschedulable=True,
+        annotations={**node.annotations, DRAIN_STARTED_ANNOTATION: started},
+    )
 
 
 def cordon(kube: Kube, node: Node, plan_id: str, now: float) -> None:
@@ -75,29 +69,28 @@ def cordon(kube: Kube, node: Node, plan_id: str, now: float) -> None:
 
 def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResult:
     """One pass of evictions; the caller deletes the machine once this says ``drained``."""
-    pods = [p for p in actions.pods_on_node(kube, node.name) if evictable(p)]
+    pods = [p for p in actions.pods_on_node(kube, node.name) if p.evictable]
     blocked: list[str] = []
     failures: list[str] = []
-    remaining: list[dict[str, Any]] = []
+    remaining: list[PodRef] = []
     terminating = 0
     for pod in pods:
-        meta: dict[str, Any] = pod.get("metadata") or {}
-        if meta.get("deletionTimestamp"):
+        if pod.deleting:
             # Already going: the node is drained only once its kubelet has stopped it (as
             # kubectl drain waits for deletions), so its machine is not deleted under it.
             terminating += 1
             continue
-        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
         try:
-            actions.evict(kube, meta.get("namespace", ""), meta.get("name", ""), grace)
-            terminating += 1  # evicted: Terminating for its grace period (a later pass sees)
-            continue
-        except TooManyRequests as err:
-            blocked.append(_blocking_pdb(err, meta.get("namespace", "")))
-        except NotFound:
-            continue
+            refused = actions.try_evict(kube, pod)
         except GitopsError as err:
             failures.append(str(err))
+        else:
+            if refused is None:
+                # evicted (or gone already): Terminating for its grace period; a later pass
+                # lists the node's pods afresh and sees when it is gone
+                terminating += 1
+                continue
+            blocked.append(refused.budget)
         remaining.append(pod)
     if not remaining and not terminating:
         return DrainResult("drained")
@@ -117,9 +110,8 @@ def drain_pass(kube: Kube, node: Node, pool: NodePool, now: float) -> DrainResul
     )
     if policy == "force":
         for pod in remaining:
-            meta = pod.get("metadata") or {}
             try:
-                actions.delete_pod(kube, meta.get("namespace", ""), meta.get("name", ""))
+                actions.delete_pod(kube, pod)
             except NotFound:
                 continue
         log.warning("%s; onDrainTimeout force deleted %d pods.", why, len(remaining))

@@ -1,82 +1,45 @@
 """Carry a plan out: level-triggered reconciles of the whole fleet, crash-safe.
 
 Shell layer. Each ``reconcile`` observes the fleet (watch caches), loads the durable record,
-asks the pure planner for the plan, and carries out the plan's *ready* actions through the
-adapters, then records wave progress. Nothing needed to resume lives only in memory: a
+asks the pure planner for the plan, asks its ``Scheduler`` which of the plan's *ready* steps
+are due, runs them (``gitops.rollout.steps``, each ending in a typed ``StepOutcome``) and books
+how they ended with the scheduler, then records wave progress (``gitops.plan.state``) and
+hands its caller a ``PassResult``. Nothing needed to resume lives only in memory: a
 replacement Machine is annotated with the node it replaces and its phase, an old node with its
-retirement phase, failures and halts are in the ConfigMap record. Every write is idempotent
-(machine names derive from what they are for and the plan id; annotations are merges), so a
-crash between two writes is harmless. The decisions are the planner's; this module decides
-nothing beyond *how* to perform a step.
+retirement phase, failures and halts are in the ConfigMap record. One injected ``Clock``
+drives it all. The decisions are the planner's; this module decides nothing beyond *when* to
+perform a step, and it never reads an event's level.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import dataclass
 
 from gitops import plan as planner
 from gitops.errors import GitopsError
 from gitops.fleet import Fleet
-from gitops.fleet.spec import ClusterDocument, NodePool
-from gitops.fleet.wellknown import (
-    CORDONED_BY_ANNOTATION,
-    DRAIN_BLOCKED_ANNOTATION,
-    DRAIN_STARTED_ANNOTATION,
-    FAILED_ANNOTATION,
-    PHASE_ANNOTATION,
-)
-from gitops.inventory import Inventory, Node
-from gitops.kube import actions
-from gitops.kube.client import Kube
-from gitops.kube.errors import NotFound
+from gitops.inventory import Inventory, PodDisruptionBudget
 from gitops.kube.observe import Observer
-from gitops.plan import (
-    AbandonMachine,
-    AnyAction,
-    CreateReplacement,
-    Plan,
-    RetireNode,
-    RolloutState,
-    ScaleDown,
-    ScaleUp,
-    Uncordon,
-)
+from gitops.plan import AbandonMachine, AnyAction, Plan, RolloutState
 from gitops.plan.make import STARTUP_PHASES
-from gitops.providers.clusterapi import ClusterAPIProvider, MachineRequest
-from gitops.rollout import drain
-from gitops.rollout.result import Failure, PassResult, WaveBudget
+from gitops.plan.state import record_progress
+from gitops.providers.clusterapi import ClusterAPIProvider
+from gitops.rollout import steps
+from gitops.rollout.clock import SYSTEM_CLOCK, Clock
+from gitops.rollout.result import PassResult, StepOutcome, StepResult, WaveBudget
+from gitops.rollout.scheduler import BudgetLookup, Mark, Pool, Scheduler
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
 
-Pool = tuple[str, str]  # (cluster, pool)
-K = TypeVar("K")
-QUICK_RETRIES = 8  # of a drain whose refusing budget the cache shows with room again
-
-
-class _Outcome(NamedTuple):
-    """How a step ended: ``settled`` when its effect will be observed (else it is tried again
-    after a backoff); ``halt`` says why the rollout must stop ("" when it need not);
-    ``blocked_by`` names the PodDisruptionBudgets ("namespace/name") that refused an eviction:
-    a newer version of any of them that allows a disruption makes the step due again before
-    its backoff ends."""
-
-    settled: bool
-    halt: str = ""
-    blocked_by: tuple[str, ...] = ()
-    terminating: bool = False  # a drain waiting for evicted pods to be gone
-
 
 @dataclass(frozen=True)
 class Event:
-    """Something the executor did, for logs and progress displays."""
+    """Something the executor did, for logs and progress displays (never for decisions)."""
 
     time: float
     cluster: str
@@ -97,7 +60,7 @@ class Executor:
         store: StateStore,
         *,
         time_scale: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         on_event: Callable[[Event], None] | None = None,
         override_drift_limit: bool = False,
         parallelism: int = 16,
@@ -115,60 +78,30 @@ class Executor:
         self.parallelism = parallelism
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # around on_event
-        self._steps = threading.Condition()  # around the bookkeeping below
-        # Keys of the steps on the worker threads, and the pools of those that create a
-        # Machine, counted: scale-ups of one pool and zone share a key, and the first to end
-        # must not make the others look finished.
-        self._inflight: Counter[str] = Counter()
-        self._creating: Counter[Pool] = Counter()
+        # Around the scheduler and what the steps leave for the next result, which the
+        # worker threads book as they end.
+        self._book = threading.Lock()
+        self.scheduler = Scheduler(clock, retry_interval=min(1.0, max(0.05, time_scale)))
         self._halts: list[str] = []  # why a step in flight said the rollout must halt
-        # What failed since the last pass ended, for its result (``PassResult``): machines
-        # counted against the failure budget, and steps to be tried again.
-        self._failed_nodes: list[Failure] = []
-        self._failed_steps: list[Failure] = []
-        # Steps done whose effect the caches may not show yet (monotonic time they finished):
-        # repeating them would be harmless (every write is idempotent) but noisy, so each
-        # waits until the plan drops it, or ``done_ttl`` passes. Memory only.
-        self._done: dict[str, float] = {}
-        self.done_ttl = 5.0
-        # Steps that failed or could not finish yet (a drain blocked by a PDB) are tried again
-        # with a backoff that doubles from a sixteenth of ``retry_interval`` up to it: a PDB
-        # that blocks only until an evicted pod is rescheduled costs a blink, not a whole
-        # interval, and one that stays blocked is re-listed at most once an interval.
-        self._not_before: dict[str, float] = {}
-        self._attempts: dict[str, int] = {}
-        # Drains refused by PodDisruptionBudgets: (cluster, {budget: its resourceVersion when
-        # the step ended}). A budget's status moves when an evicted pod is running again
-        # elsewhere; the step is then due at once rather than at the end of its backoff.
-        self._blocked: dict[str, tuple[str, dict[str, str]]] = {}
-        self.retry_interval = min(1.0, max(0.05, time_scale))
-        # A drain waiting for evicted pods to finish terminating (their grace period) is looked
-        # at again at least this often, whatever its backoff: nothing else would wake it.
-        self.termination_poll = self.retry_interval / 4
-        # Expectations, as Kubernetes' ReplicaSet controller keeps them: Machines this process
-        # created that its cache has not shown yet, with their pool and when they were made.
-        # A plan made before they show counts the pool short: no Machine is created in that
-        # pool until they do (see ``_busy_pools``). A restarted process lists afresh and sees
-        # them all, so this too lives in memory only.
-        self._expected: dict[tuple[str, str], tuple[Pool, float]] = {}
-        self.expectation_timeout = 30.0
-        # Replacements whose node is Ready, waiting for ``ready`` to be recorded (``_marks_due``):
-        # since when (monotonic). Memory only: a restart finds them again.
-        self._marks_seen: dict[str, float] = {}
-        self.mark_delay = 5.0
+        self._finished: list[StepResult] = []  # steps ended since the last pass's result
         self.coalesce_max = 0.05  # seconds; see ``run``
         self._wave_of = {
             c: members.wave.name for members in self.fleet.waves for c in members.clusters
         }
 
+    @property
+    def retry_interval(self) -> float:
+        """The longest a failed or blocked step waits before it is tried again."""
+        return self.scheduler.retry_interval
+
     # -- the loop ------------------------------------------------------------------------
 
     def reconcile(self, *, resume: bool = False) -> PassResult:
         """One level-triggered pass; its result holds the plan whose ready steps it started."""
-        now = self.clock()
+        now = self.clock.now()
         inventory = self.observer.inventory()
         state = self._effective_state(resume=resume, announce=True)
-        with self._steps:
+        with self._book:
             halts, self._halts = self._halts, []
         if halts and not state.halted:
             state = state.halt(halts[0], now)
@@ -180,20 +113,23 @@ class Executor:
             state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
             self._emit("", "", "", plan.reason, "error")
         marks = _started(inventory)
+        ctx = self._context(plan, inventory, now)
         if plan.status == "in-progress" and not self.stopping.is_set():
-            state = self._act(plan, inventory, state, now, marks)
+            state = self._act(ctx, state, marks)
         else:
-            for cluster, machine in marks:
-                self._mark_ready(cluster, machine)
-        state = self._record_progress(plan, state, now)
+            # Nothing else runs: each mark is written now, in this thread.
+            for mark in marks:
+                self._finish_mark(mark, steps.mark_ready(ctx, *mark), scheduled=False)
+        state, milestones = record_progress(state, plan, now)
+        for wave, what in milestones:
+            self._emit("", "", wave, f"wave {wave} {what}")
         self.store.save(state)
         return self._result(plan, state)
 
     def _result(self, plan: Plan, state: RolloutState) -> PassResult:
-        """What the pass leaves: the halt, the failure budgets, what failed since the last one."""
-        with self._steps:
-            failed_nodes, self._failed_nodes = tuple(self._failed_nodes), []
-            failed_steps, self._failed_steps = tuple(self._failed_steps), []
+        """What the pass leaves: the halt, the failure budgets, the steps ended since the last."""
+        with self._book:
+            finished, self._finished = tuple(self._finished), []
         allowed = self.fleet.document.spec.rollout.max_failed_nodes
         budgets = tuple(
             WaveBudget(members.wave.name, state.wave(members.wave.name).failures, allowed)
@@ -205,7 +141,7 @@ class Executor:
         if not halt and over:
             # Counted by this pass's abandons, after its plan: the next plan halts on it.
             halt = f"rollout halted: {over[0].describe()}"
-        return PassResult(plan, halt, failed_nodes, budgets, failed_steps)
+        return PassResult(plan, halt, budgets, finished)
 
     def preview(self, *, resume: bool = False) -> Plan:
         """The plan the next reconcile would act on, without acting or writing anything."""
@@ -214,7 +150,7 @@ class Executor:
             self.fleet,
             self.observer.inventory(),
             state,
-            self.clock(),
+            self.clock.now(),
             override_drift_limit=self.override_drift_limit,
         )
 
@@ -245,7 +181,7 @@ class Executor:
         first = True
         while True:
             generation, nudges = self.observer.generation(), self.observer.nudges()
-            started = time.monotonic()
+            started = self.clock.now()
             try:
                 plan = self.reconcile(resume=resume and first).plan
             except GitopsError as err:
@@ -264,21 +200,40 @@ class Executor:
                 (t for t in (planner.next_wakeup(plan), self.next_retry()) if t is not None),
                 default=None,
             )
-            timeout = poll if wake is None else max(0.02, min(poll, wake - self.clock()))
+            timeout = poll if wake is None else max(0.02, min(poll, wake - self.clock.now()))
             self.observer.wait_changed(generation, timeout, nudged_since=nudges)
             # While steps are in flight, let changes gather for as long as the last pass took:
             # in a burst (a big batch turning Ready at once, each step's own writes coming back
             # as events) passes would otherwise run back to back and starve the steps' threads
             # of the interpreter. With nothing in flight the loop answers at once.
-            if self._inflight:
-                self.stopping.wait(min(time.monotonic() - started, self.coalesce_max))
+            if self.scheduler.busy:
+                self.stopping.wait(min(self.clock.now() - started, self.coalesce_max))
 
     def close(self) -> None:
         """Wait for the steps in flight to finish (each leaves the fleet consistent)."""
-        with self._steps:
+        with self._book:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+    def next_retry(self) -> float | None:
+        """When the earliest step waiting on its backoff may be tried again (None: none)."""
+        with self._book:
+            return self.scheduler.next_retry()
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _context(self, plan: Plan, inventory: Inventory, now: float) -> steps.Context:
+        return steps.Context(
+            fleet=self.fleet,
+            provider=self.provider,
+            workload=self.observer.workload,
+            emit=self._emit,
+            plan=plan,
+            inventory=inventory,
+            now=now,
+            wave_of=self._wave_of,
+        )
 
     def _busy_pools(self) -> set[Pool]:
         """Pools where a Machine this process creates is in flight or not observed yet.
@@ -287,86 +242,38 @@ class Executor:
         no Machine is created there until the cache shows it (``_act``); every other step,
         there and elsewhere, goes ahead: none depends on a Machine that is not Ready yet.
         """
-        cache = self.observer.machines
-        deadline = time.monotonic() - self.expectation_timeout
-        lost: list[tuple[tuple[str, str], Pool]] = []
-        with self._steps:
-            for key, (pool, made) in list(self._expected.items()):
-                if cache.get(*key) is not None:
-                    del self._expected[key]
-                elif made < deadline:
-                    del self._expected[key]
-                    lost.append((key, pool))
-            busy = set(self._creating) | {pool for pool, _ in self._expected.values()}
-        for (namespace, name), (cluster, pool_name) in lost:
+        with self._book:
+            busy, lost = self.scheduler.busy_pools(self.observer.has_machine)
+        for gone in lost:
+            cluster, pool = gone.pool
             self._emit(
                 cluster,
-                pool_name,
-                name,
-                f"created machine {namespace}/{name} not observed after "
-                f"{self.expectation_timeout:g}s; planning without it",
+                pool,
+                gone.machine.name,
+                f"created machine {gone.machine} not observed after "
+                f"{self.scheduler.expectation_timeout:g}s; planning without it",
                 "warning",
             )
         return busy
 
-    # -- steps ---------------------------------------------------------------------------
-
-    def next_retry(self) -> float | None:
-        """When the earliest step waiting on its backoff may be tried again (None: none)."""
-        now = self.clock()
-        with self._steps:
-            return min((t for t in self._not_before.values() if t > now), default=None)
-
-    def _act(
-        self,
-        plan: Plan,
-        inventory: Inventory,
-        state: RolloutState,
-        now: float,
-        marks: list[tuple[str, str]],
-    ) -> RolloutState:
-        """Start the plan's ready steps: abandons here, in order; the others on worker threads.
+    def _act(self, ctx: steps.Context, state: RolloutState, marks: list[Mark]) -> RolloutState:
+        """Start the plan's due steps: abandons here, in order; the others on worker threads.
 
         An abandon counts a failure in the durable record before it deletes, so abandons run
         one after another in this thread. Every other ready step is independent of the rest
         (the planner has already charged each against its pool's surge and unavailability
         budgets), so each goes to a bounded pool of threads and the loop goes back to
         watching: a batch of 25 retirements costs about one drain, and a slow drain in one
-        cluster holds back no other. A step still in flight is never started twice; one that
-        ends without a write the caches will show (a blocked drain, a halt) wakes the loop
-        itself (``Observer.nudge``). Recording ``ready`` on replacements (``marks``) goes to
-        the same threads, after the steps (``_marks_due``). A step that says the rollout must
-        halt keeps steps not yet begun from starting (those in flight finish); the next pass
-        records the halt. Machines are not created in a pool whose last creation is not
-        observed yet (``_busy_pools``).
+        cluster holds back no other. A step that ends without a write the caches will show
+        (a blocked drain, a halt) wakes the loop itself (``Observer.nudge``). Recording
+        ``ready`` on replacements (``marks``) goes to the same threads, after the steps. A
+        step that says the rollout must halt keeps steps not yet begun from starting (those
+        in flight finish); the next pass records the halt.
         """
-        ready = planner.next_actions(plan)
-        keys = {action.key for action in ready}
+        ready = planner.next_actions(ctx.plan)
         busy = self._busy_pools()
-        with self._steps:
-            # a done step the plan no longer holds has shown its effect; one it still holds
-            # after ``done_ttl`` lost it (someone undid it) and is due again
-            fresh = time.monotonic() - self.done_ttl
-            wanted = keys | {f"mark {m}" for m in marks}
-            self._done = {k: t for k, t in self._done.items() if k in wanted and t > fresh}
-            # forget the backoffs of steps no longer planned
-            self._not_before = {k: t for k, t in self._not_before.items() if k in keys}
-            self._attempts = {k: n for k, n in self._attempts.items() if k in keys}
-            self._blocked = {k: b for k, b in self._blocked.items() if k in keys}
-            due = [
-                (slot, action)
-                for slot, action in enumerate(ready)
-                if action.key not in self._done
-                and action.key not in self._inflight
-                and (
-                    self._not_before.get(action.key, 0.0) <= now
-                    or _unblocked(self._blocked.get(action.key), inventory)
-                )
-                and not (
-                    isinstance(action, ScaleUp | CreateReplacement)
-                    and (action.cluster, action.pool) in busy
-                )
-            ]
+        with self._book:
+            due = self.scheduler.due(ready, marks, busy, _budgets(ctx.inventory))
         for _, action in due:
             if not isinstance(action, AbandonMachine):
                 continue
@@ -375,382 +282,75 @@ class Executor:
             doc = self.fleet.cluster(action.cluster)
             if doc is None:
                 continue
-            try:
-                state = self._abandon(action, doc, state)
-                self._settle(action, _Outcome(True))
-            except GitopsError as err:
-                self._failed(action, err)
-                self._settle(action, _Outcome(False))
+            outcome, state = steps.abandon(ctx, action, doc, state, self.store.save)
+            self._finish(action, outcome)
         others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
-        marks = self._marks_due(marks, bool(others))
-        if not others and not marks:
-            return state
-        with self._steps:
+        with self._book:
+            marks = self.scheduler.marks_due(marks, bool(others))
+            if not others and not marks:
+                return state
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="gitops-step")
             pool = self._pool
-            self._inflight.update(action.key for _, action in others)
-            self._creating.update(
-                (a.cluster, a.pool) for _, a in others if isinstance(a, ScaleUp | CreateReplacement)
-            )
-            self._inflight.update(f"mark {m}" for m in marks)
+            self.scheduler.start([action for _, action in others])
+            self.scheduler.start_marks(marks)
         # Steps first: the pool's queue is first in, first out, and a retirement or a creation
         # is on the rollout's critical path where recording ``ready`` is not.
         for slot, action in others:
-            pool.submit(self._step, action, slot, plan, inventory, state, now)
-        for cluster, machine in marks:
-            pool.submit(self._step_mark, cluster, machine)
+            pool.submit(self._step, ctx, action, slot, state)
+        for mark in marks:
+            pool.submit(self._step_mark, ctx, mark)
         return state
 
-    def _marks_due(self, marks: list[tuple[str, str]], stepping: bool) -> list[tuple[str, str]]:
-        """The ``ready`` marks to write now: each once until the caches show it, and, while
-        other steps are due or in flight, only those kept waiting ``mark_delay`` already.
-
-        A mark decides nothing at once (the planner pairs by the node's readiness), while in
-        a burst of a big batch every request a retirement waits behind delays the next
-        batch; marks go when the burst is over, or after ``mark_delay`` at the latest.
-        """
-        keys = {f"mark {m}": m for m in marks}
-        now = time.monotonic()
-        with self._steps:
-            self._marks_seen = {k: self._marks_seen.get(k, now) for k in keys}
-            busy = stepping or any(not k.startswith("mark ") for k in self._inflight)
-            return [
-                m
-                for k, m in keys.items()
-                if k not in self._inflight
-                and k not in self._done
-                and (not busy or now - self._marks_seen[k] >= self.mark_delay)
-            ]
-
-    def _step(
-        self,
-        action: AnyAction,
-        slot: int,
-        plan: Plan,
-        inventory: Inventory,
-        state: RolloutState,
-        now: float,
-    ) -> None:
+    def _step(self, ctx: steps.Context, action: AnyAction, slot: int, state: RolloutState) -> None:
         """A worker thread's share: one step, then its bookkeeping, then wake the loop."""
-        outcome = _Outcome(False)
+        outcome = StepOutcome(False)
         try:
             if not self.stopping.is_set() and not self._halts:
-                outcome = self._perform(action, slot, plan, inventory, state, now)
+                outcome = steps.perform(ctx, action, slot, state)
         except Exception as err:  # never lose a worker's failure silently
             log.exception("step %s failed unexpectedly", action.key)
-            self._failed(action, GitopsError(str(err)))
+            outcome = steps.failed(action, GitopsError(str(err)))
         finally:
-            with self._steps:
-                if outcome.halt:
-                    self._halts.append(outcome.halt)
-            self._settle(action, outcome)
-            if outcome.halt:
-                self.observer.nudge()
+            self._finish(action, outcome)
 
-    def _step_mark(self, cluster: str, machine: str) -> None:
+    def _step_mark(self, ctx: steps.Context, mark: Mark) -> None:
+        outcome = StepOutcome(False)
         try:
-            self._mark_ready(cluster, machine)
+            outcome = steps.mark_ready(ctx, *mark)
         finally:
-            with self._steps:
-                _release(self._inflight, f"mark {(cluster, machine)}")
-                self._done[f"mark {(cluster, machine)}"] = time.monotonic()
-                self._steps.notify_all()
+            self._finish_mark(mark, outcome)
 
-    def _settle(self, action: AnyAction, outcome: _Outcome) -> None:
-        """Book a step's end: done until the caches move, or due again after its backoff (or
-        as soon as a PodDisruptionBudget that blocked it changes)."""
-        with self._steps:
-            _release(self._inflight, action.key)
-            if isinstance(action, ScaleUp | CreateReplacement):
-                _release(self._creating, (action.cluster, action.pool))
-            self._blocked.pop(action.key, None)
-            if outcome.settled:
-                self._done[action.key] = time.monotonic()
-                self._not_before.pop(action.key, None)
-                self._attempts.pop(action.key, None)
-            else:  # failed, or a drain still blocked: try again, but not at once
-                attempt = self._attempts.get(action.key, 0)
-                self._attempts[action.key] = attempt + 1
-                budgets = {k: self.observer.pdb(action.cluster, k) for k in outcome.blocked_by}
-                delay = self.retry_interval * min(1.0, 2.0 ** (attempt - 4))
-                if outcome.terminating:
-                    delay = min(delay, self.termination_poll)
-                if attempt < QUICK_RETRIES and any(_allows(b) for b in budgets.values()):
-                    # The cache already shows room again (an evicted pod is back, or the
-                    # refusal is not in the cache yet), so no newer version may come to wake
-                    # the step: try again on the next pass; a few times only, as a budget
-                    # whose status lags refuses all the same.
-                    delay = 0.0
-                self._not_before[action.key] = self.clock() + delay
-                if budgets:
-                    self._blocked[action.key] = (
-                        action.cluster,
-                        {k: _version(b) for k, b in budgets.items()},
-                    )
-            self._steps.notify_all()
-        if not outcome.settled:
-            # A settled step wrote something: the caches will show it and wake the loop. One
-            # that did not (a blocked drain) would not: the loop must learn its backoff.
+    def _finish(self, action: AnyAction, outcome: StepOutcome) -> None:
+        """Book a step's end with the scheduler and for the next result; wake the loop when
+        the caches will not (a step that wrote nothing, or said to halt)."""
+        if outcome.failure is not None:
+            self._emit(
+                action.cluster, action.pool, action.subject, outcome.failure.message, "warning"
+            )
+        with self._book:
+            self._finished.append(
+                StepResult(action.kind, action.cluster, action.pool, action.subject, outcome)
+            )
+            if outcome.halt:
+                self._halts.append(outcome.halt)
+            self.scheduler.settle(action, outcome, self.observer.pdb)
+        if not outcome.settled or outcome.halt:
             self.observer.nudge()
 
-    def _perform(
-        self,
-        action: AnyAction,
-        slot: int,
-        plan: Plan,
-        inventory: Inventory,
-        state: RolloutState,
-        now: float,
-    ) -> _Outcome:
-        """Carry one step out."""
-        doc = self.fleet.cluster(action.cluster)
-        pool = doc.pool(action.pool) if doc is not None else None
-        if doc is None or pool is None:
-            return _Outcome(True)
-        try:
-            if isinstance(action, ScaleUp | CreateReplacement):
-                self._create(action, slot, plan, doc, pool, state)
-            elif isinstance(action, RetireNode | ScaleDown):
-                return self._retire(action, plan, inventory, doc, pool, now)
-            elif isinstance(action, Uncordon):
-                self._uncordon(action)
-        except GitopsError as err:
-            self._failed(action, err)
-            return _Outcome(False)
-        return _Outcome(True)
-
-    def _failed(self, action: AnyAction, err: GitopsError) -> None:
-        message = f"{action.kind} failed: {err}"
-        with self._steps:
-            self._failed_steps.append(Failure(action.cluster, action.pool, action.subject, message))
-        self._emit(action.cluster, action.pool, action.subject, message, "warning")
-
-    def _create(
-        self,
-        action: ScaleUp | CreateReplacement,
-        slot: int,
-        plan: Plan,
-        doc: ClusterDocument,
-        pool: NodePool,
-        state: RolloutState,
-    ) -> None:
-        replacing = isinstance(action, CreateReplacement)
-        # A failed attempt is deleted and the inventory goes back to what it was, so the plan
-        # id (and with it the name) would repeat: the new Machine would collide with the old
-        # one, or with its infrastructure clone, while they are still being deleted. The wave's
-        # failure count is durable and moves with every abandon, so it tells attempts apart.
-        failures = state.wave(self._wave_of[doc.name]).failures
-        attempt = f"#attempt-{failures}" if failures else ""
-        request = MachineRequest(
-            cluster=doc,
-            pool=pool,
-            image_name=action.image,
-            image=self.fleet.images[action.image],
-            zone=action.zone,
-            replaces=action.replaces if isinstance(action, CreateReplacement) else "",
-            plan_id=plan.id,
-            # A scale-up has no node to key on: its step number in this plan tells it apart.
-            slot=("" if replacing else str(slot)) + attempt,
-        )
-        machine = self.provider.create_replacement(request)
-        meta = machine["metadata"]
-        with self._steps:
-            self._expected[(meta["namespace"], meta["name"])] = (
-                (doc.name, pool.name),
-                time.monotonic(),
-            )
-        what = f"for {action.replaces}" if isinstance(action, CreateReplacement) else "to scale up"
-        self._emit(
-            doc.name,
-            pool.name,
-            machine["metadata"]["name"],
-            f"created machine {machine['metadata']['name']} in {action.zone} {what}",
-        )
-
-    def _retire(
-        self,
-        action: RetireNode | ScaleDown,
-        plan: Plan,
-        inventory: Inventory,
-        doc: ClusterDocument,
-        pool: NodePool,
-        now: float,
-    ) -> _Outcome:
-        """One pass of a retirement; settled once the machine is deleted (or the rollout halts)."""
-        seen = inventory.cluster(doc.name)
-        node = seen.node(action.node) if seen is not None and action.node else None
-        kube = self.observer.workload(doc.name)
-        if node is not None and kube is not None and not node.deleting:
-            try:
-                result = self._drain(kube, node, plan, doc, pool, now)
-            except NotFound:
-                # the node went away under us: only its machine is left
-                result = drain.DrainResult("drained")
-            if result.outcome == "failed":
-                # The reason names the node, the blocking PDB and the timeout: it is what the
-                # record, the plan and `gitops apply` show the SRE who has to act.
-                why = result.message or f"drain of {node.name} failed"
-                return _Outcome(True, f"{why} (onDrainTimeout: fail)")
-            if result.outcome != "drained":
-                return _Outcome(
-                    False, blocked_by=result.blocked_by, terminating=result.terminating > 0
-                )
-        if action.machine:
-            try:
-                self.provider.annotate_machine(
-                    doc.namespace, action.machine, {PHASE_ANNOTATION: "retired"}
-                )
-            except NotFound:
-                # Deleted by an earlier pass whose effect the cache has not shown yet: done.
-                return _Outcome(True)
-            self.provider.delete_machine(doc.namespace, action.machine)
-            self._emit(
-                doc.name,
-                pool.name,
-                action.node or action.machine,
-                f"deleted machine {action.machine} of {action.node or 'no node'}",
-            )
-        return _Outcome(True)
-
-    def _drain(
-        self, kube: Kube, node: Node, plan: Plan, doc: ClusterDocument, pool: NodePool, now: float
-    ) -> drain.DrainResult:
-        """Cordon (once) and run one eviction pass; the outcome says whether to delete now."""
-        if node.unschedulable and node.phase == "retired":
-            # Drained by an earlier pass (it wrote "retired" once no pod was left, and a
-            # cordoned node gets none): what is left is its machine, or waiting for it to go.
-            return drain.DrainResult("drained")
-        if not node.unschedulable or node.phase != "draining":
-            drain.cordon(kube, node, plan.id, now)
-            self._emit(doc.name, pool.name, node.name, f"cordoned {node.name}")
-            started = node.annotations.get(DRAIN_STARTED_ANNOTATION, f"{now:.3f}")
-            node = replace(
-                node,
-                unschedulable=True,
-                annotations={**node.annotations, DRAIN_STARTED_ANNOTATION: started},
-            )
-        result = drain.drain_pass(kube, node, pool, now)
-        if result.outcome == "draining" and result.blocked_by:
-            blockers = ", ".join(result.blocked_by)
-            self._emit(
-                doc.name,
-                pool.name,
-                node.name,
-                f"drain of {node.name} blocked by PodDisruptionBudget {blockers}; retrying",
-            )
-        elif result.outcome in ("quarantined", "failed"):
-            level = "warning" if result.outcome == "quarantined" else "error"
-            self._emit(doc.name, pool.name, node.name, result.message, level)
-        elif result.outcome == "drained":
-            actions.patch_node(kube, node.name, annotations={PHASE_ANNOTATION: "retired"})
-        return result
-
-    def _abandon(
-        self, action: AbandonMachine, doc: ClusterDocument, state: RolloutState
-    ) -> RolloutState:
-        if not action.counted:
-            # Count first, then mark: a crash in between counts the failure twice, which halts
-            # early; the other order could lose it and let a bad image go further.
-            state = state.record_failure(self._wave_of[doc.name])
-            self.store.save(state)
-            self.provider.annotate_machine(
-                doc.namespace,
-                action.machine,
-                {
-                    FAILED_ANNOTATION: action.reason.removeprefix(f"abandon {action.machine}: ")[
-                        :200
-                    ]
-                },
-            )
-            message = f"machine {action.machine} failed: {action.reason}"
-            with self._steps:
-                self._failed_nodes.append(Failure(doc.name, action.pool, action.machine, message))
-            self._emit(doc.name, action.pool, action.machine, message, "error")
-        self.provider.delete_machine(doc.namespace, action.machine)
-        return state
-
-    def _uncordon(self, action: Uncordon) -> None:
-        kube = self.observer.workload(action.cluster)
-        if kube is None:
-            return
-        actions.patch_node(
-            kube,
-            action.node,
-            unschedulable=False,
-            annotations={
-                CORDONED_BY_ANNOTATION: None,
-                PHASE_ANNOTATION: None,
-                DRAIN_STARTED_ANNOTATION: None,
-                DRAIN_BLOCKED_ANNOTATION: None,
-            },
-        )
-        self._emit(action.cluster, action.pool, action.node, f"uncordoned {action.node}")
-
-    def _mark_ready(self, cluster: str, machine: str) -> None:
-        """Record ``ready`` on a machine the controller created once its node is first Ready.
-
-        From then on nodeStartupTimeout no longer applies to it (the planner reads the phase).
-        """
-        doc = self.fleet.cluster(cluster)
-        if doc is None:
-            return
-        try:
-            self.provider.annotate_machine(doc.namespace, machine, {PHASE_ANNOTATION: "ready"})
-        except GitopsError as err:
-            message = f"cannot mark {machine} ready: {err}"
-            with self._steps:
-                self._failed_steps.append(Failure(cluster, "", machine, message))
-            self._emit(cluster, "", machine, message, "warning")
-
-    # -- progress ------------------------------------------------------------------------
-
-    def _record_progress(self, plan: Plan, state: RolloutState, now: float) -> RolloutState:
-        for wave in plan.waves:
-            progress = state.wave(wave.name)
-            if wave.status == "active" and progress.started_at is None:
-                progress = replace(progress, started_at=now)
-                self._emit("", "", wave.name, f"wave {wave.name} started")
-            if (
-                wave.status in ("soaking", "complete")
-                and progress.converged_at is None
-                and progress.started_at is not None
-            ):
-                progress = replace(progress, converged_at=now)
-                self._emit("", "", wave.name, f"wave {wave.name} converged")
-            if (
-                wave.status == "complete"
-                and progress.soaked_at is None
-                and progress.started_at is not None
-            ):
-                progress = replace(progress, soaked_at=now)
-                self._emit("", "", wave.name, f"wave {wave.name} soaked")
-            if progress != state.wave(wave.name):
-                state = state.with_wave(progress)
-            for cluster in wave.clusters:
-                cp = state.cluster(cluster.name)
-                if cluster.status == "active" and cp.started_at is None:
-                    cp = replace(cp, started_at=now)
-                if (
-                    cluster.status in ("soaking", "converged")
-                    and cp.started_at is not None
-                    and cp.converged_at is None
-                ):
-                    cp = replace(cp, converged_at=now)
-                if (
-                    cluster.status == "converged"
-                    and cp.converged_at is not None
-                    and cp.soaked_at is None
-                ):
-                    cp = replace(cp, soaked_at=now)
-                if cp != state.cluster(cluster.name):
-                    state = state.with_cluster(cp)
-        return state
+    def _finish_mark(self, mark: Mark, outcome: StepOutcome, *, scheduled: bool = True) -> None:
+        cluster, machine = mark
+        if outcome.failure is not None:
+            self._emit(cluster, "", machine, outcome.failure.message, "warning")
+        with self._book:
+            self._finished.append(StepResult(steps.MARK_READY, cluster, "", machine, outcome))
+            if scheduled:
+                self.scheduler.settle_mark(mark)
 
     def _emit(
         self, cluster: str, pool: str, subject: str, message: str, level: str = "info"
     ) -> None:
-        event = Event(self.clock(), cluster, pool, subject, message, level)
+        event = Event(self.clock.now(), cluster, pool, subject, message, level)
         getattr(log, "error" if level == "error" else level)(
             "%s", message, extra={"cluster": cluster, "pool": pool, "node": subject}
         )
@@ -759,45 +359,19 @@ class Executor:
                 self.on_event(event)
 
 
-def _release(counts: Counter[K], key: K) -> None:
-    """One fewer of ``key`` in flight; gone from ``counts`` at none (``in`` means > 0)."""
-    counts[key] -= 1
-    if counts[key] <= 0:
-        del counts[key]
+def _budgets(inventory: Inventory) -> BudgetLookup:
+    """The PodDisruptionBudgets of an inventory, looked up by (cluster, "namespace/name")."""
+
+    def budget(cluster: str, key: str) -> PodDisruptionBudget | None:
+        seen = inventory.cluster(cluster)
+        return seen.pdb(key) if seen is not None else None
+
+    return budget
 
 
-def _unblocked(blocked: tuple[str, dict[str, str]] | None, inventory: Inventory) -> bool:
-    """Whether a budget that refused a step's eviction has a newer version allowing one."""
-    if blocked is None:
-        return False
-    cluster, versions = blocked
-    seen = inventory.cluster(cluster)
-    if seen is None:
-        return False
-    for key, version in versions.items():
-        budget = seen.pdb(key)
-        if (
-            budget is not None
-            and budget.resource_version != version
-            and budget.disruptions_allowed > 0
-        ):
-            return True
-    return False
-
-
-def _allows(budget: dict[str, Any] | None) -> bool:
-    return (
-        budget is not None and int((budget.get("status") or {}).get("disruptionsAllowed") or 0) > 0
-    )
-
-
-def _version(budget: dict[str, Any] | None) -> str:
-    return str(((budget or {}).get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _started(inventory: Inventory) -> list[tuple[str, str]]:
+def _started(inventory: Inventory) -> list[Mark]:
     """(cluster, machine) of controller-made machines still starting whose node is Ready."""
-    out = []
+    out: list[Mark] = []
     for seen in inventory.clusters:
         if not seen.reachable:
             continue

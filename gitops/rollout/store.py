@@ -47,8 +47,8 @@ class StateStore:
         except NotFound:
             self._version, self._last = None, RolloutState()
             return self._last
-        self._version = str(obj["metadata"]["resourceVersion"])
-        text = (obj.get("data") or {}).get(KEY, "")
+        self._version = obj.resource_version
+        text = obj.data.get(KEY, "")
         try:
             self._last = RolloutState.from_dict(json.loads(text))
         except (ValueError, TypeError) as err:

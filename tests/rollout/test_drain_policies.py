@@ -29,6 +29,7 @@ from gitops.fleet.wellknown import (
     QUARANTINE_LABEL,
 )
 from gitops.plan import Plan, Wait
+from gitops.rollout.result import PassResult
 from gitops.sim.resources import RESOURCES
 from gitops.sim.store import Event as StoreEvent
 from tests.rollout.conftest import POLICY_SCALE, Rollout
@@ -186,11 +187,12 @@ def test_a_blocked_drain_names_its_budget_on_the_node_once_not_on_every_try(
             and cached.unschedulable == bool(stored["spec"].get("unschedulable"))
         )
 
+    results: list[PassResult] = []
     try:
         deadline = time.monotonic() + 120
         while len(_refusals(r, "pinned")) < 6:  # one per try: it never goes
             assert time.monotonic() < deadline, "fewer than six refused tries in 120 s"
-            executor.reconcile()
+            results.append(executor.reconcile())
             executor.close()  # the pass's steps have finished
             while not cache_shows_the_node_as_stored():
                 assert time.monotonic() < deadline, "the cache never showed the node"
@@ -212,6 +214,17 @@ def test_a_blocked_drain_names_its_budget_on_the_node_once_not_on_every_try(
     # patched the node again).
     assert len(patches) == 1 + len(named), (patches, named)
     assert len(named) < len(_refusals(r, "pinned"))
+    # Each pass's result says how the steps ended since the last one: the retirement, not
+    # settled, blocked by the budget (its level-free, typed outcome).
+    retirements = [
+        o
+        for result in results
+        for o in result.outcomes
+        if (o.kind, o.subject) == ("RetireNode", target)
+    ]
+    assert retirements
+    assert not any(o.outcome.settled for o in retirements)
+    assert any("shop/pinned" in o.outcome.blocked_by for o in retirements)
 
 
 def _quarantine_settled(plan: Plan, target: str) -> bool:

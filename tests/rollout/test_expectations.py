@@ -43,7 +43,7 @@ def test_a_pool_with_unobserved_machines_gets_no_more_until_they_show(tmp_path: 
         executor, observer = r.executor()
         # The memory of steps just done is the other guard against repeating them; without it,
         # only the expectations stand between a stale cache and a second set of Machines.
-        executor.done_ttl = 0.0
+        executor.scheduler.done_ttl = 0.0
         observer.machines.stop()
         observer.machines.join(2)
         try:

@@ -25,6 +25,7 @@ from gitops.fleet.wellknown import (
     POOL_LABEL,
     REPLACES_ANNOTATION,
 )
+from gitops.kube.refs import MachineRef
 from gitops.providers.clusterapi import ClusterAPIProvider, MachineRequest, machine_name
 from tests.rollout.conftest import Rollout
 from tests.rollout.invariants import load_events
@@ -73,9 +74,10 @@ def test_create_replacement_clones_the_template_and_builds_the_machine(
     template = _get(r, SIM_GROUP, SIM_VERSION, "simmachinetemplates", ns, template_ref.name)
     assert template["spec"]["template"]["spec"]["image"] == "registry/os:v1"  # the old image
 
-    sent = ClusterAPIProvider(r.management).create_replacement(request)
-    name = sent["metadata"]["name"]
-    assert name == machine_name(request)
+    provider = ClusterAPIProvider(r.management)
+    created = provider.create_replacement(request)
+    name = created.name
+    assert created == MachineRef(ns, machine_name(request))
 
     # The clone: the template's spec with the new image at imageField, labelled, traced back.
     clone = _get(r, SIM_GROUP, SIM_VERSION, "simmachines", ns, name)
@@ -124,8 +126,8 @@ def test_create_replacement_clones_the_template_and_builds_the_machine(
     }
     assert spec["failureDomain"] == "z-b"
 
-    # Valid against the upstream CRD, as built and as served.
-    assert_valid(sent)
+    # Valid against the upstream CRD, as built (from the clone it points at) and as served.
+    assert_valid(provider.machine_for(request, clone, None))
     assert_valid(machine)
 
 
@@ -139,7 +141,7 @@ def test_creating_twice_for_the_same_step_creates_nothing_new(
     clones_before = _count(r, SIM_GROUP, SIM_VERSION, "simmachines", ns)
     first = provider.create_replacement(_request(r))
     again = provider.create_replacement(_request(r))  # a retry, or a restart after a crash
-    assert again["metadata"]["name"] == first["metadata"]["name"]
+    assert again == first
     assert _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns) == machines_before + 1
     assert _count(r, SIM_GROUP, SIM_VERSION, "simmachines", ns) == clones_before + 1
     # The world records a Machine's creation on its next tick, not in the request: wait for it.
@@ -147,7 +149,7 @@ def test_creating_twice_for_the_same_step_creates_nothing_new(
     while not (created := [e for e in load_events(r.audit) if e.get("event") == "machine-created"]):
         assert time.monotonic() < deadline, "the world never recorded the Machine"
         time.sleep(0.02)
-    assert [e["machine"] for e in created] == [first["metadata"]["name"]]
+    assert [e["machine"] for e in created] == [first.name]
     # The repeat reached the server and was answered AlreadyExists, not skipped from memory.
     conflicts = [
         e
@@ -157,7 +159,7 @@ def test_creating_twice_for_the_same_step_creates_nothing_new(
     assert {e["resource"] for e in conflicts} == {"machines", "simmachines"}
     # Another step (another node, or the same node under another plan) is another Machine.
     other = provider.create_replacement(_request(r, replaces="canary-workers-old02"))
-    assert other["metadata"]["name"] != first["metadata"]["name"]
+    assert other.name != first.name
     assert _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns) == machines_before + 2
 
 
@@ -198,13 +200,11 @@ def test_list_a_pools_machines_and_delete_one_idempotently(
     provider = ClusterAPIProvider(r.management)
     canary = r.fleet.cluster("canary")
     assert canary is not None
-    pool = [m["metadata"]["name"] for m in provider.list_machines(canary, "workers")]
+    pool = [m.name for m in provider.list_machines(canary, "workers")]
     everything = provider.list_machines(canary)
     assert len(pool) == 2 and len(everything) == 2  # canary has one pool of two nodes
-    assert all(
-        m["metadata"]["labels"]["node.cluster.x-k8s.io/pool"] == "workers" for m in everything
-    )
-    assert provider.list_machines(canary, "no-such-pool") == []
+    assert all(m.pool == "workers" and m.namespace == canary.namespace for m in everything)
+    assert provider.list_machines(canary, "no-such-pool") == ()
     provider.delete_machine(canary.namespace, pool[0])
     provider.delete_machine(canary.namespace, pool[0])  # deleting twice is not an error
     provider.delete_machine(canary.namespace, "never-existed")

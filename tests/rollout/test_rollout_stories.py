@@ -108,7 +108,7 @@ def test_a_refused_eviction_is_tried_again_as_soon_as_its_budget_allows(
     executor, observer = r.executor()
     # A backoff far longer than the whole rollout: only the budget's own status moving (the
     # evicted pod running again elsewhere) can bring a refused drain back in time.
-    executor.retry_interval = 3600.0
+    executor.scheduler.retry_interval = 3600.0
     result: list[Plan] = []
     thread = threading.Thread(target=lambda: result.append(executor.run(poll=0.05)), daemon=True)
     thread.start()
