@@ -49,7 +49,7 @@ K = TypeVar("K")
 
 QUICK_RETRIES = 8  # of a drain whose refusing budget shows room again as the step ends
 BACKOFF_HALVINGS = 4  # the first retry waits retry_interval / 2**4
-TERMINATION_POLLS = 4  # a drain waiting for terminating pods: retry_interval / 4 at most
+TERMINATION_POLLS = 4  # by default a terminating drain is polled every retry_interval / 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +89,15 @@ class Scheduler:
         done_ttl: float = 5.0,
         expectation_timeout: float = 30.0,
         mark_delay: float = 5.0,
+        termination_poll: float | None = None,
     ) -> None:
         self.clock = clock
         self.retry_interval = retry_interval
+        # A drain waiting for evicted pods to finish terminating (their grace period) is looked
+        # at again at least this often, whatever its backoff: nothing else wakes it.
+        self.termination_poll = (
+            retry_interval / TERMINATION_POLLS if termination_poll is None else termination_poll
+        )
         self.done_ttl = done_ttl
         self.expectation_timeout = expectation_timeout
         self.mark_delay = mark_delay
@@ -225,9 +231,7 @@ class Scheduler:
         budgets = {k: budget(action.cluster, k) for k in outcome.blocked_by}
         delay = backoff(self.retry_interval, attempt)
         if outcome.terminating:
-            # Nothing else wakes a drain waiting for evicted pods to finish terminating: it
-            # is looked at again at least this often, whatever its backoff.
-            delay = min(delay, self.retry_interval / TERMINATION_POLLS)
+            delay = min(delay, self.termination_poll)
         if attempt < QUICK_RETRIES and any(
             b is not None and b.disruptions_allowed > 0 for b in budgets.values()
         ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -116,9 +117,14 @@ def test_a_port_in_use_is_a_message_not_a_traceback(tmp_path: Path) -> None:
 
 def workload_get(kubeconfig: Path, path: str, timeout: float = 10) -> list[dict[str, Any]]:
     """The JSON lines of a GET on workload cluster canary-eu-1 (a watch: one per event)."""
-    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-    url = f"{server}/clusters/canary-eu-1{path}"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    doc = yaml.safe_load(kubeconfig.read_text())
+    cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+    context = ssl.create_default_context(cafile=cluster.get("certificate-authority"))
+    request = urllib.request.Request(
+        f"{cluster['server']}/clusters/canary-eu-1{path}",
+        headers={"Authorization": f"Bearer {user['token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
         return [json.loads(line) for line in resp if line.strip()]
 
 
