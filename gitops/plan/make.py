@@ -45,6 +45,11 @@ How it decides, where DESIGN section 4 and issue 4 leave room (also in gitops/pl
   converge while it is there.
 * **Uncordon.** A node the controller cordoned, not being retired and with no live
   replacement any more, is uncordoned.
+
+This module keeps the stops and the wave loop. The rest lives in rooms by concern: ``waves``
+(slots and status ladders), ``pools`` (a pool's analysis), ``budget`` and ``batches`` (the
+bounds and the batch rules, written once for batch 1 and the projection), ``inflight`` (work
+under way), ``actions`` (every action's text), ``poolplan`` (a pool's batches and status).
 """
 
 from __future__ import annotations
