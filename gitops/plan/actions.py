@@ -32,7 +32,10 @@ def create(work: PoolWork, b: Budget, target: Member, zone: str, ready: bool) ->
         replaces_machine=target.machine.name if target.machine is not None else "",
         finding=fingerprint,
         reason=f"replace {target.name}: {why}",
-        budget=b.create_text(),
+        budget=(
+            f"surge: {b.machines}/{b.ceiling} machines after this "
+            f"(replicas {b.replicas} + maxSurge {b.surge})"
+        ),
         ready=ready,
     )
 
@@ -48,7 +51,7 @@ def scale_up(
         zone=zone,
         image=work.pool.image,
         reason=why,
-        budget=budget or b.surge_text(),
+        budget=budget or f"surge: {b.machines}/{b.ceiling} machines after this",
         ready=ready,
     )
 

@@ -87,9 +87,10 @@ def remove_capacity(
         if not b.may_take(took):
             blocked = True
             continue  # an unavailable member later in the order may still go
-        b.take_available(took)
         if d.projected:
-            b.release_surge()
+            b.take_node(took)
+        else:
+            b.take_available(took)
         gone.add(m)
         d.actions.append(actions.scale_down(work, b, m, ready=not d.projected))
         deficit += 1
@@ -98,14 +99,13 @@ def remove_capacity(
 
 def make_before_break(d: Draft, targets: list[Member], counts: dict[str, int]) -> list[Member]:
     """Replace the first ``targets`` the surge room allows; returns those started."""
-    b, work = d.budget, d.work
+    b, work, projected, avail = d.budget, d.work, d.projected, d.avail
     size = min(len(targets), b.room)
-    if d.projected:
+    if projected:
         # Creates first, then retires; keep the largest batch whose retires all fit. (With the
         # pool over its ceiling, as quarantined nodes holding their slots can leave it, ``size``
         # is negative and the slice below keeps all but the last -size targets: the projection
         # then shows a batch over the ceiling. Batch 1 never does: it creates nothing then.)
-        avail = d.avail
         while size > 0 and not b.fits([avail[t] for t in targets[:size]]):
             size -= 1
     else:
@@ -113,18 +113,16 @@ def make_before_break(d: Draft, targets: list[Member], counts: dict[str, int]) -
     started = targets[:size]
     for target in started:
         zone = actions.zone(work, target, counts)
-        d.actions.append(actions.create(work, b, target, zone, ready=not d.projected))
-        if d.projected:
-            b.add_available()
+        d.actions.append(actions.create(work, b, target, zone, ready=not projected))
+    if projected:
+        b.add_available(len(started))  # the new nodes are Ready before any retire starts
+    budget = "after its replacement is Ready"  # batch 1: checked again then (``inflight``)
     for target in started:
         _, why = work.why.get(target.name, NO_REASON)
-        if d.projected:
-            took = d.avail[target]
-            b.take_available(took)
-            b.release_surge()
+        if projected:
+            took = avail[target]
+            b.take_node(took)
             budget = b.availability_text(took)
-        else:
-            budget = "after its replacement is Ready"
         d.after.append(
             actions.retire(
                 work,
@@ -146,9 +144,10 @@ def break_before_make(d: Draft, targets: list[Member], counts: dict[str, int]) -
         took = d.available(target)
         if not b.may_take(took):
             continue  # an unavailable node later in the order may still go
-        b.take_available(took)
         if d.projected:
-            b.release_surge()
+            b.take_node(took)
+        else:
+            b.take_available(took)
         _, why = work.why.get(target.name, NO_REASON)
         d.actions.append(
             actions.retire(

@@ -4,8 +4,8 @@ Part of the pure core (gitops.plan), used by ``batches`` and ``inflight``. The t
 DESIGN section 4 are written here once, as named operations on running counts: a machine is
 created only while ``machines < replicas + maxSurge`` (``room``, ``take_surge``), and a node
 that serves is taken out only while ``available - 1 >= replicas - maxUnavailable``
-(``may_take``, ``take_available``); a node that is not available may always go, since that takes
-nothing away. The texts that quote a budget in an action's ``budget`` field live here too.
+(``may_take``, ``take_available``, ``take_node``); a node that is not available may always go,
+since that takes nothing away. The texts that quote the availability budget live here too.
 """
 
 from __future__ import annotations
@@ -44,18 +44,23 @@ class Budget:
         """A new machine: it counts against the ceiling from the moment it is created."""
         self.machines += 1
 
-    def release_surge(self) -> None:
-        """A machine gone (its node retired and deleted)."""
-        self.machines -= 1
-
     def may_take(self, available: bool) -> bool:
         """Whether a node that is (or is not) available may be taken out now."""
         return not available or self.available - 1 >= self.floor
 
     def take_available(self, available: bool) -> None:
-        """A node taken out: it stops counting as available if it did."""
+        """A node taken out of service: it stops counting as available if it did.
+
+        Its machine still counts until it is deleted (``take_node``).
+        """
         if available:
             self.available -= 1
+
+    def take_node(self, available: bool) -> None:
+        """A node retired and its machine deleted: neither counts any more."""
+        if available:
+            self.available -= 1
+        self.machines -= 1
 
     def add_available(self, count: int = 1) -> None:
         """Nodes that serve again, or new ones Ready."""
@@ -72,17 +77,6 @@ class Budget:
                 return False
             available -= 1 if t else 0
         return True
-
-    def surge_text(self) -> str:
-        """The surge budget once a new machine is counted."""
-        return f"surge: {self.machines}/{self.ceiling} machines after this"
-
-    def create_text(self) -> str:
-        """The surge budget once a replacement is counted, with where the ceiling comes from."""
-        return (
-            f"surge: {self.machines}/{self.ceiling} machines after this "
-            f"(replicas {self.replicas} + maxSurge {self.surge})"
-        )
 
     def availability_text(self, took: bool) -> str:
         """The availability budget once a node (available or not: ``took``) is taken out."""
