@@ -87,6 +87,29 @@ def _cluster_summary(cluster: ClusterPlan) -> tuple[int, int, int]:
 def render(plan: Plan, *, budget: int = BUDGET, findings: bool = True) -> str:
     """The plan as a PR comment of at most ``budget`` bytes."""
     out = _Writer(budget)
+    _summary(out, plan)
+    total = sum(1 for _ in plan.actions())
+    shown = _clusters(out, plan)
+    shown_findings = 0
+    if findings and plan.findings and not out.full:
+        shown_findings = _findings_table(out, plan.findings)
+    left_actions = total - shown
+    left_findings = (len(plan.findings) - shown_findings) if findings else 0
+    if left_actions or left_findings:
+        parts = []
+        if left_actions:
+            parts.append(f"{left_actions} more actions")
+        if left_findings:
+            parts.append(f"{left_findings} more findings")
+        out.force(
+            f"… and {' and '.join(parts)} not shown (comment size limit); "
+            "run `gitops plan -o json` for the whole plan.\n"
+        )
+    return out.text()
+
+
+def _summary(out: _Writer, plan: Plan) -> None:
+    """The head of the comment and the per-wave table: always whole, whatever the budget."""
     revision = f" at `{plan.fleet_revision}`" if plan.fleet_revision else ""
     out.force(f"### gitops plan `{plan.id}`\n\n")
     out.force(f"**Status: {_cell(status_line(plan))}**\n\n")
@@ -107,7 +130,9 @@ def render(plan: Plan, *, budget: int = BUDGET, findings: bool = True) -> str:
         )
     out.force("\n")
 
-    total = sum(1 for _ in plan.actions())
+
+def _clusters(out: _Writer, plan: Plan) -> int:
+    """A ``<details>`` per cluster, wave by wave, while the budget lasts; returns actions shown."""
     shown = 0
     for wave in plan.waves:
         if not out.add(f"#### Wave {wave.index}: {wave.name} ({wave.status})\n\n"):
@@ -121,54 +146,45 @@ def render(plan: Plan, *, budget: int = BUDGET, findings: bool = True) -> str:
             )
             if not out.add(head):
                 break
-            pools_text = "".join(
-                f"- **{p.name}** ({p.status}): `{p.image}`, {p.replicas} replicas, maxSurge "
-                f"{p.max_surge}, maxUnavailable {p.max_unavailable}; {p.machines} machines, "
-                f"{p.available} available, {p.outdated} outdated, {p.drifted} drifted"
-                + (f" — {_cell(p.reason)}" if p.reason else "")
-                + "\n"
-                for p in cluster.pools
-            )
-            out.add(pools_text + "\n")
-            rows = [
-                (pool.name, batch, action)
-                for pool in cluster.pools
-                for batch in pool.batches
-                for action in batch.actions
-            ]
-            if rows and out.add(_ACTION_HEADER):
-                for pool_name, batch, action in rows:
-                    label = f"{batch.index}" + (" (projected)" if batch.projected else "")
-                    row = (
-                        f"| {_mark(action)} | {pool_name} | {label} | "
-                        f"{_cell(describe(action, plan.now))} | {_cell(action.reason)} | "
-                        f"{_cell(action.budget)} |\n"
-                    )
-                    if not out.add(row):
-                        break
-                    shown += 1
+            shown += _cluster_body(out, plan, cluster)
             out.force("\n</details>\n\n")
             if out.full:
                 break
         if out.full:
             break
+    return shown
 
-    shown_findings = 0
-    if findings and plan.findings and not out.full:
-        shown_findings = _findings_table(out, plan.findings)
-    left_actions = total - shown
-    left_findings = (len(plan.findings) - shown_findings) if findings else 0
-    if left_actions or left_findings:
-        parts = []
-        if left_actions:
-            parts.append(f"{left_actions} more actions")
-        if left_findings:
-            parts.append(f"{left_findings} more findings")
-        out.force(
-            f"… and {' and '.join(parts)} not shown (comment size limit); "
-            "run `gitops plan -o json` for the whole plan.\n"
-        )
-    return out.text()
+
+def _cluster_body(out: _Writer, plan: Plan, cluster: ClusterPlan) -> int:
+    """One cluster's pools and the table of its actions; returns the actions shown."""
+    pools_text = "".join(
+        f"- **{p.name}** ({p.status}): `{p.image}`, {p.replicas} replicas, maxSurge "
+        f"{p.max_surge}, maxUnavailable {p.max_unavailable}; {p.machines} machines, "
+        f"{p.available} available, {p.outdated} outdated, {p.drifted} drifted"
+        + (f" — {_cell(p.reason)}" if p.reason else "")
+        + "\n"
+        for p in cluster.pools
+    )
+    out.add(pools_text + "\n")
+    rows = [
+        (pool.name, batch, action)
+        for pool in cluster.pools
+        for batch in pool.batches
+        for action in batch.actions
+    ]
+    shown = 0
+    if rows and out.add(_ACTION_HEADER):
+        for pool_name, batch, action in rows:
+            label = f"{batch.index}" + (" (projected)" if batch.projected else "")
+            row = (
+                f"| {_mark(action)} | {pool_name} | {label} | "
+                f"{_cell(describe(action, plan.now))} | {_cell(action.reason)} | "
+                f"{_cell(action.budget)} |\n"
+            )
+            if not out.add(row):
+                break
+            shown += 1
+    return shown
 
 
 def _findings_table(out: _Writer, findings: Sequence[Finding]) -> int:

@@ -2,7 +2,7 @@
 
 Part of the pure core (the values ``plan.make`` returns and the renderers and the executor
 read). Frozen dataclasses and tuples only; nothing here does I/O, reads a clock or decides
-anything: the decisions live in ``gitops.plan.make``.
+anything: the decisions live in ``gitops.plan.make`` and the modules it calls.
 
 Every action says what to do, to what, why (``reason``, and ``finding``: the fingerprint of the
 finding it remedies) and under which budget (``budget``). ``ready`` is True when the executor may

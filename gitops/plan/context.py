@@ -1,0 +1,32 @@
+"""The inputs of one ``plan.make`` call that every room of the planner reads.
+
+Part of the pure core (gitops.plan). ``make`` builds one ``Context`` per call and hands it down
+to the wave, pool and batch functions (``waves``, ``pools``, ``poolplan``). It is read-only:
+nothing in it changes while a plan is made, and it is never kept between plans. ``now`` is the
+caller's time; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gitops.drift import Finding
+from gitops.fleet import Fleet
+from gitops.plan.state import RolloutState
+
+# A node's findings, keyed by (cluster, node): the finding itself when it has one (nearly
+# always), else a list. One list per node of the fleet would be 50,000 more objects for the
+# cyclic GC to scan.
+FindingsByNode = Mapping[tuple[str, str], Finding | list[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The fleet, the durable record, the time and the findings of the plan being made."""
+
+    fleet: Fleet
+    state: RolloutState
+    now: float
+    by_node: FindingsByNode
+    replace_drift: bool  # drift.remediate is "replace": drifted nodes are due for replacement
