@@ -172,15 +172,26 @@ class Executor:
         plan = planner.make(
             self.fleet, inventory, state, now, override_drift_limit=self.override_drift_limit
         )
-        if plan.status == "halted" and not state.halted:
-            state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
-            self._emit("", "", "", plan.reason, "error")
         marks = _started(inventory)
         if plan.status == "in-progress" and not self.stopping.is_set():
             state = self._act(plan, inventory, state, now, marks)
+            if self._spent(state):
+                # This pass's abandons spent a wave's failure budget: plan again, so that the
+                # pass records and returns the halt it caused, not the plan it started from
+                # (which status, dashboard and bot would otherwise show as in progress).
+                plan = planner.make(
+                    self.fleet,
+                    inventory,
+                    state,
+                    now,
+                    override_drift_limit=self.override_drift_limit,
+                )
         else:
             for cluster, machine in marks:
                 self._mark_ready(cluster, machine)
+        if plan.status == "halted" and not state.halted:
+            state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
+            self._emit("", "", "", plan.reason, "error")
         state = self._record_progress(plan, state, now)
         self.store.save(state)
         return self._result(plan, state)
@@ -197,11 +208,12 @@ class Executor:
             if state.wave(members.wave.name).failures
         )
         halt = plan.reason if plan.status == "halted" else ""
-        over = [b for b in budgets if b.exceeded]
-        if not halt and over:
-            # Counted by this pass's abandons, after its plan: the next plan halts on it.
-            halt = f"rollout halted: {over[0].describe()}"
         return PassResult(plan, halt, failed_nodes, budgets, failed_steps)
+
+    def _spent(self, state: RolloutState) -> bool:
+        """Whether a wave's failures exceed ``maxFailedNodes`` (the planner halts on it)."""
+        allowed = self.fleet.document.spec.rollout.max_failed_nodes
+        return any(state.wave(m.wave.name).failures > allowed for m in self.fleet.waves)
 
     def preview(self, *, resume: bool = False) -> Plan:
         """The plan the next reconcile would act on, without acting or writing anything."""
