@@ -118,6 +118,8 @@ def test_the_halt_holds_after_the_revert_pull_request_until_a_new_revision(
     stalled = next(c for c in canary["conditions"] if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "Halted")
     assert "maxFailedNodes" in stalled["message"]
+    ready = next(c for c in canary["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Halted")  # 0 of 2 on os-2
     board = _dashboard(run)
     assert board["status"] == "halted" and board["revision"]["text"].startswith(broken[:12])
     halt = board["halt"]
