@@ -389,6 +389,8 @@ class Executor:
             except GitopsError as err:
                 self._failed(action, err)
                 self._settle(action, _Outcome(False))
+        if self._spent(state):
+            return state  # the abandons spent the failure budget: nothing new starts
         others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
         marks = self._marks_due(marks, bool(others))
         if not others and not marks:
