@@ -17,7 +17,9 @@ it changes, shown by ``/readyz`` and written to the status branch (``controller.
   from the typed result of the pass (halted: Stalled; steps failed and retried: Transient;
   machines failed within ``maxFailedNodes``: Ok, the budget named).
 - report: offer the status files to the coalescing writer, which commits only on change, to a
-  branch of its own, so the loop never wakes itself.
+  branch of its own, so the loop never wakes itself (a plan that newly halts or refuses is
+  committed at once); then publish the dashboard and run the bot's pass, so that nothing the
+  bot does about a plan (a revert pull request) shows before the plan's own status.
 
 After the phases, the pass publishes what it holds to the dashboard's board
 (``gitops.dashboard``), which the HTTP threads serve; publishing reads, never acts.
@@ -82,6 +84,9 @@ class LoopState:
     reconciles: int = 0
     history: list[str] = field(default_factory=list)
     status_commit: str = ""  # the newest status commit written (the dashboard links to it)
+    # (revision, plan status) of the last status commit of a stopped plan: a new stop of the
+    # plan is committed at once, not coalesced (see ``Controller.report``)
+    stopped_reported: tuple[str, str] | None = None
 
     @property
     def stalled(self) -> str:
@@ -293,9 +298,22 @@ class Controller:
         )
 
     def report(self) -> PhaseOutcome:
-        """Offer the status files to the coalescing writer (it commits only on change)."""
+        """Offer the status files to the coalescing writer (it commits only on change), then
+        run the bot's pass.
+
+        Status and dashboard come first: what the bot does about this plan (a revert pull
+        request on a halt) must never be visible before the plan's own status is. A plan that
+        newly stops (halted, refused) is committed at once rather than coalesced.
+        """
         plan, fleet = self.state.plan, self.state.fleet
-        self._report_to_forge(plan, fleet)
+        try:
+            return self._report_status(plan, fleet)
+        finally:
+            if self.bot is not None:
+                self._publish()  # the board shows this plan before the bot acts on it
+            self._report_to_forge(plan, fleet)
+
+    def _report_status(self, plan: Plan | None, fleet: Fleet | None) -> PhaseOutcome:
         if self.writer is None:
             return PhaseOutcome("report", "ok", "no status branch configured")
         if plan is None or fleet is None:
@@ -304,6 +322,11 @@ class Controller:
         files[CONTROLLER_FILE] = self.controller_file()
         message = f"Status of {fleet.name} at {fleet.revision[:12]}: {plan.status}"
         result = self.writer.offer(files, message, fleet_revision=fleet.revision, plan_id=plan.id)
+        stops = (fleet.revision, plan.status) if plan.status in _STOPPED else None
+        if result is None and stops is not None and stops != self.state.stopped_reported:
+            result = self.writer.flush()  # a halt is news that must not wait its turn
+        if result is not None and result.committed:
+            self.state.stopped_reported = stops
         if result is not None and result.committed and result.revision:
             self.state.status_commit = result.revision
         due = self.writer.due_in()
@@ -361,11 +384,14 @@ class Controller:
             self.state.failures + 1 if any(o.kind == "transient" for o in ran) else 0
         )
         self.state.reconciles += 1
+        self._publish()
+        return self.outcomes()
+
+    def _publish(self) -> None:
         try:
             self.publish()
         except Exception:  # the page must never stop the loop
             log.exception("Publishing the dashboard failed; the page shows the previous pass.")
-        return self.outcomes()
 
     def publish(self) -> view.FleetView:
         """Hand what this pass holds to the dashboard (names, numbers, reasons; no secret)."""
@@ -525,6 +551,7 @@ class Controller:
 
 
 _MOVING = ("active", "soaking")
+_STOPPED = ("halted", "refused")
 _ACTING = {
     "converged": "nothing to do",
     "refused": "nothing starts: the plan refused to act",

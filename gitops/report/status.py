@@ -126,6 +126,16 @@ def conditions(
         ready = ("False", "Paused", cluster.reason or "paused in git")
     elif work:
         ready = ("False", "Progressing", cluster.reason or "replacing nodes")
+    elif cluster.status == "stopped" and any(p.on_target < p.replicas for p in cluster.pools):
+        # A stopped plan projects no batches, so "no work" does not mean converged here.
+        on_target = sum(p.on_target for p in cluster.pools)
+        replicas = sum(p.replicas for p in cluster.pools)
+        ready = (
+            "False",
+            _stalled_reason(plan, ""),
+            f"{on_target} of {replicas} nodes run their declared image; the rollout is "
+            f"{plan.status}",
+        )
     elif drift:
         ready = ("False", "Drifted", f"{len(drift)} findings of drift are only reported")
     else:

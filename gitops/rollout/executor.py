@@ -109,17 +109,28 @@ class Executor:
         plan = planner.make(
             self.fleet, inventory, state, now, override_drift_limit=self.override_drift_limit
         )
-        if plan.status == "halted" and not state.halted:
-            state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
-            self._emit("", "", "", plan.reason, "error")
         marks = _started(inventory)
         ctx = self._context(plan, inventory, now)
         if plan.status == "in-progress" and not self.stopping.is_set():
             state = self._act(ctx, state, marks)
+            if self._spent(state):
+                # This pass's abandons spent a wave's failure budget: plan again, so that the
+                # pass records and returns the halt it caused, not the plan it started from
+                # (which status, dashboard and bot would otherwise show as in progress).
+                plan = planner.make(
+                    self.fleet,
+                    inventory,
+                    state,
+                    now,
+                    override_drift_limit=self.override_drift_limit,
+                )
         else:
             # Nothing else runs: each mark is written now, in this thread.
             for mark in marks:
                 self._finish_mark(mark, steps.mark_ready(ctx, *mark), scheduled=False)
+        if plan.status == "halted" and not state.halted:
+            state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
+            self._emit("", "", "", plan.reason, "error")
         state, milestones = record_progress(state, plan, now)
         for wave, what in milestones:
             self._emit("", "", wave, f"wave {wave} {what}")
@@ -137,11 +148,12 @@ class Executor:
             if state.wave(members.wave.name).failures
         )
         halt = plan.reason if plan.status == "halted" else ""
-        over = [b for b in budgets if b.exceeded]
-        if not halt and over:
-            # Counted by this pass's abandons, after its plan: the next plan halts on it.
-            halt = f"rollout halted: {over[0].describe()}"
         return PassResult(plan, halt, budgets, finished)
+
+    def _spent(self, state: RolloutState) -> bool:
+        """Whether a wave's failures exceed ``maxFailedNodes`` (the planner halts on it)."""
+        allowed = self.fleet.document.spec.rollout.max_failed_nodes
+        return any(state.wave(m.wave.name).failures > allowed for m in self.fleet.waves)
 
     def preview(self, *, resume: bool = False) -> Plan:
         """The plan the next reconcile would act on, without acting or writing anything."""
@@ -284,6 +296,8 @@ class Executor:
                 continue
             outcome, state = steps.abandon(ctx, action, doc, state, self.store.save)
             self._finish(action, outcome)
+        if self._spent(state):
+            return state  # the abandons spent the failure budget: nothing new starts
         others = [(slot, a) for slot, a in due if not isinstance(a, AbandonMachine)]
         with self._book:
             marks = self.scheduler.marks_due(marks, bool(others))

@@ -68,6 +68,29 @@ def test_a_halt_is_reported_as_stalled_with_its_reason() -> None:
     assert "3 nodes failed" in stalled["message"]
 
 
+def test_a_halted_cluster_off_its_declared_images_is_not_ready() -> None:
+    # A stopped plan projects no batches: without work it must still not say Converged.
+    fleet = example()
+    inventory = declared(
+        fleet, image=lambda c, p: fleet.previous_image(fleet.cluster(c).pool(p).image)
+    )
+    state = planner.RolloutState().halt("3 nodes failed in wave canary", T0)
+    plan = planner.make(fleet, inventory, state, T0)
+    doc = cluster_status(fleet, inventory, plan, "canary-eu-1")
+    ready = next(c for c in doc["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Halted")
+    assert ready["message"] == "0 of 7 nodes run their declared image; the rollout is halted"
+    assert (
+        "| canary | canary-eu-1 | general | `talos-1.9.2` | 0/4 | False (Halted) |"
+        in (files(fleet, inventory, plan)["README.md"])
+    )
+    # A halted cluster that does run its declared images is still Ready.
+    on_target = planner.make(fleet, declared(fleet), state, T0)
+    converged = cluster_status(fleet, declared(fleet), on_target, "canary-eu-1")
+    ready = next(c for c in converged["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Converged")
+
+
 def test_the_same_state_renders_the_same_bytes_at_any_time() -> None:
     fleet = example()
     inventory = declared(fleet)
