@@ -21,6 +21,7 @@ from gitops.kube.observe import Observer
 from gitops.plan import RolloutState
 from gitops.plan.state import WaveProgress
 from gitops.providers.clusterapi import ClusterAPIProvider
+from gitops.rollout.clock import FunctionClock
 from gitops.rollout.executor import Executor
 from gitops.rollout.result import PassResult
 from gitops.rollout.store import StateStore
@@ -96,7 +97,7 @@ def test_nothing_new_starts_in_the_pass_whose_abandons_spend_the_budget(
         ClusterAPIProvider(r.management),
         store,
         time_scale=POLICY_SCALE,
-        clock=lambda: now[0],
+        clock=FunctionClock(lambda: now[0]),
     )
     try:
         first = executor.reconcile()
