@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gitops.controller.command import run
+from gitops.cli.run import run
+from gitops.controller.command import RunOptions
 from gitops.controller.http import ControllerHTTP
 from gitops.controller.metrics import Metrics
 from gitops.dashboard.board import Board
@@ -117,6 +118,7 @@ def test_without_a_board_the_routes_do_not_exist() -> None:
 def test_the_listener_stays_on_the_loopback_by_default() -> None:
     option = next(p for p in run.params if p.name == "http_addr")
     assert option.default == "127.0.0.1:8080"
+    assert RunOptions(repo="r").http_addr == "127.0.0.1:8080"  # the options' own default
 
 
 def test_head_answers_like_get_without_a_body(http: ControllerHTTP) -> None:
