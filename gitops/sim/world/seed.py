@@ -53,7 +53,7 @@ CLUSTER_NAMESPACE_ANNOTATION = "cluster.x-k8s.io/cluster-namespace"
 CAPI_CLUSTER_ANNOTATION = "cluster.x-k8s.io/cluster-name"
 WORKLOAD_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
-# Resource keys (``gitops.sim.resources.RESOURCES``) of everything the world creates.
+# Resource keys (``gitops.sim.api.resources.RESOURCES``) of everything the world creates.
 NAMESPACES = "namespaces"
 SECRETS = "secrets"
 NODES = "nodes"

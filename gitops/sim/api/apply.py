@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim.store import ApiError, ResourceType, copy_obj
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.store import copy_obj
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]

@@ -49,15 +49,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gitops.sim.resources import (
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
     ROLEBINDINGS,
     ROLES,
     SERVICEACCOUNTS,
 )
-from gitops.sim.store import ApiError, Store
-from gitops.sim.workloads import selector_matches
+from gitops.sim.api.selectors import selector_matches
+from gitops.sim.api.store import Store
 
 Obj = dict[str, Any]
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gitops.sim.store import ApiError, ResourceType
+from gitops.sim.api.kinds import ApiError, ResourceType
 
 _RO = ("get", "list", "watch")
 

@@ -19,13 +19,14 @@ import threading
 from typing import Any
 
 from gitops.fleet import Fleet
-from gitops.sim import drift as drift_
-from gitops.sim import seed as seed_
-from gitops.sim import workloads
-from gitops.sim.clock import Clock, ManualClock, RealClock, Scheduler
-from gitops.sim.physics import Audit, Latencies, Physics
-from gitops.sim.resources import PODS, RESOURCES
-from gitops.sim.store import ApiError, Store
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import PODS, RESOURCES
+from gitops.sim.api.store import Store
+from gitops.sim.world import drift as drift_
+from gitops.sim.world import seed as seed_
+from gitops.sim.world import workloads
+from gitops.sim.world.clock import Clock, ManualClock, RealClock, Scheduler
+from gitops.sim.world.physics import Audit, Latencies, Physics
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim.resources import RESOURCES, SUBRESOURCE_VERBS, groups
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
+from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
 
 Obj = dict[str, Any]
 

@@ -44,10 +44,8 @@ from typing import Any, Protocol
 from gitops.fleet import Fleet
 from gitops.fleet.quantities import parse_duration
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, REPLACES_ANNOTATION, ZONE_LABEL
-from gitops.sim import seed as seed_
-from gitops.sim import workloads as wl
-from gitops.sim.clock import Clock, Scheduler
-from gitops.sim.resources import (
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import (
     DAEMONSETS,
     DEPLOYMENTS,
     LEASES,
@@ -59,7 +57,11 @@ from gitops.sim.resources import (
     SIMMACHINES,
     SIMMACHINETEMPLATES,
 )
-from gitops.sim.store import ApiError, Event, Store
+from gitops.sim.api.selectors import selector_matches
+from gitops.sim.api.store import Event, Store
+from gitops.sim.world import seed as seed_
+from gitops.sim.world import workloads as wl
+from gitops.sim.world.clock import Clock, Scheduler
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -1428,7 +1430,7 @@ class Physics:
                 budgets = [
                     b
                     for b in self.store.list(cluster, PDBS, namespace)[0]
-                    if wl.selector_matches((b.get("spec") or {}).get("selector"), labels)
+                    if selector_matches((b.get("spec") or {}).get("selector"), labels)
                 ]
                 if len(budgets) > 1:
                     raise ApiError.internal(TOO_MANY_PDBS)

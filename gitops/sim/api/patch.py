@@ -23,7 +23,8 @@ from typing import Any, cast
 import jsonpatch
 import jsonpointer
 
-from gitops.sim.store import ApiError, ResourceType, copy_obj
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.store import copy_obj
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"

@@ -27,7 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gitops.sim.seed import (
+from gitops.sim.api.selectors import selector_matches
+from gitops.sim.world.seed import (
     DAEMONSETS,
     DEPLOYMENTS,
     NAMESPACES,
@@ -105,30 +106,6 @@ def template_hash(template: Obj) -> str:
 
 
 # -- labels, taints, tolerations ------------------------------------------------------------
-
-
-def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels.
-
-    ``None`` matches nothing; an empty selector matches everything (policy/v1 semantics).
-    """
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def tolerates(toleration: Obj, taint: Obj) -> bool:

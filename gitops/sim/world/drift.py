@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from gitops.fleet import Fleet
 from gitops.fleet.wellknown import POOL_LABEL
-from gitops.sim import seed as seeding_
-from gitops.sim.seed import NODES, UNSCHEDULABLE_TAINT, SeededNode, Seeding
+from gitops.sim.world import seed as seeding_
+from gitops.sim.world.seed import NODES, UNSCHEDULABLE_TAINT, SeededNode, Seeding
 
 KINDS = ("kernel", "label", "taint", "unmanaged", "cordoned")
 HAND_TAINT_KEY = "ops.example.com/hand-patched"

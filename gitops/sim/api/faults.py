@@ -26,7 +26,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from gitops.sim.store import ApiError
+from gitops.sim.api.kinds import ApiError
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim import authz
-from gitops.sim.resources import SELFSUBJECTACCESSREVIEWS
-from gitops.sim.store import ApiError, ResourceType
+from gitops.sim.api import authz
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.resources import SELFSUBJECTACCESSREVIEWS
 
 Obj = dict[str, Any]
 _ALL_RULES: Obj = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}

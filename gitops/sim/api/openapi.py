@@ -16,10 +16,10 @@ import hashlib
 import json
 from typing import Any
 
-from gitops.sim.patch import MERGE_KEYS, MERGE_PRIMITIVES
-from gitops.sim.resources import RESOURCES, SUBRESOURCE_VERBS, groups
-from gitops.sim.schema import EVICTION, definitions, root_class
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
+from gitops.sim.api.patch import MERGE_KEYS, MERGE_PRIMITIVES
+from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
+from gitops.sim.api.schema import EVICTION, definitions, root_class
 
 Obj = dict[str, Any]
 _FORMATS = {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
 
 Obj = dict[str, Any]
 Column = tuple[str, str, str, int]  # name, type, description, priority (1 = wide only)
