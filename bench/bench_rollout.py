@@ -98,7 +98,7 @@ from gitops.rollout.executor import Executor
 from gitops.rollout.store import StateStore
 from gitops.sim import Simulator
 from gitops.sim.api.audit import read as read_audit
-from gitops.sim.world.physics import Latencies
+from gitops.sim.world.base import Latencies
 from gitops.sim.world.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 # Two profiles. "scaled" keeps real proportions (a cloud VM provisions in minutes, boots and

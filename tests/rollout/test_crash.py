@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from gitops.sim.api.resources import RESOURCES
-from gitops.sim.world.physics import Latencies
+from gitops.sim.world.base import Latencies
 from tests.rollout.conftest import SIM_SCALE, Rollout
 from tests.rollout.fleets import ClusterSpec, PoolSpec, Sims, write_fleet
 from tests.rollout.invariants import check, load_events

@@ -24,7 +24,7 @@ from gitops.sim.api.resources import (
 )
 from gitops.sim.api.store import Store
 from gitops.sim.world import workloads as wl
-from gitops.sim.world.physics import Latencies
+from gitops.sim.world.base import Latencies
 from tests.sim.test_world import make_world, ready
 
 Obj = dict[str, Any]

@@ -24,8 +24,8 @@ from gitops.sim.api.resources import (
     SIMMACHINETEMPLATES,
 )
 from gitops.sim.api.store import Store
+from gitops.sim.world.base import Latencies
 from gitops.sim.world.clock import ManualClock, RealClock
-from gitops.sim.world.physics import Latencies
 from gitops.sim.world.synthetic import write_fleet
 from gitops.sim.world.world import World
 

@@ -1,6 +1,6 @@
 """Server-side apply (``PATCH`` with ``application/apply-patch+yaml``), as the API server does it.
 
-Tool layer (``gitops.sim``), called by the HTTP server inside ``Store.mutate`` (or before a
+Tool layer (``gitops.sim.api``), called by the HTTP server inside ``Store.mutate`` (or before a
 create, when the object does not exist yet). Pure functions from (current object, applied
 configuration, manager) to the new object; they must never touch the store or do I/O.
 

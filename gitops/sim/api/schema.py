@@ -1,6 +1,6 @@
 """Decoding request bodies against the served kinds' schemas, as the API server's decoder does.
 
-Tool layer (``gitops.sim``), called by the HTTP server (``server.py``) on every create, update,
+Tool layer (``gitops.sim.api``), called by the HTTP server (``handler.py``) on every create, update,
 patch and eviction, and by ``openapi.py`` to publish the same schemas. The built-in kinds'
 schemas are derived from the official client's model classes (``gitops.sim.api.schemas``); the
 Machine's is the v1beta1 CRD subset ``resources.MACHINE_SPEC_SCHEMA`` (the store refuses what

@@ -1,6 +1,6 @@
 """Label and field selectors, parsed and matched as the Kubernetes API server does.
 
-Tool layer (``gitops.sim``), used by the store's list and watch. Pure functions over plain
+Tool layer (``gitops.sim.api``), used by the store's list and watch. Pure functions over plain
 dicts; a malformed selector raises ``ApiError`` 400 BadRequest with the server's wording, and a
 field the server does not index for that kind is refused the same way. It must never touch the
 store or do I/O.

@@ -1,7 +1,9 @@
 """The simulator's object store: every object of every simulated cluster, as plain wire dicts.
 
-Tool layer (``gitops.sim``), the bottom of the simulator: the HTTP server (``server.py``) and
-the world (``world.py``: seeding, physics, workloads) both read and write through one ``Store``.
+Tool layer, the simulator's API machinery (``gitops.sim.api``), its base (above ``kinds.py``):
+the HTTP server (``handler.py``) and the world (``gitops.sim.world``: seeding, physics) both read
+and write through one ``Store``; the world hooks in through subscribers and subresource
+handlers, so the store never imports it.
 It holds the API server's semantics that do not depend on HTTP: a global resourceVersion
 counter, 409 Conflict on stale writes, generation, finalizers and deletionTimestamp, status
 subresources, graceful pod deletion, namespace lifecycle, owner-reference garbage collection,

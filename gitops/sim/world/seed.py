@@ -1,6 +1,6 @@
 """Seeding: the objects a simulated fleet starts with, built from the fleet declaration.
 
-Tool layer (``gitops.sim``), world side. ``build(fleet, ...)`` is pure: from the fleet, a seed
+Tool layer (``gitops.sim.world``). ``build(fleet, ...)`` is pure: from the fleet, a seed
 and a time it returns every object the world then creates in the store, in creation order
 (namespaces first). Per Cluster document: its namespace in the management cluster, the Secret
 ``<cluster>-kubeconfig`` (key ``value``) as Cluster API writes it, a bootstrap data Secret and a

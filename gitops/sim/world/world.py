@@ -1,6 +1,6 @@
 """The simulated world: a fleet seeded into the store, then kept moving by physics.
 
-Tool layer (``gitops.sim``), world side; the API machinery (``server.py``) builds one ``World``
+Tool layer (``gitops.sim.world``), its top; ``Simulator`` (``gitops.sim.simulator``) builds one ``World``
 per simulator. ``seed()`` turns the fleet into objects (``seed.py``), injects drift
 (``drift.py``), adds workloads (``workloads.py``), creates them all in the store, then hands
 over to ``Physics`` (registered as a store subscriber and as the pods/eviction handler) and
@@ -25,8 +25,9 @@ from gitops.sim.api.store import Store
 from gitops.sim.world import drift as drift_
 from gitops.sim.world import seed as seed_
 from gitops.sim.world import workloads
+from gitops.sim.world.base import Audit, Latencies
 from gitops.sim.world.clock import Clock, ManualClock, RealClock, Scheduler
-from gitops.sim.world.physics import Audit, Latencies, Physics
+from gitops.sim.world.physics import Physics
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
