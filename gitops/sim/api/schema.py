@@ -68,6 +68,8 @@ def is_custom(rtype: ResourceType) -> bool:
 def definitions() -> dict[str, Obj]:
     """Every definition the simulator serves, by name (see ``gitops.sim.api.schemas``)."""
     with _lock:
+        # Not a cycle: importing the official client's models takes a while, and only a
+        # running simulator needs them (Simulator.start derives them once, before serving).
         from gitops.sim.api.schemas import definitions as derive
 
         roots = [root_class(r) for r in RESOURCES.values() if r.key not in _CUSTOM]
