@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client as k8s
 
 from gitops.sim import TOKEN, Simulator
-from gitops.sim.api import authz, seed
+from gitops.sim.api import authz
 from gitops.sim.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
@@ -28,6 +28,7 @@ from gitops.sim.api.resources import (
     ROLES,
     SERVICEACCOUNTS,
 )
+from gitops.sim.world import seed
 from tests.deploy.manifests import kubectl
 
 A = authz.Attributes
