@@ -6,6 +6,6 @@ from ``drift.py``) and runs the physics (``physics.py``), which wires one module
 it plays: ``machines.py`` (Cluster API's machine controller and the infrastructure provider),
 ``kubelet.py`` (node readiness, heartbeats, Leases, pod termination), ``scheduling.py`` (the
 scheduler), ``workloads.py`` (Deployments, ReplicaSets, DaemonSets) and ``disruption.py`` (PDB
-status and the eviction subresource's decision). ``clock.py`` is its time; ``synthetic.py``
-writes large fleets for tests and benchmarks.
+status and the eviction subresource's decision), over the state they share (``base.py``).
+``clock.py`` is its time; ``synthetic.py`` writes large fleets for tests and benchmarks.
 """
