@@ -1,9 +1,9 @@
 """Measure an idle ``gitops run`` on a 2,000-node fleet, then a pushed commit's first action.
 
-Set-up: a synthetic fleet (``gitops.sim.synthetic.write_fleet``: 4 clusters x 500 nodes, three
+Set-up: a synthetic fleet (``gitops.sim.world.synthetic.write_fleet``: 4 clusters x 500 nodes, three
 waves) committed to a bare repository served by ``git daemon`` on loopback (not ``file://``:
 a local repository would be watched for commits, and this measures the webhook path); the
-simulator (``gitops.sim.server.Simulator``) in a child process of its own, every node already
+simulator (``gitops.sim.Simulator``) in a child process of its own, every node already
 on its declared image, writing its audit log; ``gitops run`` as a child process with its
 defaults (poll interval 1m, status interval 30s, policies at --time-scale 1) and a webhook
 secret.
@@ -72,9 +72,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gitops.sim.audit import read as read_audit
-from gitops.sim.server import Simulator
-from gitops.sim.synthetic import write_fleet
+from gitops.sim import Simulator
+from gitops.sim.api.audit import read as read_audit
+from gitops.sim.world.synthetic import write_fleet
 
 SECRET = b"bench-webhook-secret"
 GIT_ENV = {

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gitops.fleet import load
-from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
+from gitops.sim.world.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 CLUSTERS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 POOLS = 5

@@ -27,7 +27,7 @@ from gitops.fleet import Fleet, load
 from gitops.fleet.wellknown import IMAGE_ANNOTATION, POOL_LABEL, ZONE_LABEL
 from gitops.inventory import ClusterInventory, Inventory, Machine, Node, NodeTaint
 from gitops.plan import RolloutState, make
-from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
+from gitops.sim.world.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 POOLS = 5
 NODES_PER_POOL = 100

@@ -96,10 +96,10 @@ from gitops.kube.observe import Observer
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.rollout.executor import Executor
 from gitops.rollout.store import StateStore
-from gitops.sim.audit import read as read_audit
-from gitops.sim.physics import Latencies
-from gitops.sim.server import Simulator
-from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
+from gitops.sim import Simulator
+from gitops.sim.api.audit import read as read_audit
+from gitops.sim.world.base import Latencies
+from gitops.sim.world.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_specs
 
 # Two profiles. "scaled" keeps real proportions (a cloud VM provisions in minutes, boots and
 # joins in one, is deleted in half a minute) at about 1/25 of real time; "fast" squeezes a batch

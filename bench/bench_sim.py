@@ -27,9 +27,9 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from gitops.sim.resources import NODES
-from gitops.sim.server import Simulator
-from gitops.sim.synthetic import write_fleet
+from gitops.sim import Simulator
+from gitops.sim.api.resources import NODES
+from gitops.sim.world.synthetic import write_fleet
 
 CLUSTERS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 NODES_PER_CLUSTER = int(sys.argv[2]) if len(sys.argv) > 2 else 500

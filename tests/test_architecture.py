@@ -63,3 +63,59 @@ def test_contracts_catch_click_or_rich_outside_the_cli(
     assert result.returncode == 1
     assert "Only gitops.cli imports click and rich BROKEN" in result.stdout
     assert "0 broken" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "offence", "contract"),
+    [
+        # the simulator reaches into the controller's adapters
+        (
+            "gitops/sim/world/peek.py",
+            "import gitops.kube\n",
+            "The simulator imports nothing of gitops but gitops.fleet",
+        ),
+        # a shell module imports the simulator
+        (
+            "gitops/rollout/simulated.py",
+            "from gitops.sim import Simulator\n",
+            "Only the CLI and the demo import the simulator",
+        ),
+        # the API machinery calls into the world, or into the forge stand-ins
+        (
+            "gitops/sim/api/hook.py",
+            "from gitops.sim.world import physics\n",
+            "The simulator's API machinery imports neither the world nor the forges",
+        ),
+        (
+            "gitops/sim/api/pulls.py",
+            "import gitops.sim.forges.github\n",
+            "The simulator's API machinery imports neither the world nor the forges",
+        ),
+        # the kubernetes exception is for the client-derived schemas only
+        (
+            "gitops/sim/api/client.py",
+            "import kubernetes.client\n",
+            "Only gitops.kube imports kubernetes",
+        ),
+        # the store imports the selectors: a selector needing the store back is a cycle, even
+        # hidden in a function
+        (
+            "gitops/sim/api/selectors.py",
+            "def _later() -> None:\n    from gitops.sim.api import store\n",
+            "The simulator's modules import each other without cycles",
+        ),
+    ],
+)
+def test_contracts_keep_the_simulator_a_wing_of_its_own(
+    tmp_path: Path, module: str, offence: str, contract: str
+) -> None:
+    shutil.copytree(
+        ROOT / "gitops", tmp_path / "gitops", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    path = tmp_path / module
+    path.write_text((path.read_text() if path.exists() else "") + offence)
+    result = _lint(tmp_path)
+    assert result.returncode == 1
+    assert f"{contract} BROKEN" in result.stdout
+    assert "0 broken" not in result.stdout

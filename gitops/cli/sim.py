@@ -113,8 +113,8 @@ def serve(
 
     Exit status: 0 after a clean shutdown, 1 when the fleet or a spec is invalid.
     """
-    from gitops.sim.faults import FaultSpecError, parse
-    from gitops.sim.server import Simulator
+    from gitops.sim import Simulator
+    from gitops.sim.api.faults import FaultSpecError, parse
 
     try:
         parse(faults)

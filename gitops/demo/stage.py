@@ -30,9 +30,9 @@ from ruamel.yaml import YAML
 
 from gitops.demo.summary import Page
 from gitops.fleet import Fleet, load
+from gitops.sim import TOKEN as SIM_TOKEN
+from gitops.sim import Simulator
 from gitops.sim.forges import FakeGitHub, FakePull
-from gitops.sim.server import TOKEN as SIM_TOKEN
-from gitops.sim.server import Simulator
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The one clock the executor runs on, injected.
 
 Shell layer, at the bottom of ``gitops.rollout``. ``Clock`` is the protocol the simulator's
-clocks (``gitops.sim.clock``) implement as well, declared here so that the rollout never
+clocks (``gitops.sim.world.clock``) implement as well, declared here so that the rollout never
 imports the simulator: a test hands the executor a virtual clock and the rollout's waits,
 backoffs and expectations all move with it. This is the only module of ``gitops.rollout``
 that reads the time; everything else asks the clock it was given.

@@ -19,9 +19,9 @@ from gitops.fleet import Fleet, load
 from gitops.inventory import Inventory
 from gitops.kube.client import connect
 from gitops.kube.observe import Observer
-from gitops.sim.drift import HAND_TAINT_KEY
-from gitops.sim.resources import NODES
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import NODES
+from gitops.sim.world.drift import HAND_TAINT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fleet-repo-example"

@@ -31,9 +31,9 @@ from gitops.kube.errors import (
     call,
 )
 from gitops.kube.observe import MACHINES
-from gitops.sim.audit import read
-from gitops.sim.resources import PDBS, PODS
-from gitops.sim.server import Simulator, kubeconfig_text
+from gitops.sim import Simulator, kubeconfig_text
+from gitops.sim.api.audit import read
+from gitops.sim.api.resources import PDBS, PODS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fleet-repo-example"

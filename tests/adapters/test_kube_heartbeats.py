@@ -18,8 +18,8 @@ from gitops.fleet import load
 from gitops.kube import translate
 from gitops.kube.client import connect
 from gitops.kube.observe import Observer
-from gitops.sim.resources import NODES
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import NODES
 from tests.conftest import EXAMPLE
 
 

@@ -35,10 +35,10 @@ from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect, connect_workload
 from gitops.kube.errors import BadConfig, NotFound
 from gitops.kube.observe import MACHINES, Observer
-from gitops.sim.audit import read
-from gitops.sim.resources import MACHINES as SIM_MACHINES
-from gitops.sim.resources import NODES, PDBS, PODS, SECRETS
-from gitops.sim.server import Simulator, kubeconfig_text
+from gitops.sim import Simulator, kubeconfig_text
+from gitops.sim.api.audit import read
+from gitops.sim.api.resources import MACHINES as SIM_MACHINES
+from gitops.sim.api.resources import NODES, PDBS, PODS, SECRETS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fleet-repo-example"

@@ -9,7 +9,7 @@ import pytest
 
 from gitops.kube.client import Kube, connect
 from gitops.kube.lease import LeaderElector
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
 
 
 class Clock:

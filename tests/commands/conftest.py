@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from gitops.cli import main
-from gitops.sim.audit import read
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.audit import read
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fleet-repo-example"

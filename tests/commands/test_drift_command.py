@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 
 from gitops.plan.schema import FINDINGS_SCHEMA
-from gitops.sim.resources import SECRETS
-from gitops.sim.server import kubeconfig_text
+from gitops.sim import kubeconfig_text
+from gitops.sim.api.resources import SECRETS
 from tests.commands.conftest import (
     ANSI,
     CLUSTERS,

@@ -24,8 +24,8 @@ from gitops.fleet.quantities import format_duration
 from gitops.kube.client import connect
 from gitops.plan import RolloutState
 from gitops.rollout.store import StateStore
-from gitops.sim.resources import CONFIGMAPS
-from gitops.sim.server import kubeconfig_text
+from gitops.sim import kubeconfig_text
+from gitops.sim.api.resources import CONFIGMAPS
 from tests.commands.conftest import (
     CLUSTERS,
     EXAMPLE,

@@ -20,8 +20,8 @@ import jsonschema
 import pytest
 
 from gitops.plan.schema import PLAN_SCHEMA
-from gitops.sim.resources import SECRETS
-from gitops.sim.server import kubeconfig_text
+from gitops.sim import kubeconfig_text
+from gitops.sim.api.resources import SECRETS
 from tests.commands.conftest import (
     ANSI,
     CLUSTERS,

@@ -34,7 +34,7 @@ from gitops.controller.loop import Controller
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import CoalescingWriter, StatusWriter
 from gitops.kube.client import connect
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
 from tests.conftest import git
 from tests.gitrepo.conftest import signers  # noqa: F401  (the session's signing keys)
 from tests.rollout.conftest import POLICY_SCALE, SIM_SCALE, write_fleet

@@ -6,14 +6,14 @@ import signal
 import time
 from pathlib import Path
 
-from gitops.sim.resources import (
+from gitops.sim import TOKEN, kubeconfig_text
+from gitops.sim.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
     LEASES,
     NAMESPACES,
     SERVICEACCOUNTS,
 )
-from gitops.sim.server import TOKEN, kubeconfig_text
 from tests.controller.conftest import Launch, World, until
 
 

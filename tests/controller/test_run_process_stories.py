@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from gitops.fleet import load
-from gitops.sim.resources import LEASES, MACHINES
+from gitops.sim.api.resources import LEASES, MACHINES
 from tests.conftest import git
 from tests.controller.conftest import (
     Launch,

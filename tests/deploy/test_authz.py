@@ -1,4 +1,4 @@
-"""RBAC in the simulator (gitops/sim/authz.py): the rules as the RBAC authorizer reads them,
+"""RBAC in the simulator (gitops/sim/api/authz.py): the rules as the RBAC authorizer reads them,
 and the server answering 401 and 403 the way the kube-apiserver does.
 
 The pure evaluation is table-driven; the server's side runs a simulator (no fleet, https) and
@@ -16,8 +16,9 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from gitops.sim import authz, seed
-from gitops.sim.resources import (
+from gitops.sim import TOKEN, Simulator
+from gitops.sim.api import authz
+from gitops.sim.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
     CONFIGMAPS,
@@ -27,7 +28,7 @@ from gitops.sim.resources import (
     ROLES,
     SERVICEACCOUNTS,
 )
-from gitops.sim.server import TOKEN, Simulator
+from gitops.sim.world import seed
 from tests.deploy.manifests import kubectl
 
 A = authz.Attributes

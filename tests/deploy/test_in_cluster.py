@@ -24,10 +24,10 @@ import pytest
 
 from gitops.gitrepo.mirror import Remote
 from gitops.gitrepo.status import StatusWriter
-from gitops.sim import authz
-from gitops.sim.audit import read
-from gitops.sim.resources import resource_for
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api import authz
+from gitops.sim.api.audit import read
+from gitops.sim.api.resources import resource_for
 from tests.conftest import git
 from tests.controller.conftest import commit, converged_at, set_image, until
 from tests.deploy.manifests import SA_USER, SIMULATOR, kubectl, render

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from gitops.cli.run import run as run_command
-from gitops.sim import authz
+from gitops.sim.api import authz
 from tests.conftest import ROOT
 from tests.deploy.manifests import (
     BASE,

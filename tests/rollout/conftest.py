@@ -22,8 +22,8 @@ from gitops.plan import Plan
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.rollout.executor import Event, Executor
 from gitops.rollout.store import StateStore
-from gitops.sim import synthetic
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.world import synthetic
 from tests.rollout.invariants import Snapshot, snapshot
 
 SIM_SCALE = 0.02  # simulated provisioning 0.4 s, boot 0.2 s, deprovision 0.1 s

@@ -3,7 +3,7 @@
 ``tests/rollout/conftest.py`` builds one small three-wave fleet with fixed update policies. The
 tests of drain policies, start-up timeouts and the apply command need other policies (short
 drain and start-up timeouts, ``onDrainTimeout``, a larger surge), so this module writes fleet
-repositories with ``gitops.sim.synthetic`` and starts a simulator over them exactly as the
+repositories with ``gitops.sim.world.synthetic`` and starts a simulator over them exactly as the
 ``rollout`` fixture does (same latencies, same policy scale), returning the same ``Rollout``.
 It also holds helpers to run an executor until a condition holds, to pin an unevictable pod on a
 node, and to read the durable record.
@@ -27,8 +27,8 @@ from gitops.fleet import load
 from gitops.fleet.wellknown import POOL_LABEL
 from gitops.kube.client import connect
 from gitops.plan import Plan
-from gitops.sim import synthetic
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.world import synthetic
 from tests.rollout.conftest import SIM_SCALE, Rollout
 from tests.rollout.invariants import snapshot
 

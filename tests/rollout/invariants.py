@@ -22,7 +22,7 @@ from typing import Any
 
 from gitops.fleet import Fleet
 from gitops.fleet.wellknown import POOL_LABEL
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Snapshot:
 
 
 def snapshot(sim: Simulator, fleet: Fleet) -> Snapshot:
-    from gitops.sim.resources import RESOURCES  # the simulator's own registry
+    from gitops.sim.api.resources import RESOURCES  # the simulator's own registry
 
     pools: dict[tuple[str, str], _Pool] = {}
     for cluster, pool in fleet.pools():

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.sim.physics import Latencies
-from gitops.sim.resources import RESOURCES
+from gitops.sim.api.resources import RESOURCES
+from gitops.sim.world.base import Latencies
 from tests.rollout.conftest import SIM_SCALE, Rollout
 from tests.rollout.fleets import ClusterSpec, PoolSpec, Sims, write_fleet
 from tests.rollout.invariants import check, load_events

@@ -30,8 +30,8 @@ from gitops.fleet.wellknown import (
 )
 from gitops.plan import Plan, Wait
 from gitops.rollout.result import PassResult
-from gitops.sim.resources import RESOURCES
-from gitops.sim.store import Event as StoreEvent
+from gitops.sim.api.resources import RESOURCES
+from gitops.sim.api.store import Event as StoreEvent
 from tests.rollout.conftest import POLICY_SCALE, Rollout
 from tests.rollout.fleets import (
     ClusterSpec,

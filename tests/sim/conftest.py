@@ -15,9 +15,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from gitops.sim.resources import MACHINES, NODES, PODS
-from gitops.sim.server import Simulator
-from gitops.sim.store import Store
+from gitops.sim import Simulator
+from gitops.sim.api.resources import MACHINES, NODES, PODS
+from gitops.sim.api.store import Store
 
 Obj = dict[str, Any]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from gitops.sim.resources import CONFIGMAPS
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import CONFIGMAPS
 from tests.sim.test_server import raw
 
 Obj = dict[str, Any]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 
-from gitops.sim.audit import AuditLog, read
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.audit import AuditLog, read
 from tests.sim.conftest import api_client, node
 
 REQUEST_KEYS = {

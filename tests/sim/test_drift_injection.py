@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gitops.fleet.wellknown import CORDONED_BY_ANNOTATION, MACHINE_ANNOTATION, POOL_LABEL
-from gitops.sim import drift
-from gitops.sim import seed as seed_
-from gitops.sim.resources import MACHINES, NODES
+from gitops.sim.api.resources import MACHINES, NODES
+from gitops.sim.world import drift
+from gitops.sim.world import seed as seed_
 from tests.sim.test_world import example_fleet, make_world
 
 NOW = 1_767_225_600.0
@@ -152,7 +152,7 @@ def test_the_drift_finder_sees_exactly_the_drift_injected() -> None:
     translate = pytest.importorskip("gitops.kube.translate")
     from gitops import drift as finder
     from gitops.inventory import Inventory
-    from gitops.sim.resources import PDBS, PODS
+    from gitops.sim.api.resources import PDBS, PODS
 
     world, store, _, _ = make_world(drift="kernel:3,label:2,taint:1,unmanaged:1,cordoned:1", seed=9)
     fleet = example_fleet()

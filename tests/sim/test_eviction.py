@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from gitops.sim.resources import PDBS, PODS
-from gitops.sim.store import ApiError, Store
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import PDBS, PODS
+from gitops.sim.api.store import Store
 from tests.sim.test_world import make_world
 
 Obj = dict[str, Any]
@@ -144,7 +145,7 @@ def test_bad_eviction_requests() -> None:
 
 def test_eviction_over_http_blocked_by_a_pdb_then_allowed(tmp_path: Path) -> None:
     kubernetes = pytest.importorskip("kubernetes")
-    from gitops.sim.server import Simulator
+    from gitops.sim import Simulator
 
     client, config = kubernetes.client, kubernetes.config
     with Simulator(

@@ -10,9 +10,9 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from gitops.sim.audit import read as read_audit
-from gitops.sim.faults import FaultSpecError, Injector, parse
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.audit import read as read_audit
+from gitops.sim.api.faults import FaultSpecError, Injector, parse
 from tests.sim.conftest import api_client, node
 from tests.sim.test_server import raw
 

@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from gitops.sim.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES, SERVICEACCOUNTS
-from gitops.sim.server import TOKEN, Simulator
+from gitops.sim import TOKEN, Simulator
+from gitops.sim.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, NAMESPACES, SERVICEACCOUNTS
 from tests.sim.conftest import api_client
 
 Obj = dict[str, Any]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops.sim.resources import NODES
-from gitops.sim.server import Simulator
-from gitops.sim.store import Store
+from gitops.sim import Simulator
+from gitops.sim.api.resources import NODES
+from gitops.sim.api.store import Store
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -140,7 +140,7 @@ def test_create_apply_and_delete_from_manifests(seeded: Simulator, tmp_path: Pat
         kubectl(kc, "apply", "-f", str(deploy), cache=tmp_path).strip()
         == "deployment.apps/web configured"
     )
-    from gitops.sim.resources import DEPLOYMENTS
+    from gitops.sim.api.resources import DEPLOYMENTS
 
     containers = seeded.store.get("c1", DEPLOYMENTS, "default", "web")["spec"]["template"]["spec"][
         "containers"

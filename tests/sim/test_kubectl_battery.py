@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.sim.resources import CONFIGMAPS, LEASES, NODES, PODS
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import CONFIGMAPS, LEASES, NODES, PODS
 from tests.sim.conftest import node, pod
 
 KUBECTL = shutil.which("kubectl")

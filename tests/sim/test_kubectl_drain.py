@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.sim.resources import NODES, PODS
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import NODES, PODS
 from tests.sim.test_eviction import CLUSTER, crowded_checkout
 
 KUBECTL = shutil.which("kubectl")

@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 
 from gitops.fleet.wellknown import MACHINE_ANNOTATION
-from gitops.sim.physics import (
-    EXCLUDE_DRAIN_ANNOTATION,
-    LEASE_DURATION_SECONDS,
-    NODE_LEASE_NAMESPACE,
-)
-from gitops.sim.resources import LEASES, MACHINES, NODES, PDBS, PODS
-from gitops.sim.store import Event, Store
+from gitops.sim.api.resources import LEASES, MACHINES, NODES, PDBS, PODS
+from gitops.sim.api.store import Event, Store
+from gitops.sim.world.kubelet import LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE
+from gitops.sim.world.machines import EXCLUDE_DRAIN_ANNOTATION
 from tests.sim.test_physics import CLUSTER, NS, machine_or_none, node_or_none, pods_on
 from tests.sim.test_world import make_world
 

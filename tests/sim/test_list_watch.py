@@ -21,9 +21,10 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from gitops.kube.cache import WatchCache
-from gitops.sim.audit import read as read_audit
-from gitops.sim.resources import NODES
-from gitops.sim.server import INCONSISTENT_CONTINUE, TOKEN, Simulator
+from gitops.sim import TOKEN, Simulator
+from gitops.sim.api.audit import read as read_audit
+from gitops.sim.api.handler import INCONSISTENT_CONTINUE
+from gitops.sim.api.resources import NODES
 from tests.sim.conftest import api_client, node
 
 Obj = dict[str, Any]

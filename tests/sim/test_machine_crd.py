@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.sim.resources import MACHINES
-from gitops.sim.store import ApiError
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import MACHINES
 from tests.sim.test_physics import clone_like_a_machineset, new_machine
 from tests.sim.test_world import example_fleet, make_world
 
@@ -182,7 +182,7 @@ def test_a_machine_missing_its_cluster_name_is_refused_with_422() -> None:
 
 def test_the_refusal_reaches_the_official_client_as_422(tmp_path: Path) -> None:
     kubernetes = pytest.importorskip("kubernetes")
-    from gitops.sim.server import Simulator
+    from gitops.sim import Simulator
 
     with Simulator(
         Path(__file__).resolve().parents[2] / "fleet-repo-example", kubeconfig_out=tmp_path / "kc"

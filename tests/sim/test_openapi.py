@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
 from tests.sim.test_server import raw
 
 Obj = dict[str, Any]

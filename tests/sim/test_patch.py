@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gitops.sim.patch import JSON_PATCH, MERGE, STRATEGIC, apply_patch
-from gitops.sim.resources import MACHINES, NODES, PODS
-from gitops.sim.store import ApiError
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.patch import JSON_PATCH, MERGE, STRATEGIC, apply_patch
+from gitops.sim.api.resources import MACHINES, NODES, PODS
 
 POD: dict[str, Any] = {
     "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}, "finalizers": ["x"]},

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
-from gitops.sim import workloads as wl
-from gitops.sim.physics import Latencies
-from gitops.sim.resources import (
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import (
     DEPLOYMENTS,
     MACHINES,
     NODES,
@@ -23,7 +22,9 @@ from gitops.sim.resources import (
     SIMMACHINES,
     SIMMACHINETEMPLATES,
 )
-from gitops.sim.store import ApiError, Store
+from gitops.sim.api.store import Store
+from gitops.sim.world import workloads as wl
+from gitops.sim.world.base import Latencies
 from tests.sim.test_world import make_world, ready
 
 Obj = dict[str, Any]

@@ -15,9 +15,16 @@ from gitops.fleet.wellknown import (
     POOL_LABEL,
     ZONE_LABEL,
 )
-from gitops.sim import seed as seed_
-from gitops.sim import workloads
-from gitops.sim.resources import MACHINES, NODES, PODS, SECRETS, SIMMACHINES, SIMMACHINETEMPLATES
+from gitops.sim.api.resources import (
+    MACHINES,
+    NODES,
+    PODS,
+    SECRETS,
+    SIMMACHINES,
+    SIMMACHINETEMPLATES,
+)
+from gitops.sim.world import seed as seed_
+from gitops.sim.world import workloads
 from tests.sim.test_world import example_fleet, make_world
 
 NOW = 1_767_225_600.0
@@ -267,7 +274,7 @@ def test_initial_previous_reads_as_a_pending_rollout_not_as_drift() -> None:
     translate = pytest.importorskip("gitops.kube.translate")
     from gitops import drift as finder
     from gitops.inventory import Inventory
-    from gitops.sim.resources import PDBS
+    from gitops.sim.api.resources import PDBS
 
     _, store, _, _ = make_world(initial="previous")
     fleet = example_fleet()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gitops.sim.resources import NODES, PODS
-from gitops.sim.selectors import (
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import NODES, PODS
+from gitops.sim.api.selectors import (
     match_fields,
     match_labels,
     parse_field_selector,
     parse_label_selector,
 )
-from gitops.sim.store import ApiError
 
 LABELS = {"app": "web", "tier": "front", "gpu": ""}
 

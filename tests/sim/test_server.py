@@ -16,10 +16,11 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from gitops.sim.audit import read as read_audit
-from gitops.sim.resources import NODES, PODS
-from gitops.sim.server import TOKEN, Simulator
-from gitops.sim.store import ApiError, Store
+from gitops.sim import TOKEN, Simulator
+from gitops.sim.api.audit import read as read_audit
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import NODES, PODS
+from gitops.sim.api.store import Store
 from tests.sim.conftest import api_client, machine, node, pod
 
 CAPI = ("cluster.x-k8s.io", "v1beta1")

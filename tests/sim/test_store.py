@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from gitops.sim.resources import DEPLOYMENTS, MACHINES, NAMESPACES, NODES, PODS, REPLICASETS
-from gitops.sim.store import ApiError, Event, Store
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import DEPLOYMENTS, MACHINES, NAMESPACES, NODES, PODS, REPLICASETS
+from gitops.sim.api.store import Event, Store
 from tests.sim.conftest import machine, node, pod
 
 

@@ -14,8 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
-from gitops.sim.resources import MACHINES, NAMESPACES, validate_machine
-from gitops.sim.store import ApiError, Store
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import MACHINES, NAMESPACES, validate_machine
+from gitops.sim.api.store import Store
 from tests.conftest import ROOT
 from tests.sim.conftest import machine
 

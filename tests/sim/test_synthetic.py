@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gitops.fleet import load
-from gitops.sim.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_fleet, write_specs
+from gitops.sim.world.synthetic import ClusterSpec, PoolSpec, WaveSpec, write_fleet, write_specs
 
 
 def test_specs_written_are_the_fleet_the_loader_reads(tmp_path: Path) -> None:

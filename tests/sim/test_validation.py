@@ -11,8 +11,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from gitops.sim.resources import LEASES, MACHINES, NODES
-from gitops.sim.server import Simulator
+from gitops.sim import Simulator
+from gitops.sim.api.resources import LEASES, MACHINES, NODES
 from tests.sim.conftest import machine
 from tests.sim.test_server import raw
 

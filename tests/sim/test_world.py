@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 
 from gitops.fleet import Fleet, load
-from gitops.sim.clock import ManualClock, RealClock
-from gitops.sim.physics import Latencies
-from gitops.sim.resources import (
+from gitops.sim.api.resources import (
     DAEMONSETS,
     MACHINES,
     NODES,
@@ -25,9 +23,11 @@ from gitops.sim.resources import (
     SIMMACHINES,
     SIMMACHINETEMPLATES,
 )
-from gitops.sim.store import Store
-from gitops.sim.synthetic import write_fleet
-from gitops.sim.world import World
+from gitops.sim.api.store import Store
+from gitops.sim.world.base import Latencies
+from gitops.sim.world.clock import ManualClock, RealClock
+from gitops.sim.world.synthetic import write_fleet
+from gitops.sim.world.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "fleet-repo-example"

@@ -1,6 +1,6 @@
 """The simulator's audit log: one JSON line per API request and per simulated state change.
 
-Tool layer (``gitops.sim``). The HTTP server calls ``request(...)`` once per answered request;
+Tool layer (``gitops.sim.api``). The HTTP server calls ``request(...)`` once per answered request;
 the world calls ``change(...)`` for what happens "physically" (a machine created, a node
 registered or Ready, a pod evicted ...). Tests and benchmarks read the file from outside the
 controller to count requests and check rollout invariants. It must never read the store or

@@ -1,12 +1,12 @@
 """OpenAPI documents for the served kinds: ``/openapi/v2`` and ``/openapi/v3`` (per group/version).
 
-Tool layer (``gitops.sim``), called by the HTTP server. The schemas are the ones requests are
+Tool layer (``gitops.sim.api``), called by the HTTP server. The schemas are the ones requests are
 decoded against (``schema.definitions``: derived from the official client's models for
 built-in kinds, the Machine CRD subset for Machines), so ``kubectl explain`` shows the fields
 the simulator accepts, kubectl's client-side apply finds each list's patch merge key, and
 kubectl create/apply see that the server validates fields (``fieldValidation``). Each kind's
 definition carries ``x-kubernetes-group-version-kind`` as upstream's do. JSON only: a client
-that accepts only protobuf for v2 is answered 406 (see ``server.py``). Pure data; no I/O.
+that accepts only protobuf for v2 is answered 406 (see ``handler.py``). Pure data; no I/O.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import hashlib
 import json
 from typing import Any
 
-from gitops.sim.patch import MERGE_KEYS, MERGE_PRIMITIVES
-from gitops.sim.resources import RESOURCES, SUBRESOURCE_VERBS, groups
-from gitops.sim.schema import EVICTION, definitions, root_class
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
+from gitops.sim.api.patch import MERGE_KEYS, MERGE_PRIMITIVES
+from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
+from gitops.sim.api.schema import EVICTION, definitions, root_class
 
 Obj = dict[str, Any]
 _FORMATS = {

@@ -1,6 +1,6 @@
 """Synthetic fleets of any size, for benchmarks and scale tests of the simulator.
 
-Tool layer (``gitops.sim``), world side. The one writer of synthetic fleet repositories: the
+Tool layer (``gitops.sim.world``). The one writer of synthetic fleet repositories: the
 benches and the test fleets describe clusters, pools and waves as ``ClusterSpec``,
 ``PoolSpec`` and ``WaveSpec`` and ``write_specs`` writes the ``fleet.yaml`` and one file per
 cluster. ``write_fleet(path, clusters, nodes_per_cluster)`` is the ready-made large fleet

@@ -1,10 +1,12 @@
 """The built-in kinds' schemas, derived from the official client's model classes.
 
-Adapter layer (``gitops.kube``, the only importer of ``kubernetes``). The client ships one
-model class per OpenAPI definition with ``openapi_types`` (attribute -> type) and
+Tool layer, the simulator's API machinery (``gitops.sim.api``), and the one module outside
+``gitops.kube`` allowed to import ``kubernetes`` (an ``ignore_imports`` entry in pyproject.toml):
+the simulator validates writes against the official client's schemas, it talks to nothing
+through the client. The client ships one model class per OpenAPI definition with ``openapi_types`` (attribute -> type) and
 ``attribute_map`` (attribute -> JSON field); ``definitions`` walks them from a few root classes
-into plain dicts, so that the simulator (``gitops.sim.schema``) can decode request bodies as a
-real API server does and publish OpenAPI documents without importing ``kubernetes`` itself.
+into plain dicts, so that ``schema.py`` can decode request bodies as a real API server does
+and publish OpenAPI documents without importing ``kubernetes`` itself.
 Nothing here does I/O.
 
 A definition is ``{"go": "LeaseSpec", "props": {json name: node}}``; a node is one of

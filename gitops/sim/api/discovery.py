@@ -1,6 +1,6 @@
 """Discovery documents: /version, /api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>.
 
-Tool layer (``gitops.sim``), called by the HTTP server. kubectl and the client find resources,
+Tool layer (``gitops.sim.api``), called by the HTTP server. kubectl and the client find resources,
 short names (``ma``), categories (``cluster-api``) and subresources (``pods/eviction``) here.
 The legacy (unaggregated) documents are served whatever the Accept header: a client asking for
 aggregated discovery (``as=APIGroupDiscoveryList``) sees a plain ``application/json`` answer
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim.resources import RESOURCES, SUBRESOURCE_VERBS, groups
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
+from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
 
 Obj = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """The kinds of objects the simulator serves, and the validation a real server applies to them.
 
-Tool layer (``gitops.sim``): a table read by the store (built-in validators), discovery (the
+Tool layer (``gitops.sim.api``): a table read by the store (built-in validators), discovery (the
 resource lists kubectl and the client read) and the HTTP router (URL -> ``ResourceType``). It
 holds data and pure checks only; it must never touch the store or do I/O.
 
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gitops.sim.store import ApiError, ResourceType
+from gitops.sim.api.kinds import ApiError, ResourceType
 
 _RO = ("get", "list", "watch")
 

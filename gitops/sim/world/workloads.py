@@ -1,7 +1,7 @@
 """Workloads: Deployments, ReplicaSets, a DaemonSet, their pods and PodDisruptionBudgets.
 
-Tool layer (``gitops.sim``), world side, pure. It holds what the simulated workload controllers
-decide, as functions of plain wire dicts:
+Tool layer (``gitops.sim.world``), one of the controllers ``physics.Physics`` combines. Most of
+it is what the simulated workload controllers decide, as pure functions of plain wire dicts:
 
 * the objects every workload cluster starts with (``seed``): in namespace ``shop`` a
   ``frontend`` Deployment (PDB ``minAvailable: 50%``, an emptyDir volume, as ``kubectl drain
@@ -13,8 +13,10 @@ decide, as functions of plain wire dicts:
   nodeSelector, spreading replicas of one owner first, then pods overall;
 * the disruption controller's arithmetic (``pdb_status``), as upstream computes it.
 
-It must never touch the store, read a clock, or draw randomness except from a given
-``random.Random``.
+The functions must never touch the store, read a clock, or draw randomness except from a given
+``random.Random``. ``WorkloadControllers`` (at the end) is the Deployment, ReplicaSet and
+DaemonSet controllers acting on them: missing replicas are recreated Pending at once (the
+scheduler binds them), extra ones deleted, DaemonSet pods follow nodes, statuses are kept.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
-from gitops.sim.seed import (
+from gitops.sim.api import resources
+from gitops.sim.api.selectors import selector_matches
+from gitops.sim.world.base import ClusterCache, Key, PhysicsBase, node_ip, with_status
+from gitops.sim.world.seed import (
     DAEMONSETS,
     DEPLOYMENTS,
     NAMESPACES,
@@ -105,30 +111,6 @@ def template_hash(template: Obj) -> str:
 
 
 # -- labels, taints, tolerations ------------------------------------------------------------
-
-
-def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels.
-
-    ``None`` matches nothing; an empty selector matches everything (policy/v1 semantics).
-    """
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def tolerates(toleration: Obj, taint: Obj) -> bool:
@@ -655,3 +637,214 @@ def unschedulable_message(nodes: int) -> str:
         "untolerated taint. preemption: 0/{nodes} nodes are available: "
         f"{nodes} Preemption is not helpful for scheduling."
     ).replace("{nodes}", str(nodes))
+
+
+# ---------------------------------------------------------------------- the controllers
+
+
+class WorkloadControllers(PhysicsBase):
+    """The Deployment, ReplicaSet and DaemonSet controllers (replicas, pods, status)."""
+
+    def _owned(self, c: ClusterCache, uid: str) -> list[tuple[Key, Obj]]:
+        return [
+            (k, p)
+            for k, p in sorted(c.pods.items())
+            if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
+        ]
+
+    def _reconcile_deployment(self, cluster: str, k: Key) -> None:
+        c = self.cluster(cluster)
+        deploy = c.deployments.get(k)
+        if deploy is None or deploy["metadata"].get("deletionTimestamp"):
+            return
+        uid = deploy["metadata"]["uid"]
+        wanted = replicaset(deploy)
+        wanted["metadata"]["ownerReferences"][0]["uid"] = uid
+        replicas = int(deploy["spec"].get("replicas", 1))
+        found = False
+        for rk, rs in sorted(c.replicasets.items()):
+            if not any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or []):
+                continue
+            target = replicas if rs["metadata"]["name"] == wanted["metadata"]["name"] else 0
+            found = found or (
+                target == replicas and rs["metadata"]["name"] == wanted["metadata"]["name"]
+            )
+            if int(rs["spec"].get("replicas", 0)) != target:
+                self._write(
+                    partial(_set_replicas, replicas=target), cluster, resources.REPLICASETS, rk
+                )
+        if not found:
+            self._create(cluster, resources.REPLICASETS, wanted)
+
+    def _reconcile_replicaset(self, cluster: str, k: Key) -> None:
+        c = self.cluster(cluster)
+        rs = c.replicasets.get(k)
+        if rs is None or rs["metadata"].get("deletionTimestamp"):
+            return
+        live = [
+            (pk, p)
+            for pk, p in self._owned(c, rs["metadata"]["uid"])
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+        want = int(rs["spec"].get("replicas", 1))
+        for _ in range(want - len(live)):
+            name = self._pod_name(c, rs["metadata"]["name"], k[0])
+            new = pod(rs, name, node=None, when=self.clock.now())
+            self._create(cluster, resources.PODS, new)
+        if len(live) > want:
+            # Scale down as the ReplicaSet controller does: unscheduled, then not ready first.
+            ranked = sorted(
+                live,
+                key=lambda kp: (bool(kp[1]["spec"].get("nodeName")), pod_ready(kp[1]), kp[0]),
+            )
+            for pk, _ in ranked[: len(live) - want]:
+                self._delete(cluster, resources.PODS, pk)
+
+    def _reconcile_daemonsets(self, cluster: str) -> None:
+        c = self.cluster(cluster)
+        for dk, ds in sorted(c.daemonsets.items()):
+            if ds["metadata"].get("deletionTimestamp"):
+                continue
+            pods = self._owned(c, ds["metadata"]["uid"])
+            on: dict[str, Key] = {}
+            for pk, p in pods:
+                node = p["spec"].get("nodeName") or ""
+                if node not in c.nodes and not p["metadata"].get("deletionTimestamp"):
+                    self._delete(cluster, resources.PODS, pk, grace=0)
+                    continue
+                on[node] = pk
+            template_spec = ds["spec"]["template"]["spec"]
+            for name, node in sorted(c.nodes.items()):
+                if name in on or not fits(template_spec, node, daemon=True):
+                    continue
+                pod_name = self._pod_name(c, ds["metadata"]["name"], dk[0])
+                c.pod_counter += 1
+                new = pod(
+                    ds,
+                    pod_name,
+                    node=name,
+                    when=self.clock.now(),
+                    ip=self._pod_ip(cluster, c),
+                    host_ip=node_ip(node),
+                    running=node_ready(node),
+                )
+                self._create(cluster, resources.PODS, new)
+
+    def _update_workload_status(self, cluster: str, rkey: str, k: Key) -> None:
+        c = self.cluster(cluster)
+        obj = c.table(rkey).get(k)
+        if obj is None:
+            return
+        gen = int(obj["metadata"].get("generation") or 1)
+        if rkey == resources.DEPLOYMENTS.key:
+            uid = obj["metadata"]["uid"]
+            rsets = [
+                rs
+                for rs in c.replicasets.values()
+                if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
+            ]
+            pods = [p for rs in rsets for _, p in self._owned(c, rs["metadata"]["uid"])]
+            newest = max(
+                (rs for rs in rsets if int(rs["spec"].get("replicas", 0)) > 0),
+                key=lambda rs: rs["metadata"]["name"],
+                default={"metadata": {"name": obj["metadata"]["name"]}},
+            )["metadata"]["name"]
+            status = _replica_status(pods, gen)
+            want = int(obj["spec"].get("replicas", 1))
+            available = status["availableReplicas"] >= want - scaled(
+                ((obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get(
+                    "maxUnavailable", "25%"
+                ),
+                want,
+                round_up=False,
+            )
+            stamp = rfc3339(self.clock.now())
+            old_conds = {cd["type"]: cd for cd in (obj.get("status") or {}).get("conditions") or []}
+            conds = []
+            for kind, ok, reason, message in (
+                (
+                    "Available",
+                    available,
+                    "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                    "Deployment has minimum availability."
+                    if available
+                    else "Deployment does not have minimum availability.",
+                ),
+                (
+                    "Progressing",
+                    True,
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{newest}" has successfully progressed.',
+                ),
+            ):
+                prev = old_conds.get(kind)
+                text = "True" if ok else "False"
+                same = prev is not None and prev.get("status") == text
+                conds.append(
+                    {
+                        "type": kind,
+                        "status": text,
+                        "reason": reason,
+                        "message": message,
+                        "lastUpdateTime": prev["lastUpdateTime"] if same and prev else stamp,
+                        "lastTransitionTime": prev["lastTransitionTime"]
+                        if same and prev
+                        else stamp,
+                    }
+                )
+            status["updatedReplicas"] = status["replicas"]
+            status["conditions"] = conds
+        elif rkey == resources.REPLICASETS.key:
+            pods = [p for _, p in self._owned(c, obj["metadata"]["uid"])]
+            status = _replica_status(pods, gen)
+            status["fullyLabeledReplicas"] = status["replicas"]
+        else:
+            pods = [
+                p
+                for _, p in self._owned(c, obj["metadata"]["uid"])
+                if not p["metadata"].get("deletionTimestamp")
+            ]
+            desired = sum(
+                1 for n in c.nodes.values() if fits(obj["spec"]["template"]["spec"], n, daemon=True)
+            )
+            ready = sum(1 for p in pods if pod_ready(p))
+            status = {
+                "currentNumberScheduled": len(pods),
+                "desiredNumberScheduled": desired,
+                "numberAvailable": ready,
+                "numberMisscheduled": 0,
+                "numberReady": ready,
+                "observedGeneration": gen,
+                "updatedNumberScheduled": len(pods),
+            }
+            if desired - ready:
+                status["numberUnavailable"] = desired - ready
+        if status != obj.get("status"):
+            rtype = {
+                resources.DEPLOYMENTS.key: resources.DEPLOYMENTS,
+                resources.REPLICASETS.key: resources.REPLICASETS,
+                resources.DAEMONSETS.key: resources.DAEMONSETS,
+            }[rkey]
+            self._write(lambda o: with_status(o, status), cluster, rtype, k, subresource="status")
+
+    def _pod_name(self, c: ClusterCache, base: str, namespace: str) -> str:
+        while True:
+            name = f"{base}-{suffix(self.rng)}"
+            if (namespace, name) not in c.pods:
+                return name
+
+
+def _set_replicas(obj: Obj, replicas: int) -> Obj:
+    obj["spec"]["replicas"] = replicas
+    return obj
+
+
+def _replica_status(pods: list[Obj], generation: int) -> Obj:
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    ready = sum(1 for p in live if pod_ready(p))
+    return {
+        "observedGeneration": generation,
+        "replicas": len(live),
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+    }

@@ -1,8 +1,8 @@
 """Decoding request bodies against the served kinds' schemas, as the API server's decoder does.
 
-Tool layer (``gitops.sim``), called by the HTTP server (``server.py``) on every create, update,
+Tool layer (``gitops.sim.api``), called by the HTTP server (``handler.py``) on every create, update,
 patch and eviction, and by ``openapi.py`` to publish the same schemas. The built-in kinds'
-schemas are derived from the official client's model classes (``gitops.kube.schemas``); the
+schemas are derived from the official client's model classes (``gitops.sim.api.schemas``); the
 Machine's is the v1beta1 CRD subset ``resources.MACHINE_SPEC_SCHEMA`` (the store refuses what
 breaks its constraints with 422); the simulated provider's kinds keep unknown fields, as a CRD
 with ``x-kubernetes-preserve-unknown-fields`` does.
@@ -23,7 +23,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitops.sim.resources import (
+from gitops.sim.api.kinds import ResourceType
+from gitops.sim.api.resources import (
     EVENTS,
     MACHINE_SPEC_SCHEMA,
     MACHINES,
@@ -31,7 +32,6 @@ from gitops.sim.resources import (
     SIMMACHINES,
     SIMMACHINETEMPLATES,
 )
-from gitops.sim.store import ResourceType
 
 Obj = dict[str, Any]
 
@@ -66,9 +66,11 @@ def is_custom(rtype: ResourceType) -> bool:
 
 @functools.cache
 def definitions() -> dict[str, Obj]:
-    """Every definition the simulator serves, by name (see ``gitops.kube.schemas``)."""
+    """Every definition the simulator serves, by name (see ``gitops.sim.api.schemas``)."""
     with _lock:
-        from gitops.kube.schemas import definitions as derive
+        # Not a cycle: importing the official client's models takes a while, and only a
+        # running simulator needs them (Simulator.start derives them once, before serving).
+        from gitops.sim.api.schemas import definitions as derive
 
         roots = [root_class(r) for r in RESOURCES.values() if r.key not in _CUSTOM]
         out = derive([*roots, EVICTION])

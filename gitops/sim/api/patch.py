@@ -1,6 +1,6 @@
 """PATCH bodies applied as the API server applies them: JSON merge, strategic merge, JSON patch.
 
-Tool layer (``gitops.sim``), called by the HTTP server inside ``Store.mutate``. Pure functions
+Tool layer (``gitops.sim.api``), called by the HTTP server inside ``Store.mutate``. Pure functions
 from (object, patch) to the new object; they must never touch the store or do I/O.
 
 * ``application/merge-patch+json`` (RFC 7386): maps merge recursively, ``null`` deletes, lists
@@ -23,7 +23,8 @@ from typing import Any, cast
 import jsonpatch
 import jsonpointer
 
-from gitops.sim.store import ApiError, ResourceType, copy_obj
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.store import copy_obj
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"

@@ -1,6 +1,6 @@
 """SelfSubjectAccessReview and SelfSubjectRulesReview: ``kubectl auth can-i`` for the simulator.
 
-Tool layer (``gitops.sim``), called by the HTTP server for a create of
+Tool layer (``gitops.sim.api``), called by the HTTP server for a create of
 ``authorization.k8s.io/v1`` ``selfsubjectaccessreviews`` or ``selfsubjectrulesreviews``. The
 answer comes from the same RBAC authorizer (``authz.py``) that guards every request, for the
 requesting (or impersonated) user, so ``can-i`` never disagrees with what the server then does.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim import authz
-from gitops.sim.resources import SELFSUBJECTACCESSREVIEWS
-from gitops.sim.store import ApiError, ResourceType
+from gitops.sim.api import authz
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.resources import SELFSUBJECTACCESSREVIEWS
 
 Obj = dict[str, Any]
 _ALL_RULES: Obj = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}

@@ -1,6 +1,6 @@
 """Seeding: the objects a simulated fleet starts with, built from the fleet declaration.
 
-Tool layer (``gitops.sim``), world side. ``build(fleet, ...)`` is pure: from the fleet, a seed
+Tool layer (``gitops.sim.world``). ``build(fleet, ...)`` is pure: from the fleet, a seed
 and a time it returns every object the world then creates in the store, in creation order
 (namespaces first). Per Cluster document: its namespace in the management cluster, the Secret
 ``<cluster>-kubeconfig`` (key ``value``) as Cluster API writes it, a bootstrap data Secret and a
@@ -53,7 +53,7 @@ CLUSTER_NAMESPACE_ANNOTATION = "cluster.x-k8s.io/cluster-namespace"
 CAPI_CLUSTER_ANNOTATION = "cluster.x-k8s.io/cluster-name"
 WORKLOAD_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
-# Resource keys (``gitops.sim.resources.RESOURCES``) of everything the world creates.
+# Resource keys (``gitops.sim.api.resources.RESOURCES``) of everything the world creates.
 NAMESPACES = "namespaces"
 SECRETS = "secrets"
 NODES = "nodes"

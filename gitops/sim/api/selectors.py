@@ -1,6 +1,6 @@
 """Label and field selectors, parsed and matched as the Kubernetes API server does.
 
-Tool layer (``gitops.sim``), used by the store's list and watch. Pure functions over plain
+Tool layer (``gitops.sim.api``), used by the store's list and watch. Pure functions over plain
 dicts; a malformed selector raises ``ApiError`` 400 BadRequest with the server's wording, and a
 field the server does not index for that kind is refused the same way. It must never touch the
 store or do I/O.
@@ -13,11 +13,11 @@ Label selector grammar (``k8s.io/apimachinery/pkg/labels``): comma-separated req
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ApiError, ResourceType
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,6 @@ _ALWAYS = frozenset({"metadata.name", "metadata.namespace"})
 
 
 def _bad(message: str) -> Exception:
-    from gitops.sim.store import ApiError
-
     return ApiError.bad_request(message)
 
 
@@ -151,6 +149,30 @@ def match_labels(selector: LabelSelector, labels: dict[str, str]) -> bool:
         else:  # notin
             ok = not present or value not in req.values
         if not ok:
+            return False
+    return True
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels, matchExpressions) against labels.
+
+    ``None`` matches nothing; an empty selector matches everything (policy/v1 semantics).
+    """
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
             return False
     return True
 

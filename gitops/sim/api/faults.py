@@ -1,6 +1,6 @@
 """Injected API faults: errors, added latency and watch disconnects, reproducible from a seed.
 
-Tool layer (``gitops.sim``), consulted by the HTTP server before it serves each resource
+Tool layer (``gitops.sim.api``), consulted by the HTTP server before it serves each resource
 request (discovery is never faulted). ``parse`` reads the ``--faults`` spec; ``Injector``
 draws every random decision from one ``random.Random(seed)``, so a run with the same seed and
 the same request order sees the same faults. It must never touch the store, and never use any
@@ -26,7 +26,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from gitops.sim.store import ApiError
+from gitops.sim.api.kinds import ApiError
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 WRITES = frozenset({"create", "update", "patch", "delete", "deletecollection"})

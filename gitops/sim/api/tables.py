@@ -1,6 +1,6 @@
 """Server-side ``Table`` output (meta.k8s.io/v1), so ``kubectl get`` prints the usual columns.
 
-Tool layer (``gitops.sim``), called by the HTTP server when a request's Accept header asks for
+Tool layer (``gitops.sim.api``), called by the HTTP server when a request's Accept header asks for
 ``as=Table;g=meta.k8s.io;v=v1``. Columns and cell formats follow the API server's printers
 (``pkg/printers/internalversion``) for built-in kinds, the Machine CRD's
 ``additionalPrinterColumns`` for Machines, and a NAME/AGE table for everything else. Pure
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from gitops.sim.store import ResourceType
+from gitops.sim.api.kinds import ResourceType
 
 Obj = dict[str, Any]
 Column = tuple[str, str, str, int]  # name, type, description, priority (1 = wide only)

@@ -1,6 +1,6 @@
 """Drift injection: nodes changed "by hand" in a seeded fleet (``gitops sim serve --drift``).
 
-Tool layer (``gitops.sim``), world side. ``parse(spec)`` reads a spec such as
+Tool layer (``gitops.sim.world``). ``parse(spec)`` reads a spec such as
 ``kernel:3,label:2,taint:1,unmanaged:1,cordoned:1``; ``inject(seeding, fleet, counts, seed)``
 changes the seeded objects in place, before they are created:
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from gitops.fleet import Fleet
 from gitops.fleet.wellknown import POOL_LABEL
-from gitops.sim import seed as seeding_
-from gitops.sim.seed import NODES, UNSCHEDULABLE_TAINT, SeededNode, Seeding
+from gitops.sim.world import seed as seeding_
+from gitops.sim.world.seed import NODES, UNSCHEDULABLE_TAINT, SeededNode, Seeding
 
 KINDS = ("kernel", "label", "taint", "unmanaged", "cordoned")
 HAND_TAINT_KEY = "ops.example.com/hand-patched"

@@ -1,6 +1,6 @@
 """Simulated time: the clocks the world runs on and the scheduler of its delayed actions.
 
-Tool layer (``gitops.sim``), world side. Physics (``physics.py``) never sleeps and never reads
+Tool layer (``gitops.sim.world``). Physics (``physics.py``) never sleeps and never reads
 ``time`` directly: it asks a ``Scheduler`` to run an action at a time of its ``Clock``. With a
 ``RealClock`` the world's physics thread waits for the next due action; with a ``ManualClock``
 nothing runs until a test calls ``advance(seconds)``, which steps virtual time from one due

@@ -1,6 +1,6 @@
 """Server-side apply (``PATCH`` with ``application/apply-patch+yaml``), as the API server does it.
 
-Tool layer (``gitops.sim``), called by the HTTP server inside ``Store.mutate`` (or before a
+Tool layer (``gitops.sim.api``), called by the HTTP server inside ``Store.mutate`` (or before a
 create, when the object does not exist yet). Pure functions from (current object, applied
 configuration, manager) to the new object; they must never touch the store or do I/O.
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.sim.store import ApiError, ResourceType, copy_obj
+from gitops.sim.api.kinds import ApiError, ResourceType
+from gitops.sim.api.store import copy_obj
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]

@@ -1,6 +1,6 @@
 """The simulated world: a fleet seeded into the store, then kept moving by physics.
 
-Tool layer (``gitops.sim``), world side; the API machinery (``server.py``) builds one ``World``
+Tool layer (``gitops.sim.world``), its top; ``Simulator`` (``gitops.sim.simulator``) builds one ``World``
 per simulator. ``seed()`` turns the fleet into objects (``seed.py``), injects drift
 (``drift.py``), adds workloads (``workloads.py``), creates them all in the store, then hands
 over to ``Physics`` (registered as a store subscriber and as the pods/eviction handler) and
@@ -19,13 +19,15 @@ import threading
 from typing import Any
 
 from gitops.fleet import Fleet
-from gitops.sim import drift as drift_
-from gitops.sim import seed as seed_
-from gitops.sim import workloads
-from gitops.sim.clock import Clock, ManualClock, RealClock, Scheduler
-from gitops.sim.physics import Audit, Latencies, Physics
-from gitops.sim.resources import PODS, RESOURCES
-from gitops.sim.store import ApiError, Store
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import PODS, RESOURCES
+from gitops.sim.api.store import Store
+from gitops.sim.world import drift as drift_
+from gitops.sim.world import seed as seed_
+from gitops.sim.world import workloads
+from gitops.sim.world.base import Audit, Latencies
+from gitops.sim.world.clock import Clock, ManualClock, RealClock, Scheduler
+from gitops.sim.world.physics import Physics
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)

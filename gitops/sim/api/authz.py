@@ -1,6 +1,6 @@
 """Authentication and RBAC authorization, as the kube-apiserver does them, for the simulator.
 
-Tool layer (``gitops.sim``), called by the HTTP server (``server.py``) before it serves a
+Tool layer (``gitops.sim.api``), called by the HTTP server (``handler.py``) before it serves a
 request, and usable on its own: the pure functions (``rule_allows``, ``allows``,
 ``forbidden``) evaluate RBAC objects given as plain dicts, which is how the deploy tests check
 manifests rendered by kustomize. It reads Roles, ClusterRoles, RoleBindings,
@@ -49,15 +49,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gitops.sim.resources import (
+from gitops.sim.api.kinds import ApiError
+from gitops.sim.api.resources import (
     CLUSTERROLEBINDINGS,
     CLUSTERROLES,
     ROLEBINDINGS,
     ROLES,
     SERVICEACCOUNTS,
 )
-from gitops.sim.store import ApiError, Store
-from gitops.sim.workloads import selector_matches
+from gitops.sim.api.selectors import selector_matches
+from gitops.sim.api.store import Store
 
 Obj = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """A throwaway certificate authority and serving certificate for the simulator's https.
 
-Tool layer (``gitops.sim``), used by ``server.Simulator(tls=True)``. A pod reaches its API
+Tool layer (``gitops.sim.api``), used by ``Simulator(tls=True)``. A pod reaches its API
 server over https, trusting the CA in ``/var/run/secrets/kubernetes.io/serviceaccount/ca.crt``;
 to run the controller's in-cluster configuration path against the simulator, the simulator
 makes a fresh CA at start (elliptic-curve keys: milliseconds, not the seconds RSA takes) and a
