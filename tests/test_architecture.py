@@ -129,3 +129,61 @@ def test_the_import_check_sees_a_helper_taken_from_another_test_module(tmp_path:
     assert imports_of_test_modules(tmp_path) == [
         ("tests/unit/plan/test_two.py", "tests.unit.plan.test_one"),
     ]
+
+
+# -- the tiers say what they hold: every story is slow, no unit or adapter test is -------------
+
+
+def _is_slow(node: ast.expr) -> bool:
+    """``pytest.mark.slow``, alone or in a list of marks."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return any(_is_slow(e) for e in node.elts)
+    return ast.unparse(node) == "pytest.mark.slow"
+
+
+def slow_by_test(path: Path) -> dict[str, bool]:
+    """Each test function of the module at ``path``, and whether it carries the ``slow`` mark."""
+    tree = ast.parse(path.read_text(), str(path))
+    module_slow = any(
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in n.targets)
+        and _is_slow(n.value)
+        for n in tree.body
+    )
+    return {
+        n.name: module_slow or any(_is_slow(d) for d in n.decorator_list)
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+    }
+
+
+def test_every_story_is_slow_and_no_unit_or_adapter_test_is() -> None:
+    tiers = {"stories": True, "unit": False, "adapters": False}
+    counted = dict.fromkeys(tiers, 0)
+    misplaced = []
+    for tier, slow in tiers.items():
+        for path in sorted((ROOT / "tests" / tier).rglob("test_*.py")):
+            for name, marked in slow_by_test(path).items():
+                counted[tier] += 1
+                if marked != slow:
+                    misplaced.append(f"{path.relative_to(ROOT)}::{name}")
+    assert all(counted.values()), counted  # every tier holds tests, so the check saw some
+    assert misplaced == [], (
+        "tests/stories holds the tests marked slow, tests/unit and tests/adapters the others; "
+        f"move these or fix their mark: {misplaced}"
+    )
+
+
+def test_the_slow_check_reads_module_and_function_marks(tmp_path: Path) -> None:
+    module = tmp_path / "test_some.py"
+    module.write_text(
+        "import pytest\n\n"
+        "@pytest.mark.slow\ndef test_marked(): ...\n\n"
+        "@pytest.mark.parametrize('x', [1])\ndef test_unmarked(x): ...\n\n"
+        "def helper(): ...\n"
+    )
+    assert slow_by_test(module) == {"test_marked": True, "test_unmarked": False}
+    module.write_text(
+        "import pytest\n\npytestmark = [pytest.mark.slow]\n\ndef test_under_the_module_mark(): ...\n"
+    )
+    assert slow_by_test(module) == {"test_under_the_module_mark": True}

@@ -17,7 +17,6 @@ from gitops.controller.loop import Controller
 from gitops.controller.phases import PhaseOutcome
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.kube.client import connect
-from gitops.rollout.result import WaveBudget
 from tests.adapters.controller.conftest import World, commit, set_image, until
 from tests.adapters.rollout.conftest import POLICY_SCALE
 from tests.adapters.rollout.invariants import load_events
@@ -96,14 +95,3 @@ def test_boot_failures_past_the_budget_halt_and_stall_the_act_phase(
     # Stalled it stays: the next pass still says so.
     (again,) = [o for o in controller.reconcile_once() if o.name == "act"]
     assert (again.kind, again.message) == ("stalled", halt)
-
-
-def test_a_wave_budget_says_whether_it_is_exceeded() -> None:
-    assert WaveBudget("canary", 1, 1).describe() == (
-        "1 nodes failed in wave canary, within maxFailedNodes 1"
-    )
-    assert not WaveBudget("canary", 1, 1).exceeded
-    assert WaveBudget("canary", 2, 1).exceeded
-    assert WaveBudget("canary", 2, 1).describe() == (
-        "2 nodes failed in wave canary, more than maxFailedNodes 1"
-    )

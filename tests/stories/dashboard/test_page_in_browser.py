@@ -27,6 +27,9 @@ from gitops.dashboard.view import (
 )
 from tests.stories.dashboard.browser import CELLS, Chromium
 
+# Slow by nature: every test here starts a headless Chromium.
+pytestmark = pytest.mark.slow
+
 EVIL = '<script>document.body.dataset.pwned="script"</script><img src=x onerror="document.body.dataset.pwned=\'img\'">'
 
 

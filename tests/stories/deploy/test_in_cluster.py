@@ -33,6 +33,9 @@ from tests.adapters.rollout.conftest import POLICY_SCALE, SIM_SCALE, write_fleet
 from tests.conftest import git
 from tests.unit.deploy.manifests import SA_USER, SIMULATOR, kubectl, render
 
+# Slow by nature: the tests start processes against the simulator, as the cluster would.
+pytestmark = pytest.mark.slow
+
 # Granted (verb, apiGroup, resource) that one image-bump rollout does not use, and why they
 # are granted all the same. Empty: the run exercises every permission deploy/ grants.
 UNEXERCISED: dict[tuple[str, str, str], str] = {}

@@ -33,6 +33,9 @@ from tests.adapters.rollout.fleets import (
 from tests.adapters.rollout.invariants import check, load_events
 from tests.stories.rollout.helpers import apply_argv, assert_converged
 
+# Slow by nature: every test runs ``gitops apply`` as a child process through a rollout.
+pytestmark = pytest.mark.slow
+
 ENV = {**os.environ, "COLUMNS": "120"}
 
 

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from gitops import drift
 from gitops.fleet.wellknown import PHASE_ANNOTATION
 from gitops.kube.client import connect
@@ -14,6 +16,9 @@ from gitops.kube.observe import MACHINES, Observer
 from gitops.plan import Plan
 from tests.adapters.rollout.conftest import Rollout
 from tests.adapters.rollout.invariants import check, load_events
+
+# Slow by nature: every test carries a whole rollout out on the simulator.
+pytestmark = pytest.mark.slow
 
 
 def _first(events: list[dict], event: str, cluster: str) -> float:
