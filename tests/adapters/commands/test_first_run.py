@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,8 +137,9 @@ def test_a_dead_server_fails_fast_in_one_line_without_library_warnings(tmp_path:
     path = tmp_path / "kubeconfig"
     url = f"http://127.0.0.1:{dead_port()}"
     path.write_text(kubeconfig_text(url))
-    started = time.monotonic()
-    argv = ["plan", "--fleet", str(EXAMPLE), "--kubeconfig", str(path), "--sync-timeout", "60"]
+    # The caches would wait an hour for a first listing; the child's deadline is far shorter, so
+    # finishing at all proves the server was asked once, however slow the machine.
+    argv = ["plan", "--fleet", str(EXAMPLE), "--kubeconfig", str(path), "--sync-timeout", "3600"]
     proc = subprocess.run(
         [sys.executable, "-m", "gitops.cli", *argv],
         check=False,
@@ -148,7 +148,6 @@ def test_a_dead_server_fails_fast_in_one_line_without_library_warnings(tmp_path:
         timeout=120,
         cwd=ROOT,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
@@ -156,8 +155,6 @@ def test_a_dead_server_fails_fast_in_one_line_without_library_warnings(tmp_path:
     assert lines[0].startswith(f"error: the management cluster does not answer at {url}: ")
     assert "Connection refused" in lines[0] and "--kubeconfig" in lines[0]
     assert "Retrying" not in proc.stderr and "MaxRetryError" not in proc.stderr
-    # Not after the 60 s the caches would wait for a first listing: the server was asked once.
-    assert elapsed < 30, elapsed
 
 
 def test_a_missing_kubeconfig_is_named_as_missing(tmp_path: Path) -> None:
