@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.adapters.rollout.conftest import Rollout
 from tests.adapters.rollout.invariants import check, load_events
+
+# Slow by nature: the test carries a whole rollout out on the simulator.
+pytestmark = pytest.mark.slow
 
 
 def test_no_machine_is_deleted_while_a_pod_of_its_node_is_terminating(
