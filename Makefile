@@ -1,11 +1,14 @@
 # Two commands a newcomer needs: `make demo` and `make test`.
 # Both create .venv when it is missing and install the project into it.
+# `make test-fast` is the quick loop while editing: every test not marked `slow` (tests/unit,
+# tests/adapters and most of tests/sim; the end-to-end stories of tests/stories are left out),
+# and no lint (run `make lint` on its own, or `make test` before pushing, which does both).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-fast lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

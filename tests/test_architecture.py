@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,126 @@ def test_contracts_keep_the_simulator_a_wing_of_its_own(
     assert result.returncode == 1
     assert f"{contract} BROKEN" in result.stdout
     assert "0 broken" not in result.stdout
+
+
+# -- test modules share helpers through helper and fixture modules, not through each other ----
+
+# Helpers that still live in simulator test modules. The simulator's tests are being rearranged
+# on their own; the next pass moves these helpers into tests/sim helper modules and empties this.
+NEXT_PASS = frozenset(
+    {
+        ("tests/adapters/rollout/test_provider.py", "tests.sim.test_machine_crd"),
+        ("tests/sim/test_apply.py", "tests.sim.test_server"),
+        ("tests/sim/test_drift_injection.py", "tests.sim.test_world"),
+        ("tests/sim/test_eviction.py", "tests.sim.test_world"),
+        ("tests/sim/test_faults.py", "tests.sim.test_server"),
+        ("tests/sim/test_kubectl_drain.py", "tests.sim.test_eviction"),
+        ("tests/sim/test_kubelet.py", "tests.sim.test_physics"),
+        ("tests/sim/test_kubelet.py", "tests.sim.test_world"),
+        ("tests/sim/test_machine_crd.py", "tests.sim.test_physics"),
+        ("tests/sim/test_machine_crd.py", "tests.sim.test_world"),
+        ("tests/sim/test_openapi.py", "tests.sim.test_server"),
+        ("tests/sim/test_physics.py", "tests.sim.test_world"),
+        ("tests/sim/test_seed.py", "tests.sim.test_world"),
+        ("tests/sim/test_validation.py", "tests.sim.test_server"),
+    }
+)
+
+
+def imports_of_test_modules(root: Path) -> list[tuple[str, str]]:
+    """Every (importing file, imported test module) pair under ``root``/tests, sorted."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted((root / "tests").rglob("*.py")):
+        where = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), where)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found.update(
+                (where, name)
+                for name in names
+                if name.startswith("tests.") and name.rsplit(".", 1)[1].startswith("test_")
+            )
+    return sorted(found)
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    offending = [pair for pair in imports_of_test_modules(ROOT) if pair not in NEXT_PASS]
+    assert offending == [], (
+        "test modules import helpers from other test modules (move the helper into a helpers.py "
+        f"or conftest.py fixture module that both import): {offending}"
+    )
+
+
+def test_the_import_check_sees_a_helper_taken_from_another_test_module(tmp_path: Path) -> None:
+    area = tmp_path / "tests" / "unit" / "plan"
+    area.mkdir(parents=True)
+    (area / "test_one.py").write_text("def shared() -> int:\n    return 1\n")
+    (area / "test_two.py").write_text(
+        "import tests.unit.plan.test_one\nfrom tests.unit.plan import test_one\n"
+        "from tests.unit.plan.test_one import shared\nfrom tests.unit.plan.helpers import fine\n"
+    )
+    assert imports_of_test_modules(tmp_path) == [
+        ("tests/unit/plan/test_two.py", "tests.unit.plan.test_one"),
+    ]
+
+
+# -- the tiers say what they hold: every story is slow, no unit or adapter test is -------------
+
+
+def _is_slow(node: ast.expr) -> bool:
+    """``pytest.mark.slow``, alone or in a list of marks."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return any(_is_slow(e) for e in node.elts)
+    return ast.unparse(node) == "pytest.mark.slow"
+
+
+def slow_by_test(path: Path) -> dict[str, bool]:
+    """Each test function of the module at ``path``, and whether it carries the ``slow`` mark."""
+    tree = ast.parse(path.read_text(), str(path))
+    module_slow = any(
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in n.targets)
+        and _is_slow(n.value)
+        for n in tree.body
+    )
+    return {
+        n.name: module_slow or any(_is_slow(d) for d in n.decorator_list)
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+    }
+
+
+def test_every_story_is_slow_and_no_unit_or_adapter_test_is() -> None:
+    tiers = {"stories": True, "unit": False, "adapters": False}
+    counted = dict.fromkeys(tiers, 0)
+    misplaced = []
+    for tier, slow in tiers.items():
+        for path in sorted((ROOT / "tests" / tier).rglob("test_*.py")):
+            for name, marked in slow_by_test(path).items():
+                counted[tier] += 1
+                if marked != slow:
+                    misplaced.append(f"{path.relative_to(ROOT)}::{name}")
+    assert all(counted.values()), counted  # every tier holds tests, so the check saw some
+    assert misplaced == [], (
+        "tests/stories holds the tests marked slow, tests/unit and tests/adapters the others; "
+        f"move these or fix their mark: {misplaced}"
+    )
+
+
+def test_the_slow_check_reads_module_and_function_marks(tmp_path: Path) -> None:
+    module = tmp_path / "test_some.py"
+    module.write_text(
+        "import pytest\n\n"
+        "@pytest.mark.slow\ndef test_marked(): ...\n\n"
+        "@pytest.mark.parametrize('x', [1])\ndef test_unmarked(x): ...\n\n"
+        "def helper(): ...\n"
+    )
+    assert slow_by_test(module) == {"test_marked": True, "test_unmarked": False}
+    module.write_text(
+        "import pytest\n\npytestmark = [pytest.mark.slow]\n\ndef test_under_the_module_mark(): ...\n"
+    )
+    assert slow_by_test(module) == {"test_under_the_module_mark": True}
