@@ -581,17 +581,7 @@ class Store:
                 next_bookmark = _next_bookmark(
                     time.monotonic(), deadline, bookmark_interval, bookmark_lead
                 )
-                yield Event(
-                    "BOOKMARK",
-                    cluster,
-                    rtype,
-                    {
-                        "apiVersion": rtype.api_version,
-                        "kind": rtype.kind,
-                        "metadata": {"resourceVersion": str(pos)},
-                    },
-                    pos,
-                )
+                yield _bookmark(cluster, rtype, pos)
                 continue
             for ev in batch:
                 pos = ev.resource_version
@@ -603,17 +593,7 @@ class Store:
                 next_bookmark = _next_bookmark(
                     time.monotonic(), deadline, bookmark_interval, bookmark_lead
                 )
-                yield Event(
-                    "BOOKMARK",
-                    cluster,
-                    rtype,
-                    {
-                        "apiVersion": rtype.api_version,
-                        "kind": rtype.kind,
-                        "metadata": {"resourceVersion": str(pos)},
-                    },
-                    pos,
-                )
+                yield _bookmark(cluster, rtype, pos)
 
     # ------------------------------------------------------------------ internals
 
@@ -979,6 +959,16 @@ def pod_grace_period(pod: Obj, requested: int | None) -> int:
     if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         period = 0
     return 1 if period < 0 else period
+
+
+def _bookmark(cluster: str, rtype: ResourceType, position: int) -> Event:
+    """A BOOKMARK event: the resourceVersion a watch has reached, and nothing else."""
+    obj = {
+        "apiVersion": rtype.api_version,
+        "kind": rtype.kind,
+        "metadata": {"resourceVersion": str(position)},
+    }
+    return Event("BOOKMARK", cluster, rtype, obj, position)
 
 
 def _next_bookmark(
