@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
+from gitops.sim.api.conversion import to_v1beta1
 from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import (
     DAEMONSETS,
@@ -39,6 +40,7 @@ from gitops.sim.api.resources import (
     PODS,
     REPLICASETS,
     SIMMACHINES,
+    api_version_getter,
 )
 from gitops.sim.api.store import Event
 from gitops.sim.world import seed as seed_
@@ -164,7 +166,8 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
             return
         if ev.resource.key != MACHINES.key:
             return
-        obj, k = ev.object, key_of(ev.object)
+        # The store announces the stored (v1beta2) form; the machine controller reads v1beta1.
+        obj, k = to_v1beta1(ev.object, api_version_getter), key_of(ev.object)
         old = self._machines.get(k)
         if old is not None and _rv(old) > ev.resource_version:
             return
@@ -185,7 +188,10 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
                 self.scheduler.call_later(self.latencies.deprovision, partial(self._teardown, obj))
             return
         self._machines[k] = obj
-        self._machine_seen(obj, ev.old if ev.type == "MODIFIED" else None)
+        old_view = None
+        if ev.type == "MODIFIED" and ev.old is not None:
+            old_view = to_v1beta1(ev.old, api_version_getter)
+        self._machine_seen(obj, old_view)
 
     def _workload_event(self, ev: Event) -> None:
         c = self.cluster(ev.cluster)

@@ -20,7 +20,7 @@ from typing import Any
 
 from gitops.fleet import Fleet
 from gitops.sim.api.kinds import ApiError
-from gitops.sim.api.resources import PODS, RESOURCES
+from gitops.sim.api.resources import PODS, RESOURCES, resource_for
 from gitops.sim.api.store import Store
 from gitops.sim.world import drift as drift_
 from gitops.sim.world import seed as seed_
@@ -117,8 +117,14 @@ class World:
         known: list[tuple[str, str, Obj]] = []
         self.store.clock = self.clock.now  # timestamps the store stamps follow the world's time
         for item in seeding.objects:
-            rtype = RESOURCES[item.resource]
             obj = item.obj
+            # Objects are created in the version they are written in (seeded Machines are
+            # v1beta1, the kinds of MachineDeployment mode v1beta2); the store converts.
+            rtype = (
+                resource_for(obj["apiVersion"], obj["kind"])
+                if "apiVersion" in obj and "kind" in obj
+                else RESOURCES[item.resource]
+            )
             meta = obj["metadata"]
             for ref in meta.get("ownerReferences") or []:
                 if not ref.get("uid"):
