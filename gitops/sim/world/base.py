@@ -23,12 +23,14 @@ from gitops.sim.api.kinds import ApiError, ResourceType
 from gitops.sim.api.resources import (
     DAEMONSETS,
     DEPLOYMENTS,
+    MACHINES,
     NODES,
     PDBS,
     PODS,
     REPLICASETS,
 )
 from gitops.sim.api.store import Event, Store
+from gitops.sim.world import capi
 from gitops.sim.world import seed as seed_
 from gitops.sim.world.clock import Clock, Scheduler
 
@@ -133,6 +135,9 @@ class PhysicsBase:
         self._dirty_ds: set[str] = set()
         self._dirty_status: set[tuple[str, str, Key]] = set()  # (cluster, resource key, key)
         self._retry_waiting: set[str] = set()
+        # Namespaces of the management cluster whose Cluster API objects (MachineDeployments,
+        # MachineSets, topology Clusters) need a reconcile.
+        self._dirty_capi: set[str] = set()
         self.errors: list[str] = []  # actions that failed unexpectedly (for tests and logs)
 
     def cluster(self, name: str) -> ClusterCache:
@@ -158,6 +163,8 @@ class PhysicsBase:
         *,
         subresource: str | None = None,
     ) -> Obj | None:
+        if rtype.key == MACHINES.key and subresource == "status":
+            fn = self._with_v1beta2_conditions(fn)
         try:
             out = self.store.mutate(
                 cluster, rtype, k[0] or None, k[1], fn, subresource=subresource, actor=ACTOR
@@ -168,6 +175,21 @@ class PhysicsBase:
             raise
         self._remember(cluster, rtype, out)
         return out
+
+    def _with_v1beta2_conditions(self, fn: Callable[[Obj], Obj]) -> Callable[[Obj], Obj]:
+        """A Machine status write that also keeps the v1beta2 conditions (in the v1beta1
+        view's ``status.v1beta2``) in step, as Cluster API v1.11 writes both shapes."""
+        stamp = seed_.rfc3339(self.clock.now())
+
+        def both(o: Obj) -> Obj:
+            o = fn(o)
+            status = o.setdefault("status", {})
+            deleting = bool(o["metadata"].get("deletionTimestamp"))
+            conditions = capi.machine_v1beta2_conditions(status, deleting=deleting, stamp=stamp)
+            status.setdefault("v1beta2", {})["conditions"] = conditions
+            return o
+
+        return both
 
     def _create(self, cluster: str, rtype: ResourceType, obj: Obj) -> Obj:
         out = self.store.create(cluster, rtype, obj, actor=ACTOR)
