@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from gitops.sim import Simulator
 from gitops.sim.api.conversion import CONVERSION_DATA
@@ -36,6 +40,7 @@ from gitops.sim.api.resources import (
     NAMESPACES,
 )
 from gitops.sim.api.store import Store
+from tests.conftest import EXAMPLE
 from tests.sim.crds import CRDS, PLURALS, assert_valid_crd, crd_problems
 
 Obj = dict[str, Any]
@@ -430,3 +435,89 @@ def test_kubectl_gets_machine_deployments_with_their_columns(
     assert header.split()[:4] == ["NAME", "CLUSTER", "AVAILABLE", "DESIRED"]
     assert row.split()[:2] == ["workers", NS]
     assert "UPDATED" in get("machinedeployments.v1beta1.cluster.x-k8s.io").splitlines()[0]
+
+
+def test_gitops_sim_serve_capi_version_v1beta1(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gitops.cli", "sim", "serve", "--fleet", str(EXAMPLE)),
+            *("--kubeconfig-out", str(kubeconfig), "--capi-version", "v1beta1"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "gitops sim: serving" in line, proc.stderr.read() if proc.stderr else ""
+        api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+        groups = k8s.ApisApi(api).get_api_versions().groups
+        (capi,) = [g for g in groups if g.name == "cluster.x-k8s.io"]
+        assert [v.version for v in capi.versions] == ["v1beta1"]
+        custom = k8s.CustomObjectsApi(api)
+        machines = custom.list_cluster_custom_object("cluster.x-k8s.io", "v1beta1", "machines")
+        assert (
+            machines["items"] and machines["items"][0]["apiVersion"] == "cluster.x-k8s.io/v1beta1"
+        )
+        with pytest.raises(k8s.ApiException) as err:
+            custom.list_cluster_custom_object("cluster.x-k8s.io", "v1beta2", "machines")
+        assert err.value.status == 404
+        api.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def test_the_official_client_patches_and_watches_either_version(
+    api_sim: Simulator, mgmt: k8s.ApiClient
+) -> None:
+    api_sim.store.create("", NAMESPACES, {"metadata": {"name": NS}})
+    custom = k8s.CustomObjectsApi(mgmt)
+    custom.create_namespaced_custom_object(
+        "cluster.x-k8s.io", "v1beta2", NS, "machinedeployments", v1beta2_deployment()
+    )
+    listed = custom.list_namespaced_custom_object(
+        "cluster.x-k8s.io", "v1beta1", NS, "machinedeployments"
+    )
+    rv = listed["metadata"]["resourceVersion"]
+    # An old client pauses the deployment with a merge patch of its own version.
+    custom.patch_namespaced_custom_object(
+        "cluster.x-k8s.io",
+        "v1beta1",
+        NS,
+        "machinedeployments",
+        "workers",
+        {"spec": {"paused": True}},
+    )
+    stream = custom.list_namespaced_custom_object(
+        "cluster.x-k8s.io",
+        "v1beta1",
+        NS,
+        "machinedeployments",
+        watch=True,
+        resource_version=rv,
+        timeout_seconds=2,
+        _preload_content=False,
+    )
+    events = [json.loads(line) for line in stream.read().splitlines() if line.strip()]
+    assert events and events[0]["type"] == "MODIFIED"
+    seen = events[0]["object"]
+    assert seen["apiVersion"] == "cluster.x-k8s.io/v1beta1"
+    assert seen["spec"]["paused"] is True and "strategy" in seen["spec"]
+    hub = custom.get_namespaced_custom_object(
+        "cluster.x-k8s.io", "v1beta2", NS, "machinedeployments", "workers"
+    )
+    assert hub["spec"]["paused"] is True
+    assert hub["spec"]["rollout"]["strategy"]["rollingUpdate"]["maxSurge"] == 1
+    # A bad write in either version is the CRD's 422.
+    with pytest.raises(k8s.ApiException) as err:
+        custom.patch_namespaced_custom_object(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            NS,
+            "machinedeployments",
+            "workers",
+            {"spec": {"strategy": {"type": "Recreate"}}},
+        )
+    assert err.value.status == 422
