@@ -375,6 +375,17 @@ def test_the_v1beta1_view_of_a_rolling_deployment(tmp_path: Path) -> None:
         if 0 < old["status"]["v1beta2"]["upToDateReplicas"] < 3:
             seen_partial = True
             assert_valid_crd(old)
+            # Machines of the old set say they are not up to date, in both versions.
+            flags = {
+                m["metadata"]["name"]: {c["type"]: c["status"] for c in m["status"]["conditions"]}[
+                    "UpToDate"
+                ]
+                for m in machines_of(store, "workers")
+            }
+            assert "False" in flags.values() and "True" in flags.values()
+            stale = next(n for n, v in flags.items() if v == "False")
+            view = store.get("", MACHINES, NS, stale)["status"]["v1beta2"]["conditions"]
+            assert {c["type"]: c["status"] for c in view}["UpToDate"] == "False"
         if rolled(store, "workers"):
             break
     assert seen_partial

@@ -340,7 +340,9 @@ def machine_v1beta2_conditions(status: Obj, *, deleting: bool, stamp: str) -> li
     for kind, ok, reason in wanted:
         new = condition(kind, ok, reason, stamp)
         prev = old.get(kind)
-        if prev is not None and prev.get("status") == new["status"]:
+        if kind == "UpToDate" and prev is not None:
+            new = dict(prev)  # the MachineSet controller's to say (machinesets.py)
+        elif prev is not None and prev.get("status") == new["status"]:
             new["lastTransitionTime"] = prev.get("lastTransitionTime", stamp)
         out.append(new)
     return out
