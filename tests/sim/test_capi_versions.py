@@ -521,3 +521,24 @@ def test_the_official_client_patches_and_watches_either_version(
             {"spec": {"strategy": {"type": "Recreate"}}},
         )
     assert err.value.status == 422
+
+
+def test_printer_columns_read_conditions_through_jsonpath_filters() -> None:
+    from gitops.sim.api.tables import table
+
+    md = v1beta2_deployment()
+    md["metadata"]["creationTimestamp"] = STAMP
+    md["status"] = {
+        "replicas": 3,
+        "upToDateReplicas": 2,
+        "conditions": [
+            {"type": "Paused", "status": "False"},
+            {"type": "Available", "status": "True"},
+        ],
+    }
+    out = table(MACHINEDEPLOYMENTS, [md], 0.0, include_object="None")
+    names = [c["name"] for c in out["columnDefinitions"]]
+    cells = dict(zip(names, out["rows"][0]["cells"], strict=False))
+    assert cells["Name"] == "workers" and cells["Cluster"] == NS
+    assert out["rows"][0]["cells"][names.index("Available")] == "True"  # the condition column
+    assert cells["Up-to-date"] == 2 and cells["Paused"] == "False"
