@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gitops.fleet import load
 from gitops.fleet.wellknown import POOL_LABEL
 from gitops.sim.api.resources import (
     CLUSTERCLASSES,
@@ -35,6 +36,8 @@ from gitops.sim.api.resources import (
 from gitops.sim.api.store import Store
 from gitops.sim.world import capi
 from gitops.sim.world.clock import ManualClock
+from gitops.sim.world.world import World
+from tests.conftest import EXAMPLE
 from tests.sim.crds import assert_valid_crd
 from tests.sim.mdfleet import NS, md_world
 
@@ -429,3 +432,21 @@ def test_machines_a_set_deletes_are_drained_first_and_pdbs_hold_them(tmp_path: P
     store.delete(NS, PDBS, "default", "pinned")
     roll(store, clock, "workers")
     assert {image_of(store, m) for m in machines_of(store, "workers")} == {"registry/img:v2"}
+
+
+def test_every_fleet_cluster_gets_its_cluster_api_cluster() -> None:
+    fleet = load(EXAMPLE)
+    store = Store(seed=0)
+    World(store, fleet, clock=ManualClock(), heartbeats=False).seed()
+    clusters = store.list("", CLUSTERS)[0]
+    assert sorted((c["metadata"]["namespace"], c["metadata"]["name"]) for c in clusters) == sorted(
+        (c.namespace, c.name) for c in fleet.clusters
+    )
+    for cluster in clusters:
+        assert cluster["status"]["phase"] == "Provisioned"
+        assert_valid_crd(cluster)
+        assert_valid_crd(
+            store.get(
+                "", CLUSTERS_V1BETA1, cluster["metadata"]["namespace"], cluster["metadata"]["name"]
+            )
+        )
