@@ -130,13 +130,28 @@ class NodeTaint(NamedTuple):
 
 
 class Condition(NamedTuple):
-    """One ``status.conditions`` entry of a Node (without its heartbeat time)."""
+    """One ``status.conditions`` entry of a Node (without its heartbeat time), or of a Cluster
+    API object (a ``metav1.Condition``, whichever API version it was read in)."""
 
     type: str
     status: str  # "True", "False" or "Unknown", as in the API
     reason: str = ""
     message: str = ""
     last_transition: float = 0.0
+
+
+class ObjectRef(NamedTuple):
+    """A Cluster API reference (infrastructure, bootstrap config), read from either shape:
+    v1beta1 names ``apiVersion`` (and ``namespace``), v1beta2 only ``apiGroup``; the namespace
+    is then the referring object's."""
+
+    group: str
+    kind: str
+    name: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.group} {self.namespace}/{self.name}"
 
 
 class PdbCover(NamedTuple):
@@ -290,6 +305,15 @@ class Machine:
     annotations: Mapping[str, str] = EMPTY
     created: float = 0.0
     deleting: bool = False
+    # Read alike from v1beta1 and v1beta2 (``gitops.kube.capi``). Left out of ``canonical``
+    # (and so of the plan id): the planner decides on ``phase`` and ``node``, and a plan id
+    # that moved with every status write of Cluster API would rename a retried create.
+    infrastructure: ObjectRef | None = None
+    bootstrap: ObjectRef | None = None
+    drain_timeout: float | None = None  # Cluster API's own drain bound; None: unbounded
+    conditions: tuple[Condition, ...] = ()  # metav1.Conditions (Ready, UpToDate, Deleting...)
+    infrastructure_ready: bool = False
+    failure: str = ""  # failureReason: failureMessage, when Cluster API reported one
     content: str = field(default="", init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -320,6 +344,10 @@ class Machine:
             self.created,
             self.deleting,
         )
+
+    def condition(self, type_: str) -> Condition | None:
+        """The Cluster API condition ``type_`` (v1beta2 meaning), when reported."""
+        return next((c for c in self.conditions if c.type == type_), None)
 
     @property
     def replaces(self) -> str:

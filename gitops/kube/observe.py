@@ -20,14 +20,13 @@ from typing import Any
 from gitops.errors import GitopsError
 from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
 from gitops.inventory import ClusterInventory, Inventory, PodDisruptionBudget
-from gitops.kube import translate
+from gitops.kube import capi, translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect_workload
 from gitops.kube.refs import MachineRef
 
 log = logging.getLogger(__name__)
 
-MACHINES = ("cluster.x-k8s.io", "v1beta1", "machines")
 RECONNECT_SECONDS = 10.0
 
 
@@ -65,6 +64,16 @@ def _join(caches: Iterable[WatchCache], timeout: float = STOP_JOIN_SECONDS) -> N
         cache.join(max(0.0, deadline - time.monotonic()))
 
 
+def _list_machines(management: Kube, **kwargs: Any) -> Any:
+    """LIST (or WATCH) Machines in the version the management cluster speaks best.
+
+    The version is discovered here, on the cache's first list, rather than when the observer
+    is built: the cache's thread retries a server that does not answer yet, and so the
+    discovery with it.
+    """
+    return management.custom.list_cluster_custom_object(*capi.machines(management), **kwargs)
+
+
 class Observer:
     """Watch caches over the whole fleet; ``inventory()`` is cheap once they have synced."""
 
@@ -87,7 +96,7 @@ class Observer:
         self.reconnect_interval = RECONNECT_SECONDS
         self.machines = WatchCache(
             "Machines in the management cluster",
-            functools.partial(management.custom.list_cluster_custom_object, *MACHINES),
+            functools.partial(_list_machines, management),
             on_change=self._notify(""),
         ).start()
 

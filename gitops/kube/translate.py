@@ -19,6 +19,7 @@ from gitops.inventory import (
     PdbCover,
     PodDisruptionBudget,
 )
+from gitops.kube import capi
 
 Obj = Mapping[str, Any]
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -57,10 +58,9 @@ def _meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 
 
-def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    info = status.get("nodeInfo") or {}
-    conditions = tuple(
+def conditions_of(entries: Iterable[Obj] | None) -> tuple[Condition, ...]:
+    """A ``status.conditions`` list (a Node's, or a ``metav1.Condition`` list) as values."""
+    return tuple(
         Condition(
             type=str(c.get("type", "")),
             status=str(c.get("status", "Unknown")),
@@ -68,8 +68,14 @@ def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
             message=str(c.get("message") or ""),
             last_transition=timestamp(c.get("lastTransitionTime")),
         )
-        for c in status.get("conditions") or []
+        for c in entries or []
     )
+
+
+def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    conditions = conditions_of(status.get("conditions"))
     ready = next((c for c in conditions if c.type == "Ready"), None)
     return Node(
         name=str(meta.get("name", "")),
@@ -98,10 +104,12 @@ def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
 
 
 def machine(obj: Obj) -> Machine:
+    """A Machine of either Cluster API version (``gitops.kube.capi`` reads what differs)."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    namespace = str(meta.get("namespace", ""))
     return Machine(
         name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "")),
+        namespace=namespace,
         phase=str(status.get("phase", "")),
         node=str((status.get("nodeRef") or {}).get("name", "")),
         zone=str(spec.get("failureDomain") or ""),
@@ -110,6 +118,12 @@ def machine(obj: Obj) -> Machine:
         annotations=meta.get("annotations") or {},
         created=timestamp(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
+        infrastructure=capi.object_ref(spec.get("infrastructureRef"), namespace),
+        bootstrap=capi.object_ref((spec.get("bootstrap") or {}).get("configRef"), namespace),
+        drain_timeout=capi.drain_timeout(obj),
+        conditions=conditions_of(capi.conditions(obj)),
+        infrastructure_ready=capi.infrastructure_ready(obj),
+        failure=capi.failure(obj),
     )
 
 

@@ -32,9 +32,10 @@ from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
 from gitops.inventory import ClusterInventory, Inventory, NodeTaint
 from gitops.kube import actions, translate
 from gitops.kube.cache import WatchCache
+from gitops.kube.capi import machines as machine_resource
 from gitops.kube.client import Kube, connect, connect_workload
 from gitops.kube.errors import BadConfig, NotFound
-from gitops.kube.observe import MACHINES, Observer
+from gitops.kube.observe import Observer
 from gitops.sim import Simulator, kubeconfig_text
 from gitops.sim.api.audit import read
 from gitops.sim.api.resources import MACHINES as SIM_MACHINES
@@ -146,7 +147,7 @@ def synced(fx: Fixture) -> Iterator[tuple[Fixture, Observer]]:
 
 
 def test_connect_reads_the_kubeconfig_and_identifies_itself(fx: Fixture) -> None:
-    machines = fx.management.custom.list_cluster_custom_object(*MACHINES)
+    machines = fx.management.custom.list_cluster_custom_object(*machine_resource(fx.management))
     stored, _ = fx.sim.store.list("", SIM_MACHINES)
     assert sorted(m["metadata"]["name"] for m in machines["items"]) == sorted(
         m["metadata"]["name"] for m in stored
@@ -253,8 +254,9 @@ def test_changes_arrive_through_watches_without_a_new_list(
 
     # A change in the management cluster arrives through the Machine watch just the same.
     machine = before.machines[0]
+    group, version, plural = machine_resource(fx.management)
     fx.management.custom.patch_namespaced_custom_object(
-        *MACHINES[:2], machine.namespace, MACHINES[2], machine.name,
+        group, version, machine.namespace, plural, machine.name,
         {"metadata": {"annotations": {"example.com/seen": "yes"}}},
     )  # fmt: skip
 
@@ -340,7 +342,9 @@ def test_a_node_without_pool_label_or_machine_annotation_is_joined_to_its_machin
         kube.close()
     raw_machines = [
         m
-        for m in fx.management.custom.list_cluster_custom_object(*MACHINES)["items"]
+        for m in fx.management.custom.list_cluster_custom_object(*machine_resource(fx.management))[
+            "items"
+        ]
         if m["spec"]["clusterName"] == CANARY
     ]
     stripped = raw_nodes[0]
@@ -510,3 +514,55 @@ def test_a_watch_too_far_behind_gets_410_and_lists_again(tmp_path: Path) -> None
             cache.stop()
             cache.join(5)
             kube.close()
+
+
+# -- Cluster API versions -----------------------------------------------------------------------
+
+
+def _machine_facts(inventory: Inventory) -> list[tuple[Any, ...]]:
+    """What the inventory says of every Machine, but their creation times (two simulators
+    started one after the other stamp different ones)."""
+    return sorted(
+        (
+            cluster.name,
+            m.name,
+            m.pool,
+            m.phase,
+            m.node,
+            m.zone,
+            m.version,
+            m.infrastructure,
+            m.bootstrap,
+            m.drain_timeout,
+            m.infrastructure_ready,
+            m.failure,
+            tuple((c.type, c.status, c.reason) for c in m.conditions),
+        )
+        for cluster in inventory.clusters
+        for m in cluster.machines
+    )
+
+
+def test_the_inventory_is_the_same_whichever_cluster_api_version_is_served(
+    fleet_sim: Callable[..., Fixture],
+) -> None:
+    seen: dict[str, Inventory] = {}
+    for version in ("v1beta2", "v1beta1"):
+        fx = fleet_sim(capi_version=version)
+        observer = fx.observer()
+        try:
+            assert observer.wait_synced(SYNC_TIMEOUT)
+            seen[version] = observer.inventory()
+        finally:
+            observer.stop()
+        # The Machines were listed and watched in the version discovery chose.
+        lists = requests(fx.audit, "list", resource="machines", cluster="")
+        assert lists and {line["path"].split("/")[3] for line in lists} == {version}
+    facts = _machine_facts(seen["v1beta2"])
+    assert len(facts) > 10
+    assert facts == _machine_facts(seen["v1beta1"])
+    # Read from either shape: infrastructure references, readiness and conditions are there.
+    assert all(f[7] is not None and f[7].namespace for f in facts)
+    assert any(f[10] for f in facts) and any(f[12] for f in facts)
+    nodes = {v: sorted(n.name for c in i.clusters for n in c.nodes) for v, i in seen.items()}
+    assert nodes["v1beta2"] and nodes["v1beta2"] == nodes["v1beta1"]
