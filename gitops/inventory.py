@@ -652,16 +652,92 @@ class ClusterInventory:
         return self.pools().get(pool, ())
 
 
+class Requirement(NamedTuple):
+    """One ``matchExpressions`` entry of a label selector."""
+
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: tuple[str, ...] = ()
+
+
+def selector_matches(
+    match_labels: Mapping[str, str], expressions: Iterable[Requirement], labels: Mapping[str, str]
+) -> bool:
+    """Whether a ``metav1.LabelSelector`` (its two parts) selects ``labels``; an empty one
+    selects everything, as ``LabelSelectorAsSelector`` makes it."""
+    if any(labels.get(key) != value for key, value in match_labels.items()):
+        return False
+    for req in expressions:
+        present = req.key in labels
+        if (
+            (req.operator == "In" and (not present or labels[req.key] not in req.values))
+            or (req.operator == "NotIn" and present and labels[req.key] in req.values)
+            or (req.operator == "Exists" and not present)
+            or (req.operator == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineOwner:
+    """A Cluster API MachineSet or MachineDeployment and the Machines its selector takes.
+
+    A MachineSet adopts every owner-less Machine of its cluster (``spec.clusterName``) in its
+    namespace that its selector matches, and then scales it like its own; a MachineDeployment's
+    selector is what its MachineSets' selectors start from. Read alike from v1beta1 and v1beta2
+    (the selector did not change between them).
+    """
+
+    kind: str  # MachineSet or MachineDeployment
+    namespace: str
+    name: str
+    cluster: str  # spec.clusterName
+    match_labels: Mapping[str, str] = EMPTY
+    match_expressions: tuple[Requirement, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "match_labels", _frozen(self.match_labels))
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        return selector_matches(self.match_labels, self.match_expressions, labels)
+
+    def selector(self) -> str:
+        """The selector as kubectl prints it: "a=b,c in (d,e)"."""
+        parts = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
+        for req in self.match_expressions:
+            if req.operator in ("In", "NotIn"):
+                parts.append(f"{req.key} {req.operator.lower()} ({','.join(req.values)})")
+            else:
+                parts.append(req.key if req.operator == "Exists" else f"!{req.key}")
+        return ",".join(parts) or "(everything)"
+
+    def canonical(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.namespace,
+            self.name,
+            self.cluster,
+            _plain(self.match_labels),
+            tuple(tuple(r[:2]) + r.values for r in self.match_expressions),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """The observed fleet: one ``ClusterInventory`` per cluster, sorted by name."""
+    """The observed fleet: one ``ClusterInventory`` per cluster, sorted by name, and the
+    management cluster's MachineSets and MachineDeployments (``owners``), which decide which
+    Machines Cluster API would adopt."""
 
     clusters: tuple[ClusterInventory, ...] = ()
+    owners: tuple[MachineOwner, ...] = ()
     _index: dict[str, ClusterInventory] = field(init=False, repr=False, compare=False, hash=False)
     _digest: list[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         _set(self, "clusters", tuple(sorted(self.clusters, key=lambda c: c.name)))
+        key = attrgetter("namespace", "kind", "name")
+        _set(self, "owners", tuple(sorted(self.owners, key=key)))
         _set(self, "_index", {c.name: c for c in self.clusters})
         _set(self, "_digest", [])
 
@@ -672,6 +748,8 @@ class Inventory:
         """A stable hex SHA-256 of the whole content (equal inventories, equal digests)."""
         if not self._digest:
             text = "\n".join(f"{c.name} {c.digest()}" for c in self.clusters)
+            if self.owners:  # absent from a fleet without any: its digests stay as they were
+                text += "\n" + "\n".join(repr(o.canonical()) for o in self.owners)
             self._digest.append(hashlib.sha256(text.encode()).hexdigest())
         return self._digest[0]
 

@@ -14,11 +14,14 @@ from gitops.inventory import (
     ClusterInventory,
     Condition,
     Machine,
+    MachineOwner,
     Node,
     NodeTaint,
     PdbCover,
     PodDisruptionBudget,
+    Requirement,
 )
+from gitops.inventory import selector_matches as inventory_selector_matches
 from gitops.kube import capi
 
 Obj = Mapping[str, Any]
@@ -140,24 +143,39 @@ def pdb(obj: Obj) -> PodDisruptionBudget:
     )
 
 
+def requirements(selector: Obj) -> tuple[Requirement, ...]:
+    """A label selector's ``matchExpressions`` as values."""
+    return tuple(
+        Requirement(
+            key=str(req.get("key", "")),
+            operator=str(req.get("operator", "")),
+            values=tuple(str(v) for v in req.get("values") or []),
+        )
+        for req in selector.get("matchExpressions") or []
+    )
+
+
 def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
     """A metav1.LabelSelector; a PDB with a null selector selects nothing, an empty one all."""
     if selector is None:
         return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        present = key in labels
-        if (
-            (op == "In" and (not present or labels[key] not in values))
-            or (op == "NotIn" and present and labels[key] in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-        ):
-            return False
-    return True
+    return inventory_selector_matches(
+        selector.get("matchLabels") or {}, requirements(selector), labels
+    )
+
+
+def machine_owner(obj: Obj) -> MachineOwner:
+    """A MachineSet or MachineDeployment of either Cluster API version, for its selector."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    selector = spec.get("selector") or {}
+    return MachineOwner(
+        kind=str(obj.get("kind", "")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        cluster=str(spec.get("clusterName", "")),
+        match_labels={str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()},
+        match_expressions=requirements(selector),
+    )
 
 
 def evictable(pod: Obj) -> bool:

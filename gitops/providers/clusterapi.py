@@ -29,6 +29,7 @@ from gitops.fleet.wellknown import (
     POOL_ANNOTATION,
     POOL_LABEL,
     REPLACES_ANNOTATION,
+    standalone_machine_labels,
 )
 from gitops.inventory import Machine
 from gitops.kube import capi, translate
@@ -217,7 +218,7 @@ class ClusterAPIProvider:
             "metadata": {
                 "name": machine_name(request),
                 "namespace": cluster.namespace,
-                "labels": {CLUSTER_NAME_LABEL: cluster.name, POOL_LABEL: pool.name},
+                "labels": standalone_machine_labels(cluster.name, pool.name),
                 "annotations": {
                     POOL_ANNOTATION: pool.name,
                     IMAGE_ANNOTATION: request.image_name,
@@ -248,7 +249,7 @@ class ClusterAPIProvider:
         if template is None:
             raise NotFound(f"pool {cluster.name}/{pool.name} declares no machineTemplate to clone")
         name = machine_name(request)
-        labels = {CLUSTER_NAME_LABEL: cluster.name, POOL_LABEL: pool.name}
+        labels = standalone_machine_labels(cluster.name, pool.name)
         infra = self.clone_template(
             template.infrastructure_ref,
             cluster.namespace,
