@@ -463,6 +463,12 @@ def test_gitops_sim_serve_capi_version_v1beta1(tmp_path: Path) -> None:
         with pytest.raises(k8s.ApiException) as err:
             custom.list_cluster_custom_object("cluster.x-k8s.io", "v1beta2", "machines")
         assert err.value.status == 404
+        # Its infrastructure provider follows the v1beta1 contract: status.ready.
+        sims = custom.list_cluster_custom_object(
+            "infrastructure.cluster.x-k8s.io", "v1alpha1", "simmachines"
+        )["items"]
+        assert sims and all(s["status"].get("ready") is True for s in sims)
+        assert not any("initialization" in s["status"] for s in sims)
         api.close()
     finally:
         proc.send_signal(signal.SIGTERM)

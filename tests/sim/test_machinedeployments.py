@@ -203,6 +203,10 @@ def test_a_template_change_rolls_within_the_budgets(
     after = machines_of(store, "workers")
     assert len(after) == 4 and not before & {m["metadata"]["name"] for m in after}
     assert {image_of(store, m) for m in after} == {"registry/img:v2"}
+    for m in after:  # Cluster API copies the node.cluster.x-k8s.io labels onto the Node
+        node = store.get(NS, NODES, None, m["status"]["nodeRef"]["name"])
+        assert node["metadata"]["labels"][POOL_LABEL] == "workers"
+        assert node["status"]["nodeInfo"]["osImage"] == "OS (v2)"
     sets = [
         s
         for s in store.list("", MACHINESETS, NS)[0]
@@ -450,3 +454,26 @@ def test_every_fleet_cluster_gets_its_cluster_api_cluster() -> None:
                 "", CLUSTERS_V1BETA1, cluster["metadata"]["namespace"], cluster["metadata"]["name"]
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("contract", "expected"),
+    [("v1beta2", {"initialization": {"provisioned": True}}), ("v1beta1", {"ready": True})],
+)
+def test_sim_machines_follow_the_infrastructure_contract_of_the_version(
+    tmp_path: Path, contract: str, expected: Obj
+) -> None:
+    """An old management cluster's providers say ``status.ready``, v1beta2 ones
+    ``status.initialization.provisioned``: seeded, and made at run time by a MachineSet."""
+    from tests.sim.mdfleet import md_fleet
+
+    store, clock = Store(seed=0), ManualClock()
+    world = World(store, md_fleet(tmp_path), clock=clock, heartbeats=False, infra_contract=contract)
+    world.seed()
+    edit(store, "workers", lambda s: s.update(replicas=4))
+    roll(store, clock, "workers")
+    sims = store.list("", SIMMACHINES, NS)[0]
+    assert len(sims) == 2 + 4 + 2
+    for sim in sims:
+        status = {k: v for k, v in sim["status"].items() if k != "addresses"}
+        assert status == expected, sim["metadata"]["name"]

@@ -1041,7 +1041,9 @@ def _incoming(rtype: ResourceType, obj: Obj, subresource: str | None = None) -> 
         return obj
     obj = {**obj, "apiVersion": rtype.api_version, "kind": rtype.kind}
     if subresource is None:
-        resources.validate_capi("", copy_obj(obj), None)
+        # The check prunes unknown fields from what it is given: a copy of the spec only.
+        checked = {**obj, "spec": copy_obj(obj["spec"])} if "spec" in obj else obj
+        resources.validate_capi("", checked, None)
     if rtype.version == conversion.STORAGE_VERSION:
         return obj
     return conversion.to_v1beta2(obj)

@@ -192,6 +192,7 @@ class MachineSetController(PhysicsBase):
             pool=labels.get(POOL_LABEL, ""),
             spec=dict(((source.get("spec") or {}).get("template") or {}).get("spec") or {}),
             template=source["metadata"]["name"],
+            contract=self.infra_contract,
         )
         infra["metadata"]["ownerReferences"] = [capi.owner_ref(created)]
         self._create(MGMT, SIMMACHINES, infra)
