@@ -506,3 +506,21 @@ def test_min_ready_seconds_holds_old_machines_until_new_ones_are_available(
             break
     assert first_ready is not None and first_deleted is not None
     assert first_deleted >= first_ready + 60
+
+
+def test_deleting_a_deployment_takes_its_sets_and_drained_machines_with_it(
+    tmp_path: Path,
+) -> None:
+    _, store, clock = md_world(tmp_path)
+    clock.advance(0)
+    nodes = {m["status"]["nodeRef"]["name"] for m in machines_of(store, "workers")}
+    assert len(nodes) == 3
+    store.delete("", MACHINEDEPLOYMENTS, NS, "workers")
+    clock.advance(300)
+    assert machines_of(store, "workers") == []
+    assert not [
+        s
+        for s in store.list("", MACHINESETS, NS)[0]
+        if s["metadata"]["name"].startswith("workers-")
+    ]
+    assert not nodes & {n["metadata"]["name"] for n in store.list(NS, NODES)[0]}
