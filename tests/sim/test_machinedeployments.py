@@ -35,6 +35,7 @@ from gitops.sim.api.resources import (
 )
 from gitops.sim.api.store import Store
 from gitops.sim.world import capi
+from gitops.sim.world import seed as seed_
 from gitops.sim.world.clock import ManualClock
 from gitops.sim.world.world import World
 from tests.conftest import EXAMPLE
@@ -477,3 +478,49 @@ def test_sim_machines_follow_the_infrastructure_contract_of_the_version(
     for sim in sims:
         status = {k: v for k, v in sim["status"].items() if k != "addresses"}
         assert status == expected, sim["metadata"]["name"]
+
+
+def test_min_ready_seconds_holds_old_machines_until_new_ones_are_available(
+    tmp_path: Path,
+) -> None:
+    _, store, clock = md_world(tmp_path)
+    clock.advance(0)
+    before = {m["metadata"]["name"] for m in machines_of(store, "workers")}
+    edit(store, "workers", lambda s: s["template"]["spec"].update(minReadySeconds=60))
+    roll(store, clock, "workers")  # a template change too: the set is replaced once
+    before = {m["metadata"]["name"] for m in machines_of(store, "workers")}
+    swap_template(store, "workers", "registry/img:v2")
+    first_ready: float | None = None
+    first_deleted: float | None = None
+    for _ in range(400):
+        clock.advance(2)
+        for m in machines_of(store, "workers"):
+            name = m["metadata"]["name"]
+            conds = {c["type"]: c for c in (m.get("status") or {}).get("conditions") or []}
+            if name not in before and conds.get("Ready", {}).get("status") == "True":
+                since = seed_.parse_rfc3339(conds["Ready"]["lastTransitionTime"])
+                first_ready = since if first_ready is None else min(first_ready, since)
+            if name in before and m["metadata"].get("deletionTimestamp") and first_deleted is None:
+                first_deleted = clock.now()
+        if rolled(store, "workers"):
+            break
+    assert first_ready is not None and first_deleted is not None
+    assert first_deleted >= first_ready + 60
+
+
+def test_deleting_a_deployment_takes_its_sets_and_drained_machines_with_it(
+    tmp_path: Path,
+) -> None:
+    _, store, clock = md_world(tmp_path)
+    clock.advance(0)
+    nodes = {m["status"]["nodeRef"]["name"] for m in machines_of(store, "workers")}
+    assert len(nodes) == 3
+    store.delete("", MACHINEDEPLOYMENTS, NS, "workers")
+    clock.advance(300)
+    assert machines_of(store, "workers") == []
+    assert not [
+        s
+        for s in store.list("", MACHINESETS, NS)[0]
+        if s["metadata"]["name"].startswith("workers-")
+    ]
+    assert not nodes & {n["metadata"]["name"] for n in store.list(NS, NODES)[0]}

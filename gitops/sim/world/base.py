@@ -142,6 +142,7 @@ class PhysicsBase:
         # Namespaces of the management cluster whose Cluster API objects (MachineDeployments,
         # MachineSets, topology Clusters) need a reconcile.
         self._dirty_capi: set[str] = set()
+        self._capi_wakeups: set[tuple[str, float]] = set()  # (namespace, when) scheduled
         self.errors: list[str] = []  # actions that failed unexpectedly (for tests and logs)
 
     def cluster(self, name: str) -> ClusterCache:

@@ -684,7 +684,8 @@ def _seed_cluster_objects(
             image_name = pool.image if initial == "declared" else fleet.previous_image(pool.image)
             workers.append(capi.topology_worker(pool, fleet.images[image_name]))
         pools = [(p, template_name(p)) for p in topology_pools]
-        out.add(MANAGEMENT, CLUSTERCLASSES, capi.cluster_class(cluster, pools, SIM_API_VERSION))
+        cls = capi.cluster_class(cluster, pools, SIM_API_VERSION)
+        out.add(MANAGEMENT, CLUSTERCLASSES, cls, now - 60 * 86400.0)
         topology = capi.topology(cluster, workers)
     obj = capi.cluster_object(cluster, topology)
     obj["status"] = capi.cluster_status(stamp)
