@@ -68,18 +68,17 @@ def version(kube: Kube) -> str:
     Asked once per client (an API server does not stop serving a version under a running
     controller; a Cluster API upgrade that adds v1beta2 is picked up at the next start).
     """
+    # Held across the request: the observer's caches start together, and one discovery
+    # answers them all (it is one small request, once per client).
     with _lock:
-        if kube.capi_version:
-            return kube.capi_version
-    body = read_json(
-        "discovering the API groups of the management cluster",
-        k8s.ApisApi(kube.api).get_api_versions,
-        _request_timeout=REQUEST_TIMEOUT,
-    )
-    chosen = choose(served(body))
-    with _lock:
-        kube.capi_version = chosen
-    return chosen
+        if not kube.capi_version:
+            body = read_json(
+                "discovering the API groups of the management cluster",
+                k8s.ApisApi(kube.api).get_api_versions,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            kube.capi_version = choose(served(body))
+        return kube.capi_version
 
 
 def machines(kube: Kube) -> tuple[str, str, str]:

@@ -559,9 +559,18 @@ def test_the_inventory_is_the_same_whichever_cluster_api_version_is_served(
             seen[version] = observer.inventory()
         finally:
             observer.stop()
-        # The Machines were listed and watched in the version discovery chose.
+        # The Machines were listed and watched in the version discovery chose, asked once
+        # for all the caches that speak Cluster API.
         lists = requests(fx.audit, "list", resource="machines", cluster="")
         assert lists and {line["path"].split("/")[3] for line in lists} == {version}
+        discoveries = [
+            line
+            for line in read(fx.audit)
+            if line["kind"] == "request"
+            and line.get("path", "").rstrip("/") == "/apis"
+            and line["userAgent"].startswith(USER_AGENT)
+        ]
+        assert len(discoveries) == 1
     facts = _machine_facts(seen["v1beta2"])
     assert len(facts) > 10
     assert facts == _machine_facts(seen["v1beta1"])
