@@ -129,19 +129,6 @@ def test_contracts_keep_the_simulator_a_wing_of_its_own(
 NEXT_PASS = frozenset(
     {
         ("tests/adapters/rollout/test_provider.py", "tests.sim.test_machine_crd"),
-        ("tests/sim/test_apply.py", "tests.sim.test_server"),
-        ("tests/sim/test_drift_injection.py", "tests.sim.test_world"),
-        ("tests/sim/test_eviction.py", "tests.sim.test_world"),
-        ("tests/sim/test_faults.py", "tests.sim.test_server"),
-        ("tests/sim/test_kubectl_drain.py", "tests.sim.test_eviction"),
-        ("tests/sim/test_kubelet.py", "tests.sim.test_physics"),
-        ("tests/sim/test_kubelet.py", "tests.sim.test_world"),
-        ("tests/sim/test_machine_crd.py", "tests.sim.test_physics"),
-        ("tests/sim/test_machine_crd.py", "tests.sim.test_world"),
-        ("tests/sim/test_openapi.py", "tests.sim.test_server"),
-        ("tests/sim/test_physics.py", "tests.sim.test_world"),
-        ("tests/sim/test_seed.py", "tests.sim.test_world"),
-        ("tests/sim/test_validation.py", "tests.sim.test_server"),
     }
 )
 

@@ -19,8 +19,7 @@ import yaml
 
 from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import MACHINES
-from tests.sim.test_physics import clone_like_a_machineset, new_machine
-from tests.sim.test_world import example_fleet, make_world
+from tests.sim.helpers import clone_like_a_machineset, example_fleet, make_world, new_machine
 
 jsonschema = pytest.importorskip("jsonschema")
 

@@ -25,7 +25,7 @@ from gitops.sim.api.resources import (
 )
 from gitops.sim.world import seed as seed_
 from gitops.sim.world import workloads
-from tests.sim.test_world import example_fleet, make_world
+from tests.sim.helpers import example_fleet, make_world
 
 NOW = 1_767_225_600.0
 
