@@ -3,6 +3,9 @@
 # `make test-fast` is the quick loop while editing: every test not marked `slow` (tests/unit,
 # tests/adapters and most of tests/sim; the end-to-end stories of tests/stories are left out),
 # and no lint (run `make lint` on its own, or `make test` before pushing, which does both).
+# It runs four workers on two cores because about half of its wall time is tests waiting on
+# simulated latencies and child processes, and draws a third of the property tests' examples
+# (GITOPS_TESTS=fast, see tests/examples.py); `make test` draws them all.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -31,7 +34,7 @@ test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+	GITOPS_TESTS=fast $(BIN)/python -m pytest -q -n 4 --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

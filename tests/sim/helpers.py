@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gitops.fleet import Fleet, load
 from gitops.fleet.wellknown import POOL_LABEL
@@ -32,6 +35,20 @@ Obj = dict[str, Any]
 @functools.cache
 def example_fleet() -> Fleet:
     return load(EXAMPLE)
+
+
+def canary_only(root: Path) -> Fleet:
+    """The example fleet with its canary cluster alone (written under ``root``): a small world
+    for tests that wait long in virtual time, where every other node's heartbeats cost time."""
+    (root / "clusters").mkdir(parents=True)
+    fleet_doc = yaml.safe_load((EXAMPLE / "fleet.yaml").read_text())
+    waves = fleet_doc["spec"]["rollout"]["waves"]
+    fleet_doc["spec"]["rollout"]["waves"] = [w for w in waves if w["name"] == "canary"]
+    (root / "fleet.yaml").write_text(yaml.safe_dump(fleet_doc))
+    shutil.copy(EXAMPLE / "clusters" / "canary-eu-1.yaml", root / "clusters")
+    fleet = load(root)
+    assert [c.name for c in fleet.clusters] == ["canary-eu-1"]
+    return fleet
 
 
 class RecordingAudit:

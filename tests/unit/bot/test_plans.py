@@ -12,6 +12,7 @@ from gitops.bot import links, markers, plans
 from gitops.fleet import Problem
 from gitops.forge.base import Comment
 from gitops.plan import RolloutState, make
+from tests.examples import examples
 from tests.unit.core.factories import T0, cluster, declared, fleet, pool
 
 HEAD = "a" * 40
@@ -150,7 +151,7 @@ def test_an_invalid_head_fails_each_named_cluster_and_shows_every_problem() -> N
     ),
     limit=st.integers(min_value=300, max_value=5_000),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_fit_never_exceeds_the_limit_and_counts_what_it_leaves_out(
     lines: list[str], limit: int
 ) -> None:

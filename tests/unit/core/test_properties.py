@@ -33,10 +33,13 @@ from gitops.plan import (
     jsonout,
     make,
 )
+from tests.examples import examples
 from tests.unit.core import factories as f
 from tests.unit.core.executor import FakeFleet
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 OLD = {
     "os_image": "OS (v1)",
     "kernel_version": "6.6.1",

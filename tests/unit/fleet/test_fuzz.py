@@ -12,11 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitops.fleet import Fleet, FleetError, load
+from tests.examples import examples
 from tests.unit.fleet.conftest import FLEET, cluster
 from tests.unit.fleet.judge import JUDGE, schema_errors
 
 FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

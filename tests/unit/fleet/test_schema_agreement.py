@@ -34,10 +34,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gitops.fleet import FleetError, load
+from tests.examples import examples
 from tests.unit.fleet.judge import JUDGE, SCHEMA, schema_errors, yaml_integer
 
 AGREE = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -468,7 +471,7 @@ def test_generated_valid_repositories_are_not_trivial(tmp_path: Path) -> None:
     """The generator reaches the shapes the mutations work on (a floor, not an exact count)."""
     seen: set[str] = set()
 
-    @settings(max_examples=60, deadline=None, derandomize=True)
+    @settings(max_examples=examples(60), deadline=None, derandomize=True)
     @given(files=repositories())
     def collect(files: dict[str, dict[str, Any]]) -> None:
         for doc in files.values():
