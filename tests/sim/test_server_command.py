@@ -143,7 +143,7 @@ def test_nodes_heartbeat_unless_told_not_to(tmp_path: Path, heartbeats: bool) ->
             "--kubeconfig-out",
             str(kubeconfig),
             "--time-scale",
-            "0.01",
+            "0.005",
             "--watch-history",
             "100",
             "--watch-history-seconds",
@@ -159,9 +159,9 @@ def test_nodes_heartbeat_unless_told_not_to(tmp_path: Path, heartbeats: bool) ->
         assert "gitops sim: serving" in line, proc.stderr.read() if proc.stderr else ""
         (listed,) = workload_get(kubeconfig, "/api/v1/nodes")
         rv = listed["metadata"]["resourceVersion"]
-        # 4 s hold one status report of every node (5 min at time scale 0.01 is 3 s)
+        # 2 s hold one status report of every node (5 min at time scale 0.005 is 1.5 s)
         events = workload_get(
-            kubeconfig, f"/api/v1/nodes?watch=true&resourceVersion={rv}&timeoutSeconds=4", 20
+            kubeconfig, f"/api/v1/nodes?watch=true&resourceVersion={rv}&timeoutSeconds=2", 20
         )
         (leases,) = workload_get(
             kubeconfig, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
