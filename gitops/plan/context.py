@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops.drift import Finding
-from gitops.fleet import Fleet
+from gitops.fleet import ClusterDocument, Fleet
+from gitops.fleet.windows import Calendar, Level
 from gitops.plan.state import RolloutState
 
 # A node's findings, keyed by (cluster, node): the finding itself when it has one (nearly
@@ -30,3 +31,14 @@ class Context:
     now: float
     by_node: FindingsByNode
     replace_drift: bool  # drift.remediate is "replace": drifted nodes are due for replacement
+    # Windows and freezes at ``now``, evaluated once per plan (per window, per set of levels).
+    calendar: Calendar | None = None
+
+    def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
+        """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""
+        wave = self.fleet.waves[self.fleet.wave_of(doc.name)].wave
+        return (
+            Level("fleet", self.fleet.name, self.fleet.document.spec.rollout.maintenance),
+            Level("wave", wave.name, wave.maintenance),
+            Level("cluster", doc.name, doc.spec.maintenance),
+        )

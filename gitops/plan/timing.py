@@ -1,0 +1,120 @@
+"""Time in the planner: may a pool's next batch start now, under the windows and freezes?
+
+Part of the pure core (gitops.plan), called by ``poolplan`` before new replacements start in an
+active pool, and by ``waves`` to say when each cluster can start next. The time algebra itself
+(zones, DST, levels, freezes) is ``gitops.fleet.windows``; the ``Calendar`` comes with the
+``Context``, made once per plan, so evaluation is per window and per cluster, never per node.
+
+A batch starts only when the allowed period (every level's windows, minus every freeze) holds
+long enough for it to finish: the pool's expected step time, the worst case
+``nodeStartupTimeout + drainTimeout`` unless at least ``MIN_SAMPLES`` replacements of this
+rollout have already booted in the pool, then the longest boot observed plus ``drainTimeout``
+(a drain is not observable once its node is gone). Work already started is not judged here: it
+is carried on (``inflight``) whatever the time, so a window closing leaves no node half-done.
+Capacity (scale up or down to ``replicas``) is not windowed: it is not a change of image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from gitops.fleet import ClusterDocument
+from gitops.fleet.quantities import format_duration
+from gitops.fleet.windows import Kind, Verdict
+from gitops.inventory import Member
+from gitops.plan import actions
+from gitops.plan.context import Context
+from gitops.plan.model import Wait, WaitOn
+from gitops.plan.pools import PoolWork
+
+MIN_SAMPLES = 3
+"""Boots observed in a pool before they, not the timeouts, say how long a step takes."""
+
+_WHAT = {"image": "replacements for the new image", "drift": "drift remediations"}
+
+
+def step_time(work: PoolWork) -> tuple[float, str]:
+    """How long one batch of the pool may take, and how that was estimated."""
+    update = work.pool.update
+    boots = sorted(
+        m.node.ready_since - m.machine.created
+        for m in work.members
+        if m.replaces
+        and m.by_controller
+        and m.ready
+        and m.node is not None
+        and m.machine is not None
+        and m.node.ready_since > m.machine.created > 0
+    )
+    if len(boots) >= MIN_SAMPLES:
+        return boots[-1] + update.drain_timeout, (
+            f"observed: longest of {len(boots)} boots in this rollout "
+            f"{format_duration(boots[-1])} + drainTimeout {format_duration(update.drain_timeout)}"
+        )
+    return update.node_startup_timeout + update.drain_timeout, (
+        f"worst case: nodeStartupTimeout {format_duration(update.node_startup_timeout)} + "
+        f"drainTimeout {format_duration(update.drain_timeout)}"
+    )
+
+
+def kind_of(work: PoolWork, member: Member) -> Kind:
+    """Whether replacing ``member`` remedies drift or brings the new image."""
+    return "drift" if member.name in work.drifted else "image"
+
+
+def _doc(ctx: Context, name: str) -> ClusterDocument:
+    doc = ctx.fleet.cluster(name)
+    assert doc is not None  # pools are planned only for the fleet's clusters
+    return doc
+
+
+def gate(ctx: Context, work: PoolWork, remaining: list[Member]) -> tuple[list[Member], list[Wait]]:
+    """The due nodes whose replacement may start now, and a Wait for each kind held back."""
+    if ctx.calendar is None or not remaining:
+        return remaining, []
+    levels = ctx.levels(_doc(ctx, work.cluster))
+    need, basis = step_time(work)
+    verdicts: dict[Kind, Verdict] = {}
+    kept: list[Member] = []
+    held: dict[Kind, int] = {}
+    for member in remaining:
+        kind = kind_of(work, member)
+        verdict = verdicts.get(kind)
+        if verdict is None:
+            verdict = verdicts[kind] = ctx.calendar.verdict(levels, kind, need)
+        if verdict.open:
+            kept.append(member)
+        else:
+            held[kind] = held.get(kind, 0) + 1
+    waits = []
+    for kind in sorted(held):
+        verdict = verdicts[kind]
+        reason = (
+            f"{held[kind]} {_WHAT[kind]}: {verdict.reason}; a batch may take "
+            f"{format_duration(need)} ({basis})"
+        )
+        on: WaitOn = "freeze" if verdict.state == "frozen" else "window"
+        waits.append(actions.wait(work, on, work.pool.name, reason, until=verdict.starts))
+    return kept, waits
+
+
+def cluster_window(
+    ctx: Context, doc: ClusterDocument, works: Sequence[PoolWork]
+) -> tuple[str, float | None]:
+    """Why time holds the cluster's new work back ("" when it does not), and when it can start.
+
+    Judged for the pool that needs the longest step, for each kind of work the cluster has.
+    """
+    if ctx.calendar is None:
+        return "", None
+    due = [w for w in works if w.targets]
+    if not due:
+        return "", None
+    need = max(step_time(w)[0] for w in due)
+    kinds: Iterable[Kind] = sorted({kind_of(w, t) for w in due for t in w.targets})
+    levels = ctx.levels(doc)
+    held = [v for v in (ctx.calendar.verdict(levels, k, need) for k in kinds) if not v.open]
+    if not held:
+        return "", None
+    first = min(held, key=lambda v: (v.starts is None, v.starts or 0.0))
+    return first.reason, first.starts

@@ -1,0 +1,178 @@
+"""The planner under maintenance windows and freezes: a batch starts only when its window is
+open and it can finish before the window closes; work in flight carries on; the plan says why
+it waits and when it can start, and wakes the controller when the window opens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops.inventory import ClusterInventory, Inventory
+from gitops.plan import CreateReplacement, RetireNode, RolloutState, Wait, make, next_wakeup
+from gitops.plan.model import Plan
+from tests.unit.core.factories import cluster, declared, fleet, machine, node, pool
+
+# 2026-12-05 is a Saturday; the weeknights window opens Monday 2026-12-07 at 22:00 in Berlin.
+SATURDAY_NOON = datetime(2026, 12, 5, 11, tzinfo=UTC).timestamp()
+MONDAY_2230 = datetime(2026, 12, 7, 21, 30, tzinfo=UTC).timestamp()
+MONDAY_2200 = datetime(2026, 12, 7, 21, tzinfo=UTC).timestamp()
+TUESDAY_0150 = datetime(2026, 12, 8, 0, 50, tzinfo=UTC).timestamp()  # 10 min before close
+
+WEEKNIGHTS = {
+    "name": "weeknights",
+    "schedule": "0 22 * * Mon-Fri",
+    "duration": "4h",
+    "timeZone": "Europe/Berlin",
+}
+PEAK = {
+    "name": "peak",
+    "reason": "peak season",
+    "owner": "sre",
+    "start": "2026-12-07T00:00:00+01:00",
+    "end": "2026-12-08T00:00:00+01:00",
+}
+
+
+def windowed(*, freezes: tuple[dict[str, Any], ...] = (), **rollout: Any) -> Any:
+    maintenance = {"windows": [WEEKNIGHTS], "freezes": list(freezes)}
+    return fleet(
+        [cluster("prod-1", pools=[pool(replicas=4)])],
+        waves=[{"name": "prod", "clusters": {"matchLabels": {"ring": "prod"}}}],
+        rollout={"maintenance": maintenance, **rollout},
+    )
+
+
+def planned(fleet_: Any, now: float, inventory: Inventory | None = None, **kw: Any) -> Plan:
+    seen = inventory if inventory is not None else declared(fleet_, image="img-1")
+    return make(fleet_, seen, RolloutState(), now, **kw)
+
+
+def creates(plan: Plan) -> list[CreateReplacement]:
+    return [a for a in plan.actions() if isinstance(a, CreateReplacement) and a.ready]
+
+
+def waits(plan: Plan, on: str) -> list[Wait]:
+    return [a for a in plan.actions() if isinstance(a, Wait) and a.on == on]
+
+
+def test_a_closed_window_starts_nothing_and_says_when_it_opens() -> None:
+    plan = planned(windowed(), SATURDAY_NOON)
+    assert creates(plan) == []
+    (wait,) = waits(plan, "window")
+    assert wait.until == MONDAY_2200
+    assert (
+        "waits for window weeknights (Europe/Berlin), opens 2026-12-07T22:00+01:00" in wait.reason
+    )
+    assert "worst case: nodeStartupTimeout 10m + drainTimeout 10m" in wait.reason
+    (prod,) = plan.waves
+    assert prod.next_start == MONDAY_2200
+    assert prod.clusters[0].window.startswith("waits for window weeknights")
+    assert next_wakeup(plan) == MONDAY_2200  # the controller wakes itself when it opens
+
+
+def test_an_open_window_starts_the_batch() -> None:
+    plan = planned(windowed(), MONDAY_2230)
+    assert len(creates(plan)) == 1
+    assert waits(plan, "window") == []
+    assert plan.waves[0].next_start is None
+
+
+def test_a_batch_that_cannot_finish_before_the_window_closes_does_not_start() -> None:
+    plan = planned(windowed(), TUESDAY_0150)
+    assert creates(plan) == []
+    (wait,) = waits(plan, "window")
+    assert "too soon for a batch that may take 20m" in wait.reason
+    assert wait.until == datetime(2026, 12, 8, 21, tzinfo=UTC).timestamp()
+
+
+def test_a_freeze_wins_over_the_open_window() -> None:
+    plan = planned(windowed(freezes=(PEAK,)), MONDAY_2230)
+    assert creates(plan) == []
+    (wait,) = waits(plan, "freeze")
+    assert (
+        "frozen until 2026-12-07T23:00+00:00: freeze peak: peak season (owner sre)" in wait.reason
+    )
+
+
+def test_work_in_flight_carries_on_after_the_window_closes() -> None:
+    f = windowed()
+    p = f.clusters[0].spec.node_pools[0]
+    old = declared(f, image="img-1").cluster("prod-1")
+    assert old is not None and old.nodes
+    target = old.nodes[0]
+    new = node(f, "prod-1-new-0", pool_=p, created=SATURDAY_NOON - 600, machine="m-new-0")
+    repl = machine(
+        "m-new-0",
+        p.name,
+        node_name=new.name,
+        image="img-2",
+        created=SATURDAY_NOON - 900,
+        replaces=target.name,
+    )
+    inventory = Inventory(
+        (ClusterInventory.build("prod-1", [*old.nodes, new], [*old.machines, repl]),)
+    )
+    plan = planned(f, SATURDAY_NOON, inventory)
+    retires = [a for a in plan.actions() if isinstance(a, RetireNode) and a.ready]
+    assert [r.node for r in retires] == [target.name]  # the pair started is finished
+    assert creates(plan) == []  # and nothing new starts
+    assert len(waits(plan, "window")) == 1
+
+
+def test_an_override_in_the_fleet_lifts_windows_until_it_lapses_and_is_recorded() -> None:
+    override = {"reason": "CVE-2026-0001", "until": "2026-12-06T00:00:00Z"}
+    f = windowed(override=override)
+    plan = planned(f, SATURDAY_NOON)
+    assert len(creates(plan)) == 1
+    assert plan.override == "override lifts windows until 2026-12-06T00:00+00:00: CVE-2026-0001"
+    lapsed = planned(f, SATURDAY_NOON + 86400)
+    assert creates(lapsed) == []
+    assert lapsed.override == ""
+
+
+def test_an_override_lifts_freezes_only_when_it_says_so() -> None:
+    sunday_noon = SATURDAY_NOON + 86400 + 86400  # Monday noon: frozen, window closed
+    override = {"reason": "outage", "until": "2026-12-09T00:00:00Z"}
+    held = planned(windowed(freezes=(PEAK,), override=override), sunday_noon)
+    assert creates(held) == []
+    assert len(waits(held, "freeze")) == 1
+    lifted = {**override, "liftFreezes": True}
+    plan = planned(windowed(freezes=(PEAK,), override=lifted), sunday_noon)
+    assert len(creates(plan)) == 1
+    assert "windows and freezes" in plan.override
+
+
+def test_ignore_windows_at_the_terminal_lifts_windows_not_freezes() -> None:
+    assert len(creates(planned(windowed(), SATURDAY_NOON, ignore_windows=True))) == 1
+    monday = SATURDAY_NOON + 2 * 86400
+    assert creates(planned(windowed(freezes=(PEAK,)), monday, ignore_windows=True)) == []
+
+
+def test_observed_boots_replace_the_worst_case_once_there_are_enough() -> None:
+    f = windowed()
+    p = f.clusters[0].spec.node_pools[0]
+    old = declared(f, image="img-1").cluster("prod-1")
+    assert old is not None
+    # Three replacements done in this rollout, each booted in 2 minutes.
+    nodes, machines = list(old.nodes[3:]), list(old.machines[3:])
+    for i in range(3):
+        made = SATURDAY_NOON - 3600 + i
+        nodes.append(
+            node(
+                f, f"new-{i}", pool_=p, created=made + 60, ready_since=made + 120, machine=f"m-{i}"
+            )
+        )
+        machines.append(
+            machine(
+                f"m-{i}",
+                p.name,
+                node_name=f"new-{i}",
+                image="img-2",
+                created=made,
+                replaces=f"gone-{i}",
+            )
+        )
+    inventory = Inventory((ClusterInventory.build("prod-1", nodes, machines),))
+    (wait,) = waits(planned(f, SATURDAY_NOON, inventory), "window")
+    assert "observed: longest of 3 boots in this rollout 2m + drainTimeout 10m" in wait.reason
+    assert "a batch may take 12m" in wait.reason

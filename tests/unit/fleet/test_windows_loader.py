@@ -1,0 +1,139 @@
+"""Windows, freezes, rates and the override in the fleet repository: loaded where declared, and
+every mistake reported as file:line:col with a hint, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitops.fleet import FleetError, load
+from tests.unit.fleet.conftest import FLEET, cluster
+
+MAINTENANCE = """\
+    maintenance:
+      windows:
+        - name: weeknights
+          schedule: "0 22 * * Mon-Fri"
+          duration: 4h
+          timeZone: Europe/Berlin
+      freezes:
+        - name: peak
+          reason: peak season
+          owner: sre@example.com
+          start: "2026-12-20T00:00:00+01:00"
+          end: "2027-01-04T00:00:00+01:00"
+      rate: {maxReplacements: 20, per: 1h}
+    override:
+      reason: CVE-2026-0001 kernel fix
+      until: "2026-12-10T00:00:00Z"
+"""
+
+
+def with_fleet_block(block: str) -> str:
+    return FLEET.replace("  rollout:\n", "  rollout:\n" + block)
+
+
+def test_every_level_loads_its_maintenance(make_repo: Callable[..., Path]) -> None:
+    wave = FLEET.replace(
+        "        clusters: {matchLabels: {ring: prod}}\n",
+        "        clusters: {matchLabels: {ring: prod}}\n"
+        "        maintenance:\n"
+        "          windows: [{name: nights, days: [Sat, Sun], startTime: '23:00', endTime: '05:00'}]\n",
+    )
+    prod = cluster("prod").replace(
+        "  nodePools:\n",
+        "  maintenance:\n    freezes: [{name: audit, reason: audit, owner: ops, "
+        "schedule: '0 0 1 * *', duration: 24h, covers: image}]\n  nodePools:\n",
+    )
+    fleet_yaml = wave.replace("  rollout:\n", "  rollout:\n" + MAINTENANCE)
+    root = make_repo({"fleet.yaml": fleet_yaml, "clusters/prod.yaml": prod})
+    fleet = load(root)
+    rollout = fleet.document.spec.rollout
+    assert rollout.maintenance is not None
+    assert rollout.maintenance.windows[0].time_zone == "Europe/Berlin"
+    assert rollout.maintenance.rate is not None and rollout.maintenance.rate.per == 3600.0
+    assert rollout.override is not None and rollout.override.lift_freezes is False
+    prod_wave = rollout.waves[1].maintenance
+    assert prod_wave is not None and prod_wave.windows[0].days == ("Sat", "Sun")
+    doc = fleet.cluster("prod")
+    assert doc is not None and doc.spec.maintenance is not None
+    assert doc.spec.maintenance.freezes[0].covers == "image"
+
+
+@pytest.mark.parametrize(
+    ("block", "where", "message"),
+    [
+        (
+            "    maintenance:\n      windows: [{name: w, schedule: '0 25 * * *', duration: 1h}]\n",
+            "fleet.yaml:23:37",
+            "is not a cron schedule",
+        ),
+        (
+            "    maintenance:\n      windows: [{name: w, schedule: '0 22 * *', duration: 1h}]\n",
+            "fleet.yaml:23:37",
+            "write five fields",
+        ),
+        (
+            "    maintenance:\n      windows: [{name: w, schedule: '0 22 * * *', duration: 1h, timeZone: Europe/Berlim}]\n",
+            "fleet.yaml:23:75",
+            "is not an IANA time zone",
+        ),
+        (
+            "    maintenance:\n      windows: [{name: w, schedule: '0 22 * * *'}]\n",
+            "fleet.yaml:23:17",
+            "a schedule needs a duration",
+        ),
+        (
+            "    maintenance:\n      windows: [{name: w, days: [Mon], startTime: '22:00'}]\n",
+            "fleet.yaml:23:17",
+            "days, startTime and endTime go together",
+        ),
+        (
+            "    maintenance:\n      windows: [{name: w, days: [Mon], startTime: '24:00', endTime: '02:00'}]\n",
+            "fleet.yaml:23:51",
+            "startTime",
+        ),
+        (
+            "    maintenance:\n      freezes: [{name: f, reason: r, owner: o, start: '2026-12-20', end: '2027-01-04T00:00:00Z'}]\n",
+            "fleet.yaml:23:55",
+            "is not an RFC 3339 time",
+        ),
+        (
+            "    maintenance:\n      freezes: [{name: f, reason: r, owner: o, start: '2027-01-04T00:00:00Z', end: '2026-12-20T00:00:00Z'}]\n",
+            "fleet.yaml:23:17",
+            "is not after start",
+        ),
+        (
+            "    maintenance:\n      freezes: [{name: f, owner: o, start: '2026-12-20T00:00:00Z', end: '2027-01-04T00:00:00Z'}]\n",
+            "fleet.yaml:23:17",
+            "reason",
+        ),
+        (
+            "    override: {reason: hotfix}\n",
+            "fleet.yaml:22:5",
+            "until",
+        ),
+    ],
+    ids=[
+        "cron-out-of-range",
+        "cron-four-fields",
+        "unknown-zone",
+        "schedule-without-duration",
+        "weekly-incomplete",
+        "bad-clock",
+        "freeze-date-without-time",
+        "freeze-backwards",
+        "freeze-without-reason",
+        "override-without-until",
+    ],
+)
+def test_mistakes_are_reported_with_their_place(
+    make_repo: Callable[..., Path], block: str, where: str, message: str
+) -> None:
+    root = make_repo({"fleet.yaml": with_fleet_block(block)})
+    with pytest.raises(FleetError) as caught:
+        load(root)
+    shown = [str(p) for p in caught.value.problems]
+    assert any(p.startswith(where) and message in p for p in shown), shown
