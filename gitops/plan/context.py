@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gitops.drift import Finding
 from gitops.fleet import ClusterDocument, Fleet
 from gitops.fleet.windows import Calendar, Level
+from gitops.plan.rates import RateLedger
 from gitops.plan.state import RolloutState
 
 # A node's findings, keyed by (cluster, node): the finding itself when it has one (nearly
@@ -33,6 +34,8 @@ class Context:
     replace_drift: bool  # drift.remediate is "replace": drifted nodes are due for replacement
     # Windows and freezes at ``now``, evaluated once per plan (per window, per set of levels).
     calendar: Calendar | None = None
+    # Replacements started per level and period (None: no level declares a rate).
+    rates: RateLedger | None = None
 
     def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
         """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""

@@ -68,6 +68,7 @@ from gitops.inventory import Inventory
 from gitops.plan.context import Context
 from gitops.plan.model import PLANNER_VERSION, Plan, PlanStatus, WavePlan
 from gitops.plan.pools import STARTUP_PHASES
+from gitops.plan.rates import RateLedger, declares_rates
 from gitops.plan.state import RolloutState
 from gitops.plan.waves import plan_wave
 
@@ -147,6 +148,7 @@ def _make(
         by_node=_by_node(findings),
         replace_drift=fleet.document.spec.drift.remediate == "replace",
         calendar=calendar,
+        rates=RateLedger.observe(fleet, inventory, now) if declares_rates(fleet) else None,
     )
     rollout = fleet.document.spec.rollout
     plan = Plan(

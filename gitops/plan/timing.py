@@ -98,6 +98,27 @@ def gate(ctx: Context, work: PoolWork, remaining: list[Member]) -> tuple[list[Me
     return kept, waits
 
 
+def rate_gate(
+    ctx: Context, work: PoolWork, remaining: list[Member]
+) -> tuple[list[Member], list[Wait]]:
+    """The due nodes the levels' rates leave room for now, and a Wait when they leave none."""
+    if ctx.rates is None or not remaining:
+        return remaining, []
+    room = ctx.rates.room(ctx.levels(_doc(ctx, work.cluster)))
+    if room.left >= len(remaining):
+        return remaining, []
+    if room.left:
+        return remaining[: room.left], []
+    reason = f"{len(remaining)} nodes to replace, but {room.text}"
+    return [], [actions.wait(work, "rate", work.pool.name, reason, until=room.frees_at)]
+
+
+def took(ctx: Context, work: PoolWork, started: int) -> None:
+    """Record replacements started now against the levels' rates."""
+    if ctx.rates is not None:
+        ctx.rates.take(work.cluster, started)
+
+
 def cluster_window(
     ctx: Context, doc: ClusterDocument, works: Sequence[PoolWork]
 ) -> tuple[str, float | None]:

@@ -176,3 +176,64 @@ def test_observed_boots_replace_the_worst_case_once_there_are_enough() -> None:
     (wait,) = waits(planned(f, SATURDAY_NOON, inventory), "window")
     assert "observed: longest of 3 boots in this rollout 2m + drainTimeout 10m" in wait.reason
     assert "a batch may take 12m" in wait.reason
+
+
+def rated(**rate_at: dict[str, Any]) -> Any:
+    """Two prod clusters of four outdated nodes, surge 4; rates at the levels given."""
+    pools = [pool(replicas=4, surge=4)]
+    prod: dict[str, Any] = {"name": "prod", "clusters": {"matchLabels": {"ring": "prod"}}}
+    if "wave" in rate_at:
+        prod["maintenance"] = {"rate": rate_at["wave"]}
+    docs = [cluster("prod-1", pools=pools), cluster("prod-2", pools=pools)]
+    if "cluster" in rate_at:
+        docs[1]["spec"]["maintenance"] = {"rate": rate_at["cluster"]}
+    rollout = {"maintenance": {"rate": rate_at["fleet"]}} if "fleet" in rate_at else {}
+    return fleet(docs, waves=[prod], rollout=rollout)
+
+
+def test_without_a_rate_every_replacement_the_surge_allows_starts() -> None:
+    assert len(creates(planned(rated(), SATURDAY_NOON))) == 8
+
+
+def test_a_fleet_rate_spreads_over_clusters_in_plan_order_and_names_its_level() -> None:
+    plan = planned(rated(fleet={"maxReplacements": 5, "per": "1h"}), SATURDAY_NOON)
+    assert [a.cluster for a in creates(plan)] == ["prod-1"] * 4 + ["prod-2"]
+
+
+def test_the_tightest_level_decides_and_the_plan_names_it() -> None:
+    f = rated(
+        fleet={"maxReplacements": 6, "per": "1h"}, cluster={"maxReplacements": 1, "per": "1h"}
+    )
+    plan = planned(f, SATURDAY_NOON)
+    assert [a.cluster for a in creates(plan)] == ["prod-1"] * 4 + ["prod-2"]
+    f = rated(wave={"maxReplacements": 4, "per": "1h"})
+    (wait,) = waits(planned(f, SATURDAY_NOON), "rate")
+    assert wait.cluster == "prod-2"
+    assert "rate at wave prod: at most 4 replacements per 1h, 4 started in the last period" in (
+        wait.reason
+    )
+
+
+def test_replacements_started_within_the_period_count_and_free_room_as_they_age() -> None:
+    f = rated(fleet={"maxReplacements": 2, "per": "1h"})
+    p = f.clusters[0].spec.node_pools[0]
+    old = declared(f, image="img-1")
+    one = old.cluster("prod-1")
+    assert one is not None
+    extra = [
+        machine(
+            f"m-r{i}",
+            p.name,
+            image="img-2",
+            created=SATURDAY_NOON - 600 * (i + 1),
+            replaces=f"x-{i}",
+        )
+        for i in range(2)
+    ]
+    seen = ClusterInventory.build("prod-1", one.nodes, [*one.machines, *extra])
+    inventory = Inventory((seen, *(c for c in old.clusters if c.name != "prod-1")))
+    plan = planned(f, SATURDAY_NOON, inventory)
+    assert creates(plan) == []
+    rate_waits = waits(plan, "rate")
+    assert rate_waits
+    assert rate_waits[0].until == SATURDAY_NOON - 1200 + 3600  # the older start leaves the hour
