@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from gitops.fleet.model import Fleet
+from gitops.fleet.problems import Problem
 from gitops.fleet.quantities import format_duration
 from gitops.fleet.spec import WEEKDAYS, Freeze, Maintenance, Window
 
@@ -302,6 +304,69 @@ class Calendar:
     def is_open(self, levels: Sequence[Level], kind: Kind) -> bool:
         """Whether work of ``kind`` may start now at all (no length asked)."""
         return self.verdict(levels, kind, 0.0).open
+
+
+@dataclass(frozen=True, slots=True)
+class Openings:
+    """When work may start at one cluster over a stretch of days (``gitops windows``)."""
+
+    cluster: str
+    wave: str
+    declared: bool  # some level declares a window or freeze for the cluster
+    image: tuple[Span, ...]  # allowed periods for replacements for a new image
+    drift: tuple[Span, ...]  # allowed periods for drift remediation
+    freezes: tuple[Span, ...]
+
+
+def openings(fleet: Fleet, now: float, days: float) -> tuple[Openings, ...]:
+    """Every cluster's allowed periods from ``now`` for ``days``, wave by wave, then by name."""
+    calendar = Calendar(now)
+    until = now + days * 86400.0
+    rollout = fleet.document.spec.rollout
+    out = []
+    for members in fleet.waves:
+        for name in members.clusters:
+            doc = fleet.cluster(name)
+            assert doc is not None  # the loader puts every wave member in fleet.clusters
+            levels = (
+                Level("fleet", fleet.name, rollout.maintenance),
+                Level("wave", members.wave.name, members.wave.maintenance),
+                Level("cluster", name, doc.spec.maintenance),
+            )
+            image, frozen, declared = calendar.periods(levels, "image")
+            drift, frozen_drift, declared_drift = calendar.periods(levels, "drift")
+            out.append(
+                Openings(
+                    cluster=name,
+                    wave=members.wave.name,
+                    declared=declared or declared_drift,
+                    image=_clip(image, until),
+                    drift=_clip(drift, until),
+                    freezes=_clip(union([*frozen, *frozen_drift]), until),
+                )
+            )
+    return tuple(out)
+
+
+def _clip(spans: Sequence[Span], until: float) -> tuple[Span, ...]:
+    return tuple(
+        Span(s.start, min(s.end, until), s.label, s.zone) for s in spans if s.start < until
+    )
+
+
+def expired_freezes(fleet: Fleet, now: float) -> tuple[Problem, ...]:
+    """Warnings for one-off freezes that ended before ``now``: the repository stays tidy."""
+    return tuple(
+        Problem(
+            mark.path,
+            mark.line,
+            mark.col,
+            f"warning: freeze {mark.name} ended {local(mark.ends_at, 'UTC')}",
+            "remove it; it no longer holds anything back",
+        )
+        for mark in fleet.freezes
+        if mark.ends_at <= now
+    )
 
 
 def levels_of(

@@ -3,6 +3,7 @@ every mistake reported as file:line:col with a hint, never a traceback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,3 +138,43 @@ def test_mistakes_are_reported_with_their_place(
         load(root)
     shown = [str(p) for p in caught.value.problems]
     assert any(p.startswith(where) and message in p for p in shown), shown
+
+
+ENDED = """\
+    maintenance:
+      freezes:
+        - name: black-friday
+          reason: retail peak
+          owner: sre
+          start: "2020-11-27T00:00:00Z"
+          end: "2020-11-30T00:00:00Z"
+        - name: far-future
+          reason: not yet
+          owner: sre
+          start: "2999-01-01T00:00:00Z"
+          end: "2999-01-02T00:00:00Z"
+"""
+
+
+def test_validate_warns_about_an_ended_freeze_and_still_exits_0(
+    make_repo: Callable[..., Path],
+) -> None:
+    from click.testing import CliRunner
+
+    from gitops.cli import main
+
+    root = make_repo({"fleet.yaml": with_fleet_block(ENDED)})
+    text = CliRunner().invoke(main, ["validate", str(root)])
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert lines[0] == (
+        "fleet.yaml:28:16: warning: freeze black-friday ended 2020-11-30T00:00+00:00 "
+        "(remove it; it no longer holds anything back)"
+    )
+    assert lines[1].startswith("valid: ")
+    assert "far-future" not in text.output
+    github = CliRunner().invoke(main, ["validate", str(root), "--format", "github"])
+    assert github.output.startswith("::warning file=fleet.yaml,line=28,col=16::freeze black-friday")
+    as_json = CliRunner().invoke(main, ["validate", str(root), "--format", "json"])
+    (warning,) = json.loads(as_json.output)["warnings"]
+    assert (warning["path"], warning["line"]) == ("fleet.yaml", 28)
