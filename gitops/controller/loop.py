@@ -50,6 +50,7 @@ from gitops.dashboard.board import Board
 from gitops.drift import KINDS
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
+from gitops.fleet.windows import window_states
 from gitops.gitrepo.mirror import Mirror
 from gitops.gitrepo.status import CoalescingWriter
 from gitops.gitrepo.verify import TrustStore
@@ -258,6 +259,8 @@ class Controller:
         result = executor.reconcile()
         plan = self.state.plan = result.plan
         self.metrics.plan_actions.set(sum(1 for _ in plan.actions()))
+        for scope, name, is_open in window_states(executor.fleet, plan.now):
+            self.metrics.window_open.labels(scope, name).set(is_open)
         for kind in KINDS:
             self.metrics.findings.labels(kind).set(sum(1 for f in plan.findings if f.kind == kind))
         return self._plan_outcome(plan), self._act_outcome(result)

@@ -76,6 +76,7 @@ class Verdict:
     closes: float | None
     reason: str
     windowed: bool = False  # some level declares a window or freeze for this kind
+    opened: float | None = None  # when open: when the period it is open in began
 
     @property
     def open(self) -> bool:
@@ -243,7 +244,8 @@ class Calendar:
         return found
 
     def _evaluate(self, levels: Sequence[Level], kind: Kind) -> tuple[list[Span], list[Span], bool]:
-        allowed = [Span(self.now, math.inf)]
+        # From the beginning of time: a period open now keeps the instant it opened.
+        allowed = [Span(-math.inf, math.inf)]
         freezes: list[Span] = []
         declared = False
         for level in levels:
@@ -272,7 +274,7 @@ class Calendar:
         fits = next((s for s in allowed if s.end - max(s.start, now) >= need), None)
         if here is not None and fits is here:
             closes = None if math.isinf(here.end) else here.end
-            return Verdict("open", now, closes, "", windowed=True)
+            return Verdict("open", now, closes, "", windowed=True, opened=here.start)
         starts = max(fits.start, now) if fits is not None else None
         closes = fits.end if fits is not None and not math.isinf(fits.end) else None
         then = (
@@ -322,17 +324,10 @@ def openings(fleet: Fleet, now: float, days: float) -> tuple[Openings, ...]:
     """Every cluster's allowed periods from ``now`` for ``days``, wave by wave, then by name."""
     calendar = Calendar(now)
     until = now + days * 86400.0
-    rollout = fleet.document.spec.rollout
     out = []
     for members in fleet.waves:
         for name in members.clusters:
-            doc = fleet.cluster(name)
-            assert doc is not None  # the loader puts every wave member in fleet.clusters
-            levels = (
-                Level("fleet", fleet.name, rollout.maintenance),
-                Level("wave", members.wave.name, members.wave.maintenance),
-                Level("cluster", name, doc.spec.maintenance),
-            )
+            levels = cluster_levels(fleet, name)
             image, frozen, declared = calendar.periods(levels, "image")
             drift, frozen_drift, declared_drift = calendar.periods(levels, "drift")
             out.append(
@@ -354,6 +349,24 @@ def _clip(spans: Sequence[Span], until: float) -> tuple[Span, ...]:
     )
 
 
+def window_states(fleet: Fleet, now: float) -> tuple[tuple[str, str, bool], ...]:
+    """(scope, window name, open now) for every window the fleet declares, freezes aside.
+
+    ``scope`` is ``fleet``, ``wave:<name>`` or ``cluster:<name>``: the labels of the metric
+    ``gitops_window_open``.
+    """
+    rollout = fleet.document.spec.rollout
+    blocks: list[tuple[str, Maintenance | None]] = [("fleet", rollout.maintenance)]
+    blocks += [(f"wave:{w.name}", w.maintenance) for w in rollout.waves]
+    blocks += [(f"cluster:{c.name}", c.spec.maintenance) for c in fleet.clusters]
+    out = []
+    for scope, block in blocks:
+        for window in block.windows if block is not None else ():
+            spans = occurrences(window, now, now + 1)
+            out.append((scope, window.name, any(s.start <= now < s.end for s in spans)))
+    return tuple(out)
+
+
 def expired_freezes(fleet: Fleet, now: float) -> tuple[Problem, ...]:
     """Warnings for one-off freezes that ended before ``now``: the repository stays tidy."""
     return tuple(
@@ -369,15 +382,29 @@ def expired_freezes(fleet: Fleet, now: float) -> tuple[Problem, ...]:
     )
 
 
-def levels_of(
-    fleet_maintenance: Maintenance | None,
-    wave: tuple[str, Maintenance | None],
-    cluster: tuple[str, Maintenance | None],
-    fleet_name: str = "",
-) -> tuple[Level, ...]:
-    """The three levels that govern a cluster, outermost first."""
+def cluster_levels(fleet: Fleet, name: str) -> tuple[Level, ...]:
+    """The fleet, wave and cluster levels whose windows and freezes govern cluster ``name``."""
+    doc = fleet.cluster(name)
+    wave = fleet.waves[fleet.wave_of(name)].wave
     return (
-        Level("fleet", fleet_name, fleet_maintenance),
-        Level("wave", wave[0], wave[1]),
-        Level("cluster", cluster[0], cluster[1]),
+        Level("fleet", fleet.name, fleet.document.spec.rollout.maintenance),
+        Level("wave", wave.name, wave.maintenance),
+        Level("cluster", name, doc.spec.maintenance if doc is not None else None),
     )
+
+
+def next_window(fleet: Fleet, name: str, now: float) -> dict[str, str] | None:
+    """For a cluster's status: open now or not, until when, and the next opening (RFC 3339
+    UTC times); None when no level declares a window or freeze for it. New images only."""
+    allowed, _, declared = Calendar(now).periods(cluster_levels(fleet, name), "image")
+    if not declared:
+        return None
+    here = next((s for s in allowed if s.start <= now < s.end), None)
+    later = next((s for s in allowed if s.start > now), None)
+    out = {"open": "true" if here is not None else "false"}
+    if here is not None and here.end < now + HORIZON:  # else: open as far as it looks
+        out["closes"] = local(here.end, "UTC")
+    if later is not None:
+        out["nextOpening"] = local(later.start, "UTC")
+        out["window"] = later.label
+    return out

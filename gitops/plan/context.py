@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from gitops.drift import Finding
 from gitops.fleet import ClusterDocument, Fleet
-from gitops.fleet.windows import Calendar, Level
+from gitops.fleet.windows import Calendar, Level, cluster_levels
 from gitops.plan.rates import RateLedger
 from gitops.plan.state import RolloutState
 
@@ -39,9 +39,4 @@ class Context:
 
     def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
         """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""
-        wave = self.fleet.waves[self.fleet.wave_of(doc.name)].wave
-        return (
-            Level("fleet", self.fleet.name, self.fleet.document.spec.rollout.maintenance),
-            Level("wave", wave.name, wave.maintenance),
-            Level("cluster", doc.name, doc.spec.maintenance),
-        )
+        return cluster_levels(self.fleet, doc.name)

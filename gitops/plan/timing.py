@@ -16,7 +16,9 @@ Capacity (scale up or down to ``replicas``) is not windowed: it is not a change 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from gitops.fleet import ClusterDocument
 from gitops.fleet.quantities import format_duration
@@ -26,6 +28,9 @@ from gitops.plan import actions
 from gitops.plan.context import Context
 from gitops.plan.model import Wait, WaitOn
 from gitops.plan.pools import PoolWork
+
+MAX_JITTER = 5.0
+"""Seconds over which clusters whose windows open at the same instant are spread."""
 
 MIN_SAMPLES = 3
 """Boots observed in a pool before they, not the timeouts, say how long a step takes."""
@@ -57,6 +62,32 @@ def step_time(work: PoolWork) -> tuple[float, str]:
     )
 
 
+def jitter(cluster: str) -> float:
+    """A fixed delay in ``[0, MAX_JITTER)`` for ``cluster``, hashed from its name.
+
+    Many clusters often share one window: at its opening each starts this long after it, so
+    the provider APIs see the batches of a hundred clusters over seconds, not in one instant.
+    A hash, not a random draw: the plan stays deterministic and the delay stable.
+    """
+    digest = hashlib.sha256(cluster.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * MAX_JITTER
+
+
+def _spread(cluster: str, verdict: Verdict, now: float) -> Verdict:
+    """``verdict`` with the cluster's jitter after each opening."""
+    delay = jitter(cluster)
+    if verdict.open and verdict.opened is not None and now < verdict.opened + delay:
+        reason = (
+            f"the window opened {format_duration(now - verdict.opened)} ago; this cluster starts "
+            f"{format_duration(delay)} after each opening, so that clusters sharing a window do "
+            "not call the provider all at once"
+        )
+        return replace(verdict, state="closed", starts=verdict.opened + delay, reason=reason)
+    if not verdict.open and verdict.starts is not None and verdict.starts > now:
+        return replace(verdict, starts=verdict.starts + delay)
+    return verdict
+
+
 def kind_of(work: PoolWork, member: Member) -> Kind:
     """Whether replacing ``member`` remedies drift or brings the new image."""
     return "drift" if member.name in work.drifted else "image"
@@ -81,7 +112,8 @@ def gate(ctx: Context, work: PoolWork, remaining: list[Member]) -> tuple[list[Me
         kind = kind_of(work, member)
         verdict = verdicts.get(kind)
         if verdict is None:
-            verdict = verdicts[kind] = ctx.calendar.verdict(levels, kind, need)
+            verdict = ctx.calendar.verdict(levels, kind, need)
+            verdict = verdicts[kind] = _spread(work.cluster, verdict, ctx.now)
         if verdict.open:
             kept.append(member)
         else:
@@ -134,7 +166,8 @@ def cluster_window(
     need = max(step_time(w)[0] for w in due)
     kinds: Iterable[Kind] = sorted({kind_of(w, t) for w in due for t in w.targets})
     levels = ctx.levels(doc)
-    held = [v for v in (ctx.calendar.verdict(levels, k, need) for k in kinds) if not v.open]
+    verdicts = (_spread(doc.name, ctx.calendar.verdict(levels, k, need), ctx.now) for k in kinds)
+    held = [v for v in verdicts if not v.open]
     if not held:
         return "", None
     first = min(held, key=lambda v: (v.starts is None, v.starts or 0.0))

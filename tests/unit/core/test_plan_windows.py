@@ -10,6 +10,7 @@ from typing import Any
 from gitops.inventory import ClusterInventory, Inventory
 from gitops.plan import CreateReplacement, RetireNode, RolloutState, Wait, make, next_wakeup
 from gitops.plan.model import Plan
+from gitops.plan.timing import MAX_JITTER, jitter
 from tests.unit.core.factories import cluster, declared, fleet, machine, node, pool
 
 # 2026-12-05 is a Saturday; the weeknights window opens Monday 2026-12-07 at 22:00 in Berlin.
@@ -59,15 +60,16 @@ def test_a_closed_window_starts_nothing_and_says_when_it_opens() -> None:
     plan = planned(windowed(), SATURDAY_NOON)
     assert creates(plan) == []
     (wait,) = waits(plan, "window")
-    assert wait.until == MONDAY_2200
+    opens = MONDAY_2200 + jitter("prod-1")  # each cluster a few seconds after the opening
+    assert wait.until == opens
     assert (
         "waits for window weeknights (Europe/Berlin), opens 2026-12-07T22:00+01:00" in wait.reason
     )
     assert "worst case: nodeStartupTimeout 10m + drainTimeout 10m" in wait.reason
     (prod,) = plan.waves
-    assert prod.next_start == MONDAY_2200
+    assert prod.next_start == opens
     assert prod.clusters[0].window.startswith("waits for window weeknights")
-    assert next_wakeup(plan) == MONDAY_2200  # the controller wakes itself when it opens
+    assert next_wakeup(plan) == opens  # the controller wakes itself when it opens
 
 
 def test_an_open_window_starts_the_batch() -> None:
@@ -82,7 +84,7 @@ def test_a_batch_that_cannot_finish_before_the_window_closes_does_not_start() ->
     assert creates(plan) == []
     (wait,) = waits(plan, "window")
     assert "too soon for a batch that may take 20m" in wait.reason
-    assert wait.until == datetime(2026, 12, 8, 21, tzinfo=UTC).timestamp()
+    assert wait.until == datetime(2026, 12, 8, 21, tzinfo=UTC).timestamp() + jitter("prod-1")
 
 
 def test_a_freeze_wins_over_the_open_window() -> None:
@@ -237,3 +239,24 @@ def test_replacements_started_within_the_period_count_and_free_room_as_they_age(
     rate_waits = waits(plan, "rate")
     assert rate_waits
     assert rate_waits[0].until == SATURDAY_NOON - 1200 + 3600  # the older start leaves the hour
+
+
+def test_clusters_sharing_a_window_start_spread_over_a_few_seconds_after_it_opens() -> None:
+    names = [f"prod-{i}" for i in range(20)]
+    f = fleet(
+        [cluster(n) for n in names],
+        waves=[{"name": "prod", "clusters": {"matchLabels": {"ring": "prod"}}}],
+        rollout={"maintenance": {"windows": [WEEKNIGHTS]}},
+    )
+    delays = {n: jitter(n) for n in names}
+    assert all(0 <= d < MAX_JITTER for d in delays.values())
+    assert len(set(delays.values())) == len(names)  # not all at one instant
+    middle = MONDAY_2200 + MAX_JITTER / 2
+    plan = planned(f, middle)
+    started = {a.cluster for a in creates(plan)}
+    assert started == {n for n, d in delays.items() if d <= MAX_JITTER / 2}
+    assert started and started != set(names)
+    later = {w.cluster: w.until for w in waits(plan, "window")}
+    assert later == {n: MONDAY_2200 + d for n, d in delays.items() if n not in started}
+    assert "after each opening" in waits(plan, "window")[0].reason
+    assert len(creates(planned(f, MONDAY_2200 + MAX_JITTER))) == len(names)
