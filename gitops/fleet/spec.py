@@ -293,10 +293,12 @@ def _check_time_zone(name: str) -> str:
 
 
 def _check_cron(expr: str) -> str:
-    if len(expr.split()) != 5:
+    # Six fields (seconds first) serve demos and tests, whose windows open within seconds;
+    # cronsim gives them no daylight-saving fix-up, which fleets in UTC do not need.
+    if len(expr.split()) not in (5, 6):
         raise ValueError(
             f"{expr!r} is not a cron schedule; write five fields: minute hour day-of-month "
-            "month day-of-week, e.g. '0 22 * * Mon-Fri'"
+            "month day-of-week, e.g. '0 22 * * Mon-Fri' (or six, seconds first)"
         )
     try:
         next(CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC)))
@@ -322,7 +324,9 @@ TimeZone = Annotated[str, AfterValidator(_check_time_zone), WithJsonSchema({"typ
 Cron = Annotated[
     str,
     AfterValidator(_check_cron),
-    WithJsonSchema({"type": "string", "description": "Five-field cron expression."}),
+    WithJsonSchema(
+        {"type": "string", "description": "Cron expression: five fields, or six seconds first."}
+    ),
 ]
 ClockTime = Annotated[str, Field(pattern=CLOCK_TIME)]
 Timestamp = Annotated[

@@ -34,6 +34,9 @@ from gitops.fleet.spec import WEEKDAYS, Freeze, Maintenance, Window
 
 HORIZON = 35 * 86400.0
 """How far ahead openings are looked for: a monthly window is always found."""
+STEPS = (2 * 86400.0, 8 * 86400.0, HORIZON)
+"""The planner looks this far ahead first, further only when nothing fits: most verdicts are
+decided within two days, and the cost of a plan grows with the occurrences it computes."""
 MAX_OCCURRENCES = 5000
 """Occurrences of one rule computed per plan at most (a schedule firing every minute)."""
 
@@ -212,18 +215,19 @@ class Calendar:
     now: float
     ignore_windows: bool = False  # an override (or ``apply --ignore-windows``) lifts windows
     lift_freezes: bool = False  # an override that says so lifts freezes too
-    _rules: dict[tuple[int, Kind], list[Span]] = field(default_factory=dict)
-    _levels: dict[tuple[tuple[int, ...], Kind], tuple[list[Span], list[Span], bool]] = field(
+    _rules: dict[tuple[int, Kind, float], list[Span]] = field(default_factory=dict)
+    _unions: dict[tuple[int, Kind, float], list[Span]] = field(default_factory=dict)
+    _levels: dict[tuple[tuple[int, ...], Kind, float], tuple[list[Span], list[Span], bool]] = field(
         default_factory=dict
     )
     _keep: list[object] = field(default_factory=list)  # keeps id() keys alive for the plan
 
-    def _spans(self, rule: Window | Freeze, kind: Kind) -> list[Span]:
-        key = (id(rule), kind)
+    def _spans(self, rule: Window | Freeze, kind: Kind, horizon: float) -> list[Span]:
+        key = (id(rule), kind, horizon)
         found = self._rules.get(key)
         if found is None:
             self._keep.append(rule)
-            until = self.now + HORIZON
+            until = self.now + horizon
             if not _applies(rule.covers, kind):
                 found = []
             elif isinstance(rule, Freeze):
@@ -233,17 +237,30 @@ class Calendar:
             self._rules[key] = found
         return found
 
-    def periods(self, levels: Sequence[Level], kind: Kind) -> tuple[list[Span], list[Span], bool]:
-        """(allowed spans from ``now``, freeze spans, whether any level declares either)."""
-        key = (tuple(id(level.maintenance) for level in levels), kind)
+    def periods(
+        self, levels: Sequence[Level], kind: Kind, horizon: float = HORIZON
+    ) -> tuple[list[Span], list[Span], bool]:
+        """(allowed spans around ``now`` up to ``horizon`` ahead, freeze spans, whether any
+        level declares either)."""
+        key = (tuple(id(level.maintenance) for level in levels), kind, horizon)
         found = self._levels.get(key)
         if found is None:
             self._keep.extend(level.maintenance for level in levels)
-            found = self._evaluate(levels, kind)
+            found = self._evaluate(levels, kind, horizon)
             self._levels[key] = found
         return found
 
-    def _evaluate(self, levels: Sequence[Level], kind: Kind) -> tuple[list[Span], list[Span], bool]:
+    def _windows(self, m: Maintenance, windows: list[Window], kind: Kind, h: float) -> list[Span]:
+        """The union of one level's windows, shared by every cluster under that level."""
+        key = (id(m), kind, h)
+        found = self._unions.get(key)
+        if found is None:
+            found = self._unions[key] = union(s for w in windows for s in self._spans(w, kind, h))
+        return found
+
+    def _evaluate(
+        self, levels: Sequence[Level], kind: Kind, horizon: float
+    ) -> tuple[list[Span], list[Span], bool]:
         # From the beginning of time: a period open now keeps the instant it opened.
         allowed = [Span(-math.inf, math.inf)]
         freezes: list[Span] = []
@@ -255,10 +272,9 @@ class Calendar:
             windows = [w for w in m.windows if _applies(w.covers, kind)]
             if windows and not self.ignore_windows:
                 declared = True
-                spans = union(s for w in windows for s in self._spans(w, kind))
-                allowed = intersect(allowed, spans)
+                allowed = intersect(allowed, self._windows(m, windows, kind, horizon))
             if not self.lift_freezes:
-                found = [s for f in m.freezes for s in self._spans(f, kind)]
+                found = [s for f in m.freezes for s in self._spans(f, kind, horizon)]
                 declared = declared or bool(found)
                 freezes.extend(found)
         freezes = union(freezes)
@@ -266,12 +282,16 @@ class Calendar:
 
     def verdict(self, levels: Sequence[Level], kind: Kind, need: float) -> Verdict:
         """May work of ``need`` seconds of ``kind`` start now under ``levels``? Else why, when."""
-        allowed, freezes, declared = self.periods(levels, kind)
         now = self.now
-        if not declared:
-            return Verdict("open", now, None, "")
-        here = next((s for s in allowed if s.start <= now < s.end), None)
-        fits = next((s for s in allowed if s.end - max(s.start, now) >= need), None)
+        for horizon in STEPS:
+            allowed, freezes, declared = self.periods(levels, kind, horizon)
+            if not declared:
+                return Verdict("open", now, None, "")
+            here = next((s for s in allowed if s.start <= now < s.end), None)
+            fits = next((s for s in allowed if s.end - max(s.start, now) >= need), None)
+            # Decided, unless nothing fits or the open period runs past what was looked at.
+            if fits is not None and (here is None or fits is here or here.end < now + horizon):
+                break
         if here is not None and fits is here:
             closes = None if math.isinf(here.end) else here.end
             return Verdict("open", now, closes, "", windowed=True, opened=here.start)

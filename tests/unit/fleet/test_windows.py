@@ -4,7 +4,7 @@ ends, levels, freeze precedence, starting only what can finish, overrides and wh
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -215,3 +215,18 @@ def test_evaluation_is_cached_per_calendar_not_recomputed_per_cluster() -> None:
     levels = [fleet_level(WEEKNIGHTS)]
     first = calendar.periods(levels, "image")
     assert calendar.periods(levels, "image") is first
+
+
+def test_a_six_field_schedule_opens_to_the_second_for_demos_and_tests() -> None:
+    every = Window.model_validate({"name": "often", "schedule": "*/5 * * * * *", "duration": "2s"})
+    start = datetime(2026, 12, 5, 12, 0, 1, tzinfo=UTC).timestamp()
+    spans = occurrences(every, start, start + 10)
+    # The one that opened at :00 is still open at :01.
+    assert [(s.start - start, s.end - start) for s in spans] == [(-1, 1), (4, 6), (9, 11)]
+
+
+def test_looking_further_only_when_nothing_fits_nearby() -> None:
+    monthly = window(schedule="0 22 1 * *", duration="4h")
+    calendar = Calendar(at(2026, 12, 5, 12))
+    verdict = calendar.verdict([fleet_level(monthly)], "image", HOUR)
+    assert verdict.starts == at(2027, 1, 1, 22)  # 27 days ahead: found past the first steps
