@@ -74,8 +74,13 @@ def jitter(cluster: str) -> float:
 
 
 def _spread(cluster: str, verdict: Verdict, now: float) -> Verdict:
-    """``verdict`` with the cluster's jitter after each opening."""
+    """``verdict`` with the cluster's jitter after each opening: at most a tenth of the
+    period it opens (a window of hours is not shortened; one of seconds, in a demo, barely)."""
     delay = jitter(cluster)
+    if verdict.closes is not None:
+        opened = verdict.opened if verdict.open else verdict.starts
+        if opened is not None:
+            delay = min(delay, 0.1 * (verdict.closes - opened))
     if verdict.open and verdict.opened is not None and now < verdict.opened + delay:
         reason = (
             f"the window opened {format_duration(now - verdict.opened)} ago; this cluster starts "

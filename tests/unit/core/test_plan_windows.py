@@ -260,3 +260,18 @@ def test_clusters_sharing_a_window_start_spread_over_a_few_seconds_after_it_open
     assert later == {n: MONDAY_2200 + d for n, d in delays.items() if n not in started}
     assert "after each opening" in waits(plan, "window")[0].reason
     assert len(creates(planned(f, MONDAY_2200 + MAX_JITTER))) == len(names)
+
+
+def test_the_spread_never_takes_more_than_a_tenth_of_a_short_window() -> None:
+    # A window of seconds (a demo's): every cluster starts within its first tenth.
+    short = {"name": "blink", "schedule": "*/10 * * * * *", "duration": "6s"}
+    names = [f"prod-{i}" for i in range(20)]
+    f = fleet(
+        [cluster(n, pools=[pool(startup="1s")]) for n in names],
+        waves=[{"name": "prod", "clusters": {"matchLabels": {"ring": "prod"}}}],
+        rollout={"maintenance": {"windows": [short]}},
+    )
+    f = f.scaled(0.001)  # drainTimeout 10m -> 0.6 s: a batch fits in the window
+    opened = datetime(2026, 12, 5, 12, tzinfo=UTC).timestamp()
+    assert len(creates(planned(f, opened + 0.6))) == len(names)
+    assert creates(planned(f, opened)) == []  # at the instant it opens, each waits its spread
