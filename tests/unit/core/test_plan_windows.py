@@ -275,3 +275,36 @@ def test_the_spread_never_takes_more_than_a_tenth_of_a_short_window() -> None:
     opened = datetime(2026, 12, 5, 12, tzinfo=UTC).timestamp()
     assert len(creates(planned(f, opened + 0.6))) == len(names)
     assert creates(planned(f, opened)) == []  # at the instant it opens, each waits its spread
+
+
+def test_text_markdown_and_json_say_when_each_wave_can_start_next() -> None:
+    import json
+
+    import jsonschema
+
+    from gitops.plan import jsonout, markdown, text
+    from gitops.plan.schema import PLAN_SCHEMA
+
+    plan = planned(windowed(), SATURDAY_NOON)
+    opens = MONDAY_2200 + jitter("prod-1")
+    shown = text.render(plan)
+    assert "Wave 1 prod: active; can start next 2026-12-07T21:00:02Z (in 58h2s)" in shown
+    assert "Cluster prod-1: active - waits for window weeknights (Europe/Berlin)" in shown
+    comment = markdown.render(plan)
+    assert "active; can start next 2026-12-07T21:00:02Z" in comment
+    assert "waits for window weeknights (Europe/Berlin), opens 2026-12-07T22:00+01:00" in comment
+    doc = json.loads(jsonout.render(plan))
+    jsonschema.validate(doc, PLAN_SCHEMA)
+    wave = doc["waves"][0]
+    assert wave["nextStart"]["epoch"] == opens
+    assert wave["clusters"][0]["window"].startswith("waits for window weeknights")
+    # An override is recorded in every rendering.
+    lifted = planned(
+        windowed(override={"reason": "CVE fix", "until": "2026-12-06T00:00:00Z"}), SATURDAY_NOON
+    )
+    line = "override lifts windows until 2026-12-06T00:00+00:00: CVE fix"
+    assert f"Override: {line}" in text.render(lifted)
+    assert f"**Override:** {line}" in markdown.render(lifted)
+    lifted_doc = json.loads(jsonout.render(lifted))
+    jsonschema.validate(lifted_doc, PLAN_SCHEMA)
+    assert lifted_doc["override"] == line
