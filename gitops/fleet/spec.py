@@ -335,10 +335,25 @@ Timestamp = Annotated[
 Weekdays = Annotated[tuple[Weekday, ...], _LIST]
 
 # Either form of a recurrence, for editors: the rule of ``_Recurring._one_form``.
+# Each form forbids the other's keys (a property schema ``false`` rejects the key), and a zero
+# duration, as the validators below do.
+ZERO_DURATION = r"^(0|([0]+(\.[0]+)?(ms|h|m|s))+)$"
+_CRON_KEYS, _WEEKLY_KEYS = ("schedule", "duration"), ("days", "startTime", "endTime")
+_POSITIVE: dict[str, Any] = {"not": {"pattern": ZERO_DURATION}}
 _RECURRENCE_FORMS: list[Any] = [
-    {"required": ["schedule", "duration"]},
-    {"required": ["days", "startTime", "endTime"]},
+    {
+        "required": list(_CRON_KEYS),
+        "properties": {"duration": _POSITIVE, **dict.fromkeys(_WEEKLY_KEYS, False)},
+    },
+    {
+        "required": list(_WEEKLY_KEYS),
+        "properties": {"days": {"minItems": 1}, **dict.fromkeys(_CRON_KEYS, False)},
+    },
 ]
+_ONCE: dict[str, Any] = {
+    "required": ["start", "end"],
+    "properties": dict.fromkeys((*_CRON_KEYS, *_WEEKLY_KEYS), False),
+}
 
 
 class _Recurring(_Model):
@@ -399,7 +414,13 @@ class Freeze(_Recurring):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "oneOf": [{"required": ["start", "end"]}, *_RECURRENCE_FORMS],
+            "oneOf": [
+                _ONCE,
+                *(
+                    {**form, "properties": {**form["properties"], "start": False, "end": False}}
+                    for form in _RECURRENCE_FORMS
+                ),
+            ],
         }
     )
 
@@ -441,7 +462,7 @@ class Rate(_Model):
     """At most ``maxReplacements`` new replacements started in any period of ``per``."""
 
     max_replacements: int = Field(ge=1, description="Replacements that may start per period.")
-    per: Duration = Field(description="The sliding period, e.g. 1h.")
+    per: Duration = Field(description="The sliding period, e.g. 1h.", json_schema_extra=_POSITIVE)
 
     @model_validator(mode="after")
     def _positive(self) -> Rate:

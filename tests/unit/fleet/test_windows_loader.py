@@ -178,3 +178,48 @@ def test_validate_warns_about_an_ended_freeze_and_still_exits_0(
     as_json = CliRunner().invoke(main, ["validate", str(root), "--format", "json"])
     (warning,) = json.loads(as_json.output)["warnings"]
     assert (warning["path"], warning["line"]) == ("fleet.yaml", 28)
+
+
+W = "{name: w, "
+F = "{name: f, reason: r, owner: o, "
+
+
+@pytest.mark.parametrize(
+    ("block", "valid"),
+    [
+        (f"windows: [{W}schedule: '0 22 * * *', duration: 4h}}]", True),
+        (f"windows: [{W}days: [Mon], startTime: '22:00', endTime: '02:00'}}]", True),
+        (f"windows: [{W}days: [Mon], startTime: '22:00', endTime: '02:00', duration: 1h}}]", False),
+        (f"windows: [{W}schedule: '0 22 * * *'}}]", False),
+        (f"windows: [{W}days: [], startTime: '22:00', endTime: '02:00'}}]", False),
+        (f"windows: [{W}schedule: '0 22 * * *', duration: 0s}}]", False),
+        (f"windows: [{W}schedule: '0 22 * * *', duration: '0'}}]", False),
+        (f"windows: [{W}}}]", False),
+        (f"freezes: [{F}start: '2026-12-20T00:00:00Z', end: '2027-01-04T00:00:00Z'}}]", True),
+        (f"freezes: [{F}schedule: '0 0 20 12 *', duration: 360h}}]", True),
+        (f"freezes: [{F}start: '2026-12-20T00:00:00Z'}}]", False),
+        (
+            f"freezes: [{F}start: '2026-12-20T00:00:00Z', end: '2027-01-04T00:00:00Z', "
+            "schedule: '0 0 * * *', duration: 1h}]",
+            False,
+        ),
+        ("rate: {maxReplacements: 5, per: 1h}", True),
+        ("rate: {maxReplacements: 5, per: 0s}", False),
+        ("rate: {maxReplacements: 0, per: 1h}", False),
+    ],
+)
+def test_the_schema_and_the_loader_agree_on_maintenance_blocks(
+    make_repo: Callable[..., Path], block: str, valid: bool
+) -> None:
+    import yaml
+
+    from tests.unit.fleet.judge import schema_errors
+
+    text = with_fleet_block(f"    maintenance:\n      {block}\n")
+    try:
+        load(make_repo({"fleet.yaml": text}))
+        loaded = True
+    except FleetError:
+        loaded = False
+    assert loaded is valid
+    assert (schema_errors(yaml.safe_load(text)) == "") is valid
