@@ -64,7 +64,7 @@ def windows(path: Path, days: float, at: str | None, output: str) -> None:
         click.echo(json.dumps({"now": now, "days": days, "clusters": [_json(o) for o in found]}))
         return
     for item in found:
-        click.echo(_text(item, now))
+        click.echo(_text(item, now, now + days * 86400.0))
 
 
 def _start(at: str | None) -> float:
@@ -79,15 +79,15 @@ def _start(at: str | None) -> float:
     return parsed.timestamp()
 
 
-def _span(span: Span, now: float) -> str:
+def _span(span: Span, now: float, until: float) -> str:
     from gitops.fleet.windows import local
 
     start = "now" if span.start <= now else local(span.start, span.zone)
-    end = "beyond the horizon" if span.end == float("inf") else local(span.end, span.zone)
+    end = "beyond the days shown" if span.end >= until else local(span.end, span.zone)
     return f"{start} → {end}" + (f"  {span.label}" if span.label else "")
 
 
-def _text(item: Openings, now: float) -> str:
+def _text(item: Openings, now: float, until: float) -> str:
     head = f"Cluster {item.cluster} (wave {item.wave}): "
     if not item.declared:
         return head + "no windows or freezes declared: always open"
@@ -103,8 +103,8 @@ def _text(item: Openings, now: float) -> str:
     for label, spans in kinds:
         if not spans:
             lines.append(f"  {label}no opening in this period")
-        lines += [f"  {label}{_span(s, now)}" for s in spans]
-    lines += [f"  frozen {_span(s, now)}" for s in item.freezes]
+        lines += [f"  {label}{_span(s, now, until)}" for s in spans]
+    lines += [f"  frozen {_span(s, now, until)}" for s in item.freezes]
     return "\n".join(lines)
 
 

@@ -69,3 +69,14 @@ def test_apply_ignore_windows_asks_a_human_and_refuses_without_a_terminal() -> N
     )
     assert result.exit_code == 1
     assert "--ignore-windows asks a human to confirm and this is not a terminal" in result.output
+
+
+def test_a_window_open_past_the_days_shown_says_so() -> None:
+    example = Path(__file__).resolve().parents[3] / "fleet-repo-example"
+    result = CliRunner().invoke(
+        main, ["windows", str(example), "--days", "2", "--at", "2026-12-05T12:00:00Z"]
+    )
+    assert result.output.splitlines()[:2] == [
+        "Cluster canary-eu-1 (wave canary): open now",
+        "  now → beyond the days shown  window any-hour (Europe/Berlin)",
+    ]
