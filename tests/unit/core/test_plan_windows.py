@@ -308,3 +308,31 @@ def test_text_markdown_and_json_say_when_each_wave_can_start_next() -> None:
     lifted_doc = json.loads(jsonout.render(lifted))
     jsonschema.validate(lifted_doc, PLAN_SCHEMA)
     assert lifted_doc["override"] == line
+
+
+def test_a_drain_under_way_carries_on_after_the_window_closes() -> None:
+    from dataclasses import replace as with_fields
+
+    from tests.unit.core.factories import cordoned_by_us
+
+    f = windowed()
+    p = f.clusters[0].spec.node_pools[0]
+    old = declared(f, image="img-1").cluster("prod-1")
+    assert old is not None and old.nodes
+    target = old.nodes[0]
+    draining = with_fields(target, **cordoned_by_us(target, phase="draining"))
+    new = node(f, "prod-1-new-0", pool_=p, created=SATURDAY_NOON - 600, machine="m-new-0")
+    repl = machine(
+        "m-new-0",
+        p.name,
+        node_name=new.name,
+        image="img-2",
+        created=SATURDAY_NOON - 900,
+        replaces=target.name,
+    )
+    nodes = [draining, *old.nodes[1:], new]
+    inventory = Inventory((ClusterInventory.build("prod-1", nodes, [*old.machines, repl]),))
+    plan = planned(f, SATURDAY_NOON, inventory)
+    retires = [a for a in plan.actions() if isinstance(a, RetireNode) and a.ready]
+    assert [r.node for r in retires] == [target.name]
+    assert creates(plan) == []
