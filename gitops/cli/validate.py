@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from gitops.fleet import Fleet, FleetError, Problem, load
-from gitops.fleet.windows import expired_freezes
+from gitops.fleet.openings import expired_freezes
 
 
 @click.command()

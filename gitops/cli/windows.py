@@ -21,7 +21,8 @@ from gitops.cli.validate import report_problems
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from gitops.fleet.windows import Openings, Span
+    from gitops.fleet.openings import Openings
+    from gitops.fleet.windows import Span
 
 
 @click.command()
@@ -51,7 +52,7 @@ def windows(path: Path, days: float, at: str | None, output: str) -> None:
     differ. Exit status: 0, or 1 when the repository is invalid or --at is not a time.
     """
     from gitops.fleet import FleetError, load
-    from gitops.fleet.windows import openings
+    from gitops.fleet.openings import openings
 
     try:
         fleet = load(path)

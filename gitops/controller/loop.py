@@ -50,7 +50,7 @@ from gitops.dashboard.board import Board
 from gitops.drift import KINDS
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
-from gitops.fleet.windows import window_states
+from gitops.fleet.openings import window_states
 from gitops.gitrepo.mirror import Mirror
 from gitops.gitrepo.status import CoalescingWriter
 from gitops.gitrepo.verify import TrustStore

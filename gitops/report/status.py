@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 
 from gitops.drift import Finding, image_facts
 from gitops.fleet import Fleet
-from gitops.fleet.windows import next_window
+from gitops.fleet.openings import next_window
 from gitops.inventory import ClusterInventory, Inventory
 from gitops.plan import Plan
 from gitops.plan.model import ClusterPlan, PoolPlan, Wait

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from gitops import plan as planner
 from gitops.controller.metrics import Metrics
-from gitops.fleet.windows import window_states
+from gitops.fleet.openings import window_states
 from gitops.report.status import cluster_status
 from tests.unit.core.factories import cluster, declared, fleet
 
