@@ -41,20 +41,12 @@ _WHAT = {"image": "replacements for the new image", "drift": "drift remediations
 def step_time(work: PoolWork) -> tuple[float, str]:
     """How long one batch of the pool may take, and how that was estimated."""
     update = work.pool.update
-    boots = sorted(
-        m.node.ready_since - m.machine.created
-        for m in work.members
-        if m.replaces
-        and m.by_controller
-        and m.ready
-        and m.node is not None
-        and m.machine is not None
-        and m.node.ready_since > m.machine.created > 0
-    )
+    boots = work.boots  # gathered while the pool was analysed, once per inventory
     if len(boots) >= MIN_SAMPLES:
-        return boots[-1] + update.drain_timeout, (
+        longest = max(boots)
+        return longest + update.drain_timeout, (
             f"observed: longest of {len(boots)} boots in this rollout "
-            f"{format_duration(boots[-1])} + drainTimeout {format_duration(update.drain_timeout)}"
+            f"{format_duration(longest)} + drainTimeout {format_duration(update.drain_timeout)}"
         )
     return update.node_startup_timeout + update.drain_timeout, (
         f"worst case: nodeStartupTimeout {format_duration(update.node_startup_timeout)} + "
