@@ -176,9 +176,8 @@ def _sort(
         if m.ready and m.by_controller:
             assert node is not None
             work.newest_ready = max(work.newest_ready, node.ready_since)
-            made = m.machine.created if m.machine is not None else 0.0
-            if m.replaces and node.ready_since > made > 0:
-                work.boots.append(node.ready_since - made)
+            if m.replaces and m.machine is not None and node.ready_since > m.machine.created > 0:
+                work.boots.append(node.ready_since - m.machine.created)
         if m in paired:
             continue  # its replacement fills its slot
         if m.leaving:

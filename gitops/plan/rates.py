@@ -12,7 +12,7 @@ tightest one decides, and the plan names it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gitops.fleet import Fleet
@@ -45,15 +45,37 @@ class RateLedger:
 
     now: float
     fleet: Fleet
-    started: Mapping[str, list[float]]  # per cluster: creation times of replacements, sorted
+    inventory: Inventory
+    started: dict[str, list[float]] = field(default_factory=dict)  # per cluster, sorted
     taken: dict[str, list[float]] = field(default_factory=dict)  # per cluster, in this plan
 
     @classmethod
     def observe(cls, fleet: Fleet, inventory: Inventory, now: float) -> RateLedger:
-        started: dict[str, list[float]] = {}
-        for seen in inventory.clusters:
-            started[seen.name] = sorted(m.created for m in seen.machines if m.replaces)
-        return cls(now=now, fleet=fleet, started=started)
+        return cls(now=now, fleet=fleet, inventory=inventory)
+
+    def _observed(self, name: str) -> list[float]:
+        """When each replacement Machine of the cluster was created, sorted; read from the
+        pools' members (built for the plan anyway) and remembered on the cluster's inventory
+        until it changes."""
+        found = self.started.get(name)
+        if found is None:
+            seen, doc = self.inventory.cluster(name), self.fleet.cluster(name)
+            if seen is None or doc is None or not seen.reachable:
+                found = []
+            else:
+                pools = tuple(p.name for p in doc.spec.node_pools)
+                found = seen.derived(
+                    "rates/started",
+                    (self.fleet,),
+                    lambda: sorted(
+                        m.machine.created
+                        for p in pools
+                        for m in seen.members(p)
+                        if m.replaces and m.machine is not None
+                    ),
+                )
+            self.started[name] = found
+        return found
 
     def _scope(self, level: Level) -> Sequence[str]:
         if level.scope == "cluster":
@@ -65,7 +87,7 @@ class RateLedger:
     def _starts(self, clusters: Sequence[str], since: float) -> list[float]:
         times: list[float] = []
         for name in clusters:
-            observed = self.started.get(name, [])
+            observed = self._observed(name)
             times.extend(observed[bisect.bisect_right(observed, since) :])
             times.extend(self.taken.get(name, []))
         return sorted(times)
