@@ -215,18 +215,20 @@ class Calendar:
     now: float
     ignore_windows: bool = False  # an override (or ``apply --ignore-windows``) lifts windows
     lift_freezes: bool = False  # an override that says so lifts freezes too
-    _rules: dict[tuple[int, Kind, float], list[Span]] = field(default_factory=dict)
-    _unions: dict[tuple[int, Kind, float], list[Span]] = field(default_factory=dict)
+    # Rules and unions by value: clusters that copy one window (a schedule per cluster, the
+    # same in every cluster of a zone) share its evaluation. Levels by identity: each
+    # cluster's set is asked for again by each of its pools.
+    _rules: dict[tuple[Window | Freeze, Kind, float], list[Span]] = field(default_factory=dict)
+    _unions: dict[tuple[tuple[Window, ...], Kind, float], list[Span]] = field(default_factory=dict)
     _levels: dict[tuple[tuple[int, ...], Kind, float], tuple[list[Span], list[Span], bool]] = field(
         default_factory=dict
     )
     _keep: list[object] = field(default_factory=list)  # keeps id() keys alive for the plan
 
     def _spans(self, rule: Window | Freeze, kind: Kind, horizon: float) -> list[Span]:
-        key = (id(rule), kind, horizon)
+        key = (rule, kind, horizon)
         found = self._rules.get(key)
         if found is None:
-            self._keep.append(rule)
             until = self.now + horizon
             if not _applies(rule.covers, kind):
                 found = []
@@ -250,9 +252,9 @@ class Calendar:
             self._levels[key] = found
         return found
 
-    def _windows(self, m: Maintenance, windows: list[Window], kind: Kind, h: float) -> list[Span]:
+    def _windows(self, windows: tuple[Window, ...], kind: Kind, h: float) -> list[Span]:
         """The union of one level's windows, shared by every cluster under that level."""
-        key = (id(m), kind, h)
+        key = (windows, kind, h)
         found = self._unions.get(key)
         if found is None:
             found = self._unions[key] = union(s for w in windows for s in self._spans(w, kind, h))
@@ -269,10 +271,10 @@ class Calendar:
             m = level.maintenance
             if m is None:
                 continue
-            windows = [w for w in m.windows if _applies(w.covers, kind)]
+            windows = tuple(w for w in m.windows if _applies(w.covers, kind))
             if windows and not self.ignore_windows:
                 declared = True
-                allowed = intersect(allowed, self._windows(m, windows, kind, horizon))
+                allowed = intersect(allowed, self._windows(windows, kind, horizon))
             if not self.lift_freezes:
                 found = [s for f in m.freezes for s in self._spans(f, kind, horizon)]
                 declared = declared or bool(found)
