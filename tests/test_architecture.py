@@ -124,27 +124,6 @@ def test_contracts_keep_the_simulator_a_wing_of_its_own(
 
 # -- test modules share helpers through helper and fixture modules, not through each other ----
 
-# Helpers that still live in simulator test modules. The simulator's tests are being rearranged
-# on their own; the next pass moves these helpers into tests/sim helper modules and empties this.
-NEXT_PASS = frozenset(
-    {
-        ("tests/adapters/rollout/test_provider.py", "tests.sim.test_machine_crd"),
-        ("tests/sim/test_apply.py", "tests.sim.test_server"),
-        ("tests/sim/test_drift_injection.py", "tests.sim.test_world"),
-        ("tests/sim/test_eviction.py", "tests.sim.test_world"),
-        ("tests/sim/test_faults.py", "tests.sim.test_server"),
-        ("tests/sim/test_kubectl_drain.py", "tests.sim.test_eviction"),
-        ("tests/sim/test_kubelet.py", "tests.sim.test_physics"),
-        ("tests/sim/test_kubelet.py", "tests.sim.test_world"),
-        ("tests/sim/test_machine_crd.py", "tests.sim.test_physics"),
-        ("tests/sim/test_machine_crd.py", "tests.sim.test_world"),
-        ("tests/sim/test_openapi.py", "tests.sim.test_server"),
-        ("tests/sim/test_physics.py", "tests.sim.test_world"),
-        ("tests/sim/test_seed.py", "tests.sim.test_world"),
-        ("tests/sim/test_validation.py", "tests.sim.test_server"),
-    }
-)
-
 
 def imports_of_test_modules(root: Path) -> list[tuple[str, str]]:
     """Every (importing file, imported test module) pair under ``root``/tests, sorted."""
@@ -167,7 +146,7 @@ def imports_of_test_modules(root: Path) -> list[tuple[str, str]]:
 
 
 def test_no_test_module_imports_another_test_module() -> None:
-    offending = [pair for pair in imports_of_test_modules(ROOT) if pair not in NEXT_PASS]
+    offending = imports_of_test_modules(ROOT)
     assert offending == [], (
         "test modules import helpers from other test modules (move the helper into a helpers.py "
         f"or conftest.py fixture module that both import): {offending}"

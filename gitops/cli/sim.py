@@ -93,6 +93,15 @@ def sim() -> None:
     type=click.FloatRange(min=0.0, min_open=True),
     help="Also drop events older than this many seconds (real API servers keep minutes).",
 )
+@click.option(
+    "--capi-version",
+    type=click.Choice(["v1beta1", "v1beta2"]),
+    default="v1beta2",
+    show_default=True,
+    help="cluster.x-k8s.io versions served: v1beta2 serves v1beta2 (preferred) and v1beta1, as "
+    "Cluster API v1.11 and later do; v1beta1 serves only v1beta1, as an older management "
+    "cluster does.",
+)
 def serve(
     fleet_path: Path,
     port: int,
@@ -107,6 +116,7 @@ def serve(
     no_heartbeats: bool,
     watch_history: int,
     watch_history_seconds: float | None,
+    capi_version: str,
 ) -> None:
     """Serve a simulated fleet: the management cluster at / and each workload cluster at
     /clusters/<name>/, until interrupted (SIGINT or SIGTERM).
@@ -145,6 +155,7 @@ def serve(
         history=watch_history,
         history_seconds=watch_history_seconds,
         world_options={"heartbeats": not no_heartbeats},
+        capi_version=capi_version,
     )
     with stop_on_signals() as stop:
         try:

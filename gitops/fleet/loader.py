@@ -449,6 +449,7 @@ def _check_cluster(
                     "set maxSurge to at least 1",
                 )
             )
+        _check_machine_deployment(cluster, index, src, problems)
         if len(set(pool.zones)) != len(pool.zones):
             line, col = src.where((*here, "zones"))
             problems.append(
@@ -460,6 +461,36 @@ def _check_cluster(
                     "list each zone once",
                 )
             )
+
+
+def _check_machine_deployment(
+    cluster: ClusterDocument, index: int, src: Document, problems: list[Problem]
+) -> None:
+    """Two pools cannot roll through one MachineDeployment or one topology worker."""
+    ref = cluster.spec.node_pools[index].machine_deployment
+    if ref is None:
+        return
+    for earlier in range(index):
+        other = cluster.spec.node_pools[earlier]
+        theirs = other.machine_deployment
+        if theirs is None or (theirs.name, theirs.topology) != (ref.name, ref.topology):
+            continue
+        target = (
+            f"MachineDeployment {ref.name!r}" if ref.name else f"topology worker {ref.topology!r}"
+        )
+        line, col = src.where(("spec", "nodePools", index, "machineDeployment"))
+        first, _ = src.where(("spec", "nodePools", earlier, "machineDeployment"))
+        problems.append(
+            Problem(
+                src.file,
+                line,
+                col,
+                f"pool {cluster.spec.node_pools[index].name!r}: {target} is already rolled by "
+                f"pool {other.name!r} (at {src.file}:{first})",
+                "give each pool its own MachineDeployment or topology worker",
+            )
+        )
+        return
 
 
 def _minor(version: str) -> tuple[int, int] | None:

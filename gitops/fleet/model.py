@@ -10,7 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from gitops.fleet.spec import ClusterDocument, FleetDocument, Image, NodePool, Wave
+from gitops.fleet.spec import (
+    ClusterDocument,
+    FleetDocument,
+    Image,
+    MachineDeploymentRef,
+    NodePool,
+    Wave,
+)
+
+# A pool's ``machine_deployment`` (``NodePool.machine_deployment``) is a MachineDeploymentRef.
+__all__ = ["Fleet", "MachineDeploymentRef", "NodePool", "WaveMembers"]
 
 
 @dataclass(frozen=True)

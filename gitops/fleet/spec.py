@@ -618,6 +618,66 @@ class MachineTemplate(_Model):
     )
 
 
+class MachineDeploymentRef(_Model):
+    """The Cluster API MachineDeployment a pool is rolled through, instead of standalone Machines.
+
+    Either ``name`` (a MachineDeployment in the cluster's machines namespace, whose template
+    gitops swaps) or ``topology`` (a worker of ``Cluster.spec.topology``, ClusterClass-managed:
+    gitops writes only that worker entry, the image going in through ``imageVariable``).
+    """
+
+    # The rule of ``_one_target``, for editors. A key given as null counts as absent, as it does
+    # for the loader, hence "present" means "present as a string".
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["name"], "properties": {"name": {"type": "string"}}},
+                {"required": ["topology"], "properties": {"topology": {"type": "string"}}},
+            ],
+            "if": {
+                "required": ["imageVariable"],
+                "properties": {"imageVariable": {"type": "string"}},
+            },
+            "then": {"required": ["topology"], "properties": {"topology": {"type": "string"}}},
+        }
+    )
+
+    name: DnsLabel | None = Field(
+        default=None,
+        description="A MachineDeployment in the cluster's machines namespace.",
+    )
+    topology: DnsLabel | None = Field(
+        default=None,
+        description="A worker of Cluster.spec.topology.workers.machineDeployments[] of the "
+        "Cluster named like the fleet cluster, in the machines namespace.",
+    )
+    image_variable: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Only with topology: the ClusterClass variable (a topology override on the "
+        'worker) that receives the image\'s source (default "image").',
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> MachineDeploymentRef:
+        if (self.name is None) == (self.topology is None):
+            which = "both" if self.name is not None else "neither"
+            raise ValueError(
+                f"machineDeployment has {which} of name and topology; give exactly one: name for "
+                "a MachineDeployment, topology for a ClusterClass worker"
+            )
+        if self.image_variable is not None and self.topology is None:
+            raise ValueError(
+                "machineDeployment.imageVariable is only used with topology; remove it, or name "
+                "the topology worker instead of the MachineDeployment"
+            )
+        if self.topology is not None and self.image_variable is None:
+            # Resolved here so that every reader sees the variable a topology pool uses.
+            object.__setattr__(self, "image_variable", "image")
+        return self
+
+
 class Taint(_Model):
     """A taint every node of the pool must carry."""
 
@@ -669,6 +729,11 @@ class NodePool(_Model):
     )
     machine_template: MachineTemplate | None = Field(
         default=None, description="Provider templates for new Machines."
+    )
+    machine_deployment: MachineDeploymentRef | None = Field(
+        default=None,
+        description="Roll the pool through a Cluster API MachineDeployment (by name or as a "
+        "ClusterClass topology worker) instead of standalone Machines.",
     )
     update: UpdatePolicy = Field(default_factory=UpdatePolicy, description="Replacement policy.")
 

@@ -23,3 +23,9 @@ CORDONED_BY_ANNOTATION = PREFIX + "cordoned-by"  # set when the controller cordo
 PHASES = ("planned", "provisioning", "ready", "cordoned", "draining", "retired")
 DRAIN_STARTED_ANNOTATION = PREFIX + "drain-started"  # on a Node: when its drain began (epoch s)
 DRAIN_BLOCKED_ANNOTATION = PREFIX + "drain-blocked-by"  # on a Node: the PDB blocking its drain
+
+
+def standalone_machine_labels(cluster: str, pool: str) -> dict[str, str]:
+    """Every label gitops puts on a Machine it creates itself (standalone mode): what a
+    MachineSet's selector must not match, or Cluster API would adopt the Machine."""
+    return {CLUSTER_NAME_LABEL: cluster, POOL_LABEL: pool}

@@ -35,7 +35,7 @@ from gitops.sim.api.handler import (
     ApiServer,
 )
 from gitops.sim.api.kinds import ApiError, ResourceType
-from gitops.sim.api.resources import NAMESPACES, NODES
+from gitops.sim.api.resources import CAPI_VERSIONS, NAMESPACES, NODES
 from gitops.sim.api.store import MANAGEMENT, Store, copy_obj
 from gitops.sim.world.world import World
 
@@ -97,7 +97,12 @@ class Simulator:
         world_options: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         tls: bool = False,
+        capi_version: str = "v1beta2",
     ) -> None:
+        if capi_version not in CAPI_VERSIONS:
+            raise ValueError(f"capi_version must be one of {', '.join(CAPI_VERSIONS)}")
+        # v1beta2 serves both versions (v1beta2 preferred), v1beta1 only the old one.
+        self.capi_versions = CAPI_VERSIONS if capi_version == "v1beta2" else ("v1beta1",)
         self.fleet_path = fleet_path
         self.tls = tls
         self.port = port
@@ -162,6 +167,7 @@ class Simulator:
                 faults=self.injector,
                 versions=versions,
                 tls=context,
+                capi_versions=self.capi_versions,
             )
             httpd.bookmark_interval = BOOKMARK_INTERVAL * self.time_scale
             self.url = httpd.url
@@ -178,6 +184,7 @@ class Simulator:
                         time_scale=self.time_scale,
                         audit=self.audit,
                         server_url=self.url,
+                        infra_contract="v1beta2" if "v1beta2" in self.capi_versions else "v1beta1",
                         **self.world_options,
                     )
                     with _no_cyclic_gc():

@@ -11,7 +11,7 @@ import yaml
 
 from gitops.sim import Simulator
 from gitops.sim.api.resources import CONFIGMAPS
-from tests.sim.test_server import raw
+from tests.sim.helpers import raw
 
 Obj = dict[str, Any]
 PATH = "/api/v1/namespaces/default/configmaps/cfg"

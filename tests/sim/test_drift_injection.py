@@ -8,7 +8,7 @@ from gitops.fleet.wellknown import CORDONED_BY_ANNOTATION, MACHINE_ANNOTATION, P
 from gitops.sim.api.resources import MACHINES, NODES
 from gitops.sim.world import drift
 from gitops.sim.world import seed as seed_
-from tests.sim.test_world import example_fleet, make_world
+from tests.sim.helpers import example_fleet, make_world
 
 NOW = 1_767_225_600.0
 

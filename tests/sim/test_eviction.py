@@ -7,7 +7,6 @@ In-process through ``Store.post_subresource`` on virtual time, and over HTTP wit
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +14,9 @@ import pytest
 
 from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import PDBS, PODS
-from gitops.sim.api.store import Store
-from tests.sim.test_world import make_world
+from tests.sim.helpers import CLUSTER, crowded_checkout, evict, make_world
 
 Obj = dict[str, Any]
-CLUSTER = "canary-eu-1"
-
-
-def evict(store: Store, name: str, namespace: str = "shop", **body: Any) -> Obj:
-    return store.post_subresource(
-        CLUSTER,
-        PODS,
-        namespace,
-        name,
-        "eviction",
-        {
-            "apiVersion": "policy/v1",
-            "kind": "Eviction",
-            "metadata": {"name": name, "namespace": namespace},
-            **body,
-        },
-    )
-
-
-def crowded_checkout(store: Store) -> tuple[str, list[str]]:
-    """A node holding two checkout pods (seeding guarantees one in the canary) and their names."""
-    pods = store.list(CLUSTER, PODS, "shop", label_selector="app=checkout")[0]
-    by_node = Counter(p["spec"]["nodeName"] for p in pods)
-    node = sorted(n for n, count in by_node.items() if count >= 2)[0]
-    return node, sorted(p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == node)
 
 
 def test_an_eviction_the_budget_cannot_afford_is_429_naming_the_pdb_until_the_pod_is_back() -> None:

@@ -14,7 +14,7 @@ from gitops.sim import Simulator
 from gitops.sim.api.audit import read as read_audit
 from gitops.sim.api.faults import FaultSpecError, Injector, parse
 from tests.sim.conftest import api_client, node
-from tests.sim.test_server import raw
+from tests.sim.helpers import raw
 
 
 def test_spec_parses_every_item() -> None:

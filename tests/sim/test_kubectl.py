@@ -70,11 +70,17 @@ def test_cordon_and_uncordon(seeded: Simulator, tmp_path: Path) -> None:
 
 def test_get_machines_by_name_short_name_and_category(seeded: Simulator, tmp_path: Path) -> None:
     kc = seeded.kubeconfig_path
-    expected = ["NAMESPACE", "NAME", "CLUSTER", "NODENAME", "PROVIDERID", "PHASE", "AGE", "VERSION"]
+    # kubectl reads the preferred version, v1beta2, and prints that CRD version's columns.
     for what in ("machines", "ma", "machines.cluster.x-k8s.io"):
-        rows = table(kubectl(kc, "get", what, "-A", cache=tmp_path))
-        assert rows[0] == expected, what
-        assert rows[1][:6] == ["default", "m1", "c1", "m1", "sim://c1/m1", "Running"]
+        text = kubectl(kc, "get", what, "-A", cache=tmp_path)
+        header = text.splitlines()[0]
+        for column in ("NODE NAME", "FAILURE DOMAIN", "READY", "AVAILABLE", "UP-TO-DATE"):
+            assert column in header, (what, header)
+        assert table(text)[1][:4] == ["default", "m1", "c1", "m1"]
+    expected = ["NAMESPACE", "NAME", "CLUSTER", "NODENAME", "PROVIDERID", "PHASE", "AGE", "VERSION"]
+    rows = table(kubectl(kc, "get", "machines.v1beta1.cluster.x-k8s.io", "-A", cache=tmp_path))
+    assert rows[0] == expected
+    assert rows[1][:6] == ["default", "m1", "c1", "m1", "sim://c1/m1", "Running"]
     rows = table(kubectl(kc, "get", "cluster-api", "-A", cache=tmp_path))
     assert rows[1][1] == "machine.cluster.x-k8s.io/m1"
 

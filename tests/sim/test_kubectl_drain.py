@@ -16,7 +16,7 @@ import pytest
 
 from gitops.sim import Simulator
 from gitops.sim.api.resources import NODES, PODS
-from tests.sim.test_eviction import CLUSTER, crowded_checkout
+from tests.sim.helpers import CLUSTER, crowded_checkout
 
 KUBECTL = shutil.which("kubectl")
 EXAMPLE = Path(__file__).resolve().parents[2] / "fleet-repo-example"

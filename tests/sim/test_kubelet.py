@@ -15,8 +15,7 @@ from gitops.sim.api.resources import LEASES, MACHINES, NODES, PDBS, PODS
 from gitops.sim.api.store import Event, Store
 from gitops.sim.world.kubelet import LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE
 from gitops.sim.world.machines import EXCLUDE_DRAIN_ANNOTATION
-from tests.sim.test_physics import CLUSTER, NS, machine_or_none, node_or_none, pods_on
-from tests.sim.test_world import make_world
+from tests.sim.helpers import CLUSTER, NS, machine_or_none, make_world, node_or_none, pods_on
 
 Obj = dict[str, Any]
 

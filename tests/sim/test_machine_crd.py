@@ -1,107 +1,29 @@
 """Every Machine the simulator holds is one a real Cluster API management cluster would accept.
 
 The upstream CRD is read in place from ``../shared/crds/cluster.x-k8s.io_machines.yaml`` (never
-copied into the project); its v1beta1 ``openAPIV3Schema`` is turned into a JSON Schema (the
-``x-kubernetes-*`` markers dropped, ``nullable`` and int-or-string spelled out, ``date-time``
-checked by pattern) and every seeded Machine, every state physics moves a Machine through, and
-the Machines the controller's provider builds are validated against it. Then a Machine missing
-``spec.clusterName`` is shown to be refused with 422, in-process and over HTTP.
+copied into the project) by ``tests.sim.crds``, in the version each Machine's apiVersion names.
+Every seeded Machine and every state physics moves a Machine through is validated against it
+(the provider's Machines are held to it in ``tests/adapters/rollout/test_provider.py``). Then a
+Machine missing ``spec.clusterName`` is shown to be refused with 422, in-process and over HTTP.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import MACHINES
-from tests.sim.test_physics import clone_like_a_machineset, new_machine
-from tests.sim.test_world import example_fleet, make_world
-
-jsonschema = pytest.importorskip("jsonschema")
-
-CRD = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "crds"
-    / "cluster.x-k8s.io_machines.yaml"
-)
-DATE_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-Obj = dict[str, Any]
-
-
-def to_json_schema(node: Any) -> Any:
-    """An OpenAPI v3 (structural, Kubernetes flavoured) schema as a draft-7 JSON Schema."""
-    if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key.startswith("x-kubernetes-") or key in ("description", "nullable"):
-            continue
-        if key == "format":
-            if value == "date-time":
-                out["pattern"] = DATE_TIME
-            continue  # int32/int64 and the like add nothing a type check misses here
-        out[key] = (
-            {k: to_json_schema(v) for k, v in value.items()}
-            if key in ("properties", "patternProperties")
-            else to_json_schema(value)
-        )
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    return out
-
-
-@functools.cache
-def machine_schema() -> Obj:
-    # Read in place, never copied into the project; without it the proof fails, not skips.
-    assert CRD.exists(), f"the upstream Machine CRD must be at {CRD} (shared/ beside the project)"
-    crd = yaml.safe_load(CRD.read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-    schema = to_json_schema(version["schema"]["openAPIV3Schema"])
-    schema["additionalProperties"] = False  # apiVersion, kind, metadata, spec, status only
-    for sub in ("spec", "status"):
-        _close(schema["properties"][sub])
-    return schema
-
-
-def _close(schema: Obj) -> None:
-    """Unknown fields would be pruned by a real server: treat them as errors, so none slip by."""
-    if schema.get("type") == "object" and "properties" in schema:
-        schema.setdefault("additionalProperties", False)
-        for sub in schema["properties"].values():
-            _close(sub)
-    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
-        _close(schema["items"])
-
-
-def problems(machine: Obj) -> list[str]:
-    validator = jsonschema.Draft7Validator(machine_schema())
-    return [
-        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in validator.iter_errors(machine)
-    ]
-
-
-def assert_valid(machine: Obj) -> None:
-    found = problems(machine)
-    assert not found, f"Machine {machine['metadata']['name']} breaks the CRD schema: {found}"
+from tests.sim.crds import assert_valid_crd, crd_problems
+from tests.sim.helpers import clone_like_a_machineset, make_world, new_machine
 
 
 def test_the_schema_check_is_not_vacuous() -> None:
     bad = new_machine("m")
     del bad["spec"]["clusterName"]
     bad["status"] = {"phase": "Exploded", "lastUpdated": "yesterday"}
-    found = " ".join(problems(bad))
+    found = " ".join(crd_problems(bad))
     assert "'clusterName' is a required property" in found
     assert "Exploded" in found and "yesterday" in found
 
@@ -111,7 +33,7 @@ def test_every_seeded_machine_validates_against_the_upstream_v1beta1_schema() ->
     machines = store.list("", MACHINES)[0]
     assert len(machines) == 122
     for machine in machines:
-        assert_valid(machine)
+        assert_valid_crd(machine)
 
 
 def test_machines_stay_valid_through_every_phase_physics_moves_them_through() -> None:
@@ -130,51 +52,25 @@ def test_machines_stay_valid_through_every_phase_physics_moves_them_through() ->
         clock.advance(step)
         for machine in store.list("", MACHINES, "canary-eu-1")[0]:
             if machine["metadata"]["name"].startswith("m-"):
-                assert_valid(machine)
+                assert_valid_crd(machine)
                 phases.add(machine["status"]["phase"])
         if step == 10:
             store.delete("", MACHINES, "canary-eu-1", "m-template")
     assert phases == {"Provisioning", "Running", "Failed", "Pending", "Deleting"}
 
 
-def test_the_providers_machines_validate_too() -> None:
-    """The controller's provider builds Machines the same way in production: hold it to the CRD."""
-    clusterapi = pytest.importorskip("gitops.providers.clusterapi")
-    fleet = example_fleet()
-    cluster = fleet.cluster("prod-eu-1")
-    assert cluster is not None
-    pool = cluster.pool("gpu-h100")
-    assert pool is not None
-    request = clusterapi.MachineRequest(
-        cluster=cluster,
-        pool=pool,
-        image_name=pool.image,
-        image=fleet.images[pool.image],
-        zone=pool.zones[0],
-        replaces="prod-eu-1-gpu-h100-abcde",
-        plan_id="p1",
-    )
-    infra = {
-        "apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha1",
-        "kind": "SimMachine",
-        "metadata": {"name": "x", "namespace": cluster.namespace},
-    }
-    machine = clusterapi.ClusterAPIProvider.machine_for(None, request, infra, None)  # type: ignore[arg-type]
-    assert_valid(machine)
-
-
 def test_a_machine_missing_its_cluster_name_is_refused_with_422() -> None:
     _, store, _, _ = make_world()
     bad = new_machine("m-nameless")
     del bad["spec"]["clusterName"]
-    assert problems(bad)  # the upstream schema refuses it ...
+    assert crd_problems(bad)  # the upstream schema refuses it ...
     with pytest.raises(ApiError) as err:  # ... and so does the simulator
         store.create("", MACHINES, bad)
     assert (err.value.code, err.value.reason) == (422, "Invalid")
     assert err.value.details["causes"][0]["field"] == "spec.clusterName"  # type: ignore[index]
     mistyped = new_machine("m-mistyped")
     mistyped["spec"]["bootstrap"] = "cloud-init"
-    assert problems(mistyped)
+    assert crd_problems(mistyped)
     with pytest.raises(ApiError) as err:
         store.create("", MACHINES, mistyped)
     assert err.value.code == 422
@@ -201,4 +97,4 @@ def test_the_refusal_reaches_the_official_client_as_422(tmp_path: Path) -> None:
         good = api.create_namespaced_custom_object(
             "cluster.x-k8s.io", "v1beta1", "canary-eu-1", "machines", new_machine("m-good")
         )
-        assert_valid(good)
+        assert_valid_crd(good)

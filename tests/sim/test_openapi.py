@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops.sim import Simulator
-from tests.sim.test_server import raw
+from tests.sim.helpers import raw
 
 Obj = dict[str, Any]
 

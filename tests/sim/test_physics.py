@@ -20,84 +20,23 @@ from gitops.sim.api.resources import (
     PODS,
     REPLICASETS,
     SIMMACHINES,
-    SIMMACHINETEMPLATES,
 )
 from gitops.sim.api.store import Store
 from gitops.sim.world import workloads as wl
 from gitops.sim.world.base import Latencies
-from tests.sim.test_world import make_world, ready
+from tests.sim.helpers import (
+    CLUSTER,
+    NS,
+    clone_like_a_machineset,
+    machine_or_none,
+    make_world,
+    new_machine,
+    node_or_none,
+    pods_on,
+    ready,
+)
 
 Obj = dict[str, Any]
-CLUSTER, NS = "canary-eu-1", "canary-eu-1"
-INFRA_API = "infrastructure.cluster.x-k8s.io/v1alpha1"
-
-
-def new_machine(
-    name: str,
-    *,
-    infra_kind: str = "SimMachineTemplate",
-    infra_name: str = "general",
-    pool: str = "general",
-    zone: str = "eu-west-1b",
-    labels: dict[str, str] | None = None,
-) -> Obj:
-    return {
-        "apiVersion": "cluster.x-k8s.io/v1beta1",
-        "kind": "Machine",
-        "metadata": {
-            "name": name,
-            "namespace": NS,
-            "labels": {
-                "cluster.x-k8s.io/cluster-name": CLUSTER,
-                POOL_LABEL: pool,
-                **(labels or {}),
-            },
-            "finalizers": ["machine.cluster.x-k8s.io"],
-        },
-        "spec": {
-            "clusterName": CLUSTER,
-            "version": "v1.31.4",
-            "bootstrap": {"dataSecretName": f"{CLUSTER}-{pool}-bootstrap"},
-            "infrastructureRef": {
-                "apiVersion": INFRA_API,
-                "kind": infra_kind,
-                "name": infra_name,
-                "namespace": NS,
-            },
-            "failureDomain": zone,
-        },
-    }
-
-
-def clone_like_a_machineset(store: Store, name: str, source: str) -> None:
-    """What gitops.providers.clusterapi does: the template's spec, the new image source set."""
-    template = store.get("", SIMMACHINETEMPLATES, NS, "general")
-    spec = dict(template["spec"]["template"]["spec"])
-    spec["image"] = source
-    store.create(
-        "",
-        SIMMACHINES,
-        {
-            "apiVersion": INFRA_API,
-            "kind": "SimMachine",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": spec,
-        },
-    )
-
-
-def node_or_none(store: Store, name: str, cluster: str = CLUSTER) -> Obj | None:
-    found = store.list(cluster, NODES, field_selector=f"metadata.name={name}")[0]
-    return found[0] if found else None
-
-
-def machine_or_none(store: Store, name: str) -> Obj | None:
-    found = store.list("", MACHINES, NS, field_selector=f"metadata.name={name}")[0]
-    return found[0] if found else None
-
-
-def pods_on(store: Store, node: str, cluster: str = CLUSTER) -> list[Obj]:
-    return store.list(cluster, PODS, field_selector=f"spec.nodeName={node}")[0]
 
 
 def test_a_machine_provisions_registers_its_node_then_the_node_turns_ready() -> None:
@@ -173,7 +112,8 @@ def test_the_node_boots_the_source_its_simmachine_names_not_a_stale_image_name()
     assert ready(node)
     sim = store.get("", SIMMACHINES, NS, "canary-eu-1-general-bbbbb")
     assert (
-        sim["status"]["ready"] is True and sim["spec"]["providerID"] == node["spec"]["providerID"]
+        sim["status"]["initialization"] == {"provisioned": True}  # the v1beta2 contract
+        and sim["spec"]["providerID"] == node["spec"]["providerID"]
     )
 
 

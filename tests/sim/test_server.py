@@ -22,6 +22,7 @@ from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import NODES, PODS
 from gitops.sim.api.store import Store
 from tests.sim.conftest import api_client, machine, node, pod
+from tests.sim.helpers import raw
 
 CAPI = ("cluster.x-k8s.io", "v1beta1")
 
@@ -31,28 +32,6 @@ def status_of(e: ApiException) -> dict[str, Any]:
     assert body["kind"] == "Status" and body["status"] == "Failure"
     assert body["code"] == e.status
     return body
-
-
-def raw(
-    sim: Simulator,
-    path: str,
-    *,
-    method: str = "GET",
-    accept: str = "",
-    body: bytes | None = None,
-    content_type: str = "",
-) -> tuple[int, dict[str, str], Any]:
-    req = urllib.request.Request(sim.url + path, method=method, data=body)
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    if accept:
-        req.add_header("Accept", accept)
-    if content_type:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def test_kubeconfig_points_at_the_running_server(api_sim: Simulator) -> None:

@@ -21,6 +21,8 @@ def test_specs_written_are_the_fleet_the_loader_reads(tmp_path: Path) -> None:
             (
                 PoolSpec("workers", 5),
                 PoolSpec("gpu", 2, zones=("z-a",), labels={"gpu": "yes"}, taints=(taint,)),
+                PoolSpec("md", 2, machine_deployment={"name": "md"}),
+                PoolSpec("tp", 2, machine_deployment={"topology": "md-0"}),
             ),
             labels={"region": "r1"},
         ),
@@ -43,6 +45,9 @@ def test_specs_written_are_the_fleet_the_loader_reads(tmp_path: Path) -> None:
     assert (gpu.replicas, gpu.zones, gpu.labels) == (2, ("z-a",), {"gpu": "yes"})
     assert [(t.key, t.value, t.effect) for t in gpu.taints] == [("dedicated", "gpu", "NoSchedule")]
     assert c1.spec.node_pools[0].update.max_surge == "25%"
+    md, tp = (p.machine_deployment for p in c2.spec.node_pools[2:])
+    assert md is not None and md.name == "md"
+    assert tp is not None and (tp.topology, tp.image_variable) == ("md-0", "image")
 
 
 def test_cluster_files_beside_the_fleet_file(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 from gitops.sim import Simulator
 from gitops.sim.api.resources import LEASES, MACHINES, NODES
 from tests.sim.conftest import machine
-from tests.sim.test_server import raw
+from tests.sim.helpers import raw
 
 Obj = dict[str, Any]
 NOW = "2026-12-04T21:00:00.000000Z"

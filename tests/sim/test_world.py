@@ -1,19 +1,16 @@
 """The world as a whole: seeding into a store, its physics thread on the real clock, and scale.
 
-Also the helpers the other world-side tests share (``make_world``, ``RecordingAudit``): a world
-on an in-process store driven by a ``ManualClock``, so tests move virtual time and never sleep.
+The world the other world-side tests build comes from ``tests.sim.helpers.make_world``.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from gitops.fleet import Fleet, load
+from gitops.fleet import load
 from gitops.sim.api.resources import (
     DAEMONSETS,
     MACHINES,
@@ -24,71 +21,10 @@ from gitops.sim.api.resources import (
     SIMMACHINETEMPLATES,
 )
 from gitops.sim.api.store import Store
-from gitops.sim.world.base import Latencies
 from gitops.sim.world.clock import ManualClock, RealClock
 from gitops.sim.world.synthetic import write_fleet
 from gitops.sim.world.world import World
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "fleet-repo-example"
-Obj = dict[str, Any]
-
-
-@functools.cache
-def example_fleet() -> Fleet:
-    return load(EXAMPLE)
-
-
-class RecordingAudit:
-    """An AuditLog stand-in keeping the state-change lines in memory."""
-
-    def __init__(self) -> None:
-        self.changes: list[dict[str, Any]] = []
-
-    def change(self, *, cluster: str, event: str, **fields: Any) -> None:
-        self.changes.append({"cluster": cluster, "event": event, **fields})
-
-    def events(self, event: str) -> list[dict[str, Any]]:
-        return [c for c in self.changes if c["event"] == event]
-
-
-def make_world(
-    *,
-    seed: int = 0,
-    initial: str = "declared",
-    drift: str = "",
-    boot_failure_rate: float = 0.0,
-    latencies: Latencies | None = None,
-    time_scale: float = 1.0,
-    fleet: Fleet | None = None,
-    heartbeats: bool = True,
-    pod_grace_seconds: int | None = None,
-) -> tuple[World, Store, ManualClock, RecordingAudit]:
-    """A seeded world on a fresh store, on virtual time."""
-    store = Store(seed=seed)
-    clock = ManualClock()
-    audit = RecordingAudit()
-    world = World(
-        store,
-        fleet or example_fleet(),
-        seed=seed,
-        initial=initial,  # type: ignore[arg-type]
-        drift=drift,
-        time_scale=time_scale,
-        audit=audit,
-        latencies=latencies,
-        boot_failure_rate=boot_failure_rate,
-        server_url="http://127.0.0.1:6443",
-        clock=clock,
-        heartbeats=heartbeats,
-        pod_grace_seconds=pod_grace_seconds,
-    )
-    world.seed()
-    return world, store, clock, audit
-
-
-def ready(node: Obj) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+from tests.sim.helpers import example_fleet, make_world, ready
 
 
 def test_seed_creates_the_fleet_in_the_store_with_statuses_computed() -> None:

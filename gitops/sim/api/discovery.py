@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops.sim.api.kinds import ResourceType
-from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
+from gitops.sim.api.resources import CAPI_VERSIONS, SUBRESOURCE_VERBS, groups, served
 
 Obj = dict[str, Any]
 
@@ -50,16 +50,16 @@ def _group(name: str, versions: list[str]) -> Obj:
     return {"name": name, "versions": entries, "preferredVersion": entries[0]}
 
 
-def api_group_list() -> Obj:
+def api_group_list(capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> Obj:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group(g, vs) for g, vs in groups().items() if g],
+        "groups": [_group(g, vs) for g, vs in groups(capi_versions).items() if g],
     }
 
 
-def api_group(name: str) -> Obj | None:
-    versions = groups().get(name)
+def api_group(name: str, capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> Obj | None:
+    versions = groups(capi_versions).get(name)
     if not name or versions is None:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
@@ -97,13 +97,15 @@ def _subentry(r: ResourceType, sub: str) -> Obj:
     return entry
 
 
-def resource_list(group: str, version: str) -> Obj | None:
+def resource_list(
+    group: str, version: str, capi_versions: tuple[str, ...] = CAPI_VERSIONS
+) -> Obj | None:
     """The APIResourceList of one group/version ("" group: /api/v1), or None if not served."""
-    served = [r for r in RESOURCES.values() if r.group == group and r.version == version]
-    if not served:
+    kinds = [r for r in served(capi_versions) if r.group == group and r.version == version]
+    if not kinds:
         return None
     resources: list[Obj] = []
-    for r in sorted(served, key=lambda r: r.plural):
+    for r in sorted(kinds, key=lambda r: r.plural):
         resources.append(_entry(r))
         resources.extend(_subentry(r, sub) for sub in sorted(r.subresources))
     return {

@@ -44,12 +44,14 @@ from gitops.sim.api.faults import Decision, Injector
 from gitops.sim.api.kinds import ApiError, ResourceType
 from gitops.sim.api.patch import APPLY, apply_patch
 from gitops.sim.api.resources import (
+    CAPI_VERSIONS,
     NAMESPACES,
     NODES,
     PODS,
-    RESOURCES,
     REVIEWS,
+    SERVED,
     SERVICEACCOUNTS,
+    groups,
     pod_update_problems,
     resource_at,
 )
@@ -133,9 +135,13 @@ class ApiServer(ThreadingHTTPServer):
         faults: Injector | None = None,
         versions: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
+        capi_versions: tuple[str, ...] = CAPI_VERSIONS,
     ) -> None:
         super().__init__(address, ApiHandler)
         self.store = store
+        # The cluster.x-k8s.io versions served: both (v1beta2 preferred), or v1beta1 only as an
+        # old management cluster (before Cluster API v1.11) serves.
+        self.capi_versions = capi_versions
         self.tls = tls
         self.authorizer = authz.Authorizer(store, admin_tokens={TOKEN: USER})
         self.audit = audit or AuditLog(None)
@@ -396,25 +402,29 @@ class ApiHandler(BaseHTTPRequestHandler):
         elif parts == ["api"]:
             doc = discovery.api_versions(self.server.address)
         elif parts == ["api", "v1"]:
-            doc = discovery.resource_list("", "v1")
+            doc = discovery.resource_list("", "v1", self.server.capi_versions)
         elif parts == ["apis"]:
-            doc = discovery.api_group_list()
+            doc = discovery.api_group_list(self.server.capi_versions)
         elif len(parts) == 2 and parts[0] == "apis":
-            doc = discovery.api_group(parts[1])
+            doc = discovery.api_group(parts[1], self.server.capi_versions)
             if doc is None:
                 raise NOT_FOUND
         elif len(parts) == 3 and parts[0] == "apis":
-            doc = discovery.resource_list(parts[1], parts[2])
+            doc = discovery.resource_list(parts[1], parts[2], self.server.capi_versions)
             if doc is None:
                 raise NOT_FOUND
         elif parts == ["openapi", "v3"]:
-            doc = openapi.v3_index()
+            doc = openapi.v3_index(self.server.capi_versions)
         elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
             gv = parts[2:]
             document: bytes | None = None
             if gv[0] == "api" and len(gv) == 2:
                 document = openapi.v3("", gv[1])
-            elif gv[0] == "apis" and len(gv) == 3:
+            elif (
+                gv[0] == "apis"
+                and len(gv) == 3
+                and groups(self.server.capi_versions).get(gv[1], []).count(gv[2])
+            ):
                 document = openapi.v3(gv[1], gv[2])
             if document is None:
                 raise NOT_FOUND
@@ -428,7 +438,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     "NotAcceptable",
                     f"only application/json is served, not {accept!r} (protobuf is not served)",
                 )
-            self._send_bytes(200, openapi.v2())
+            self._send_bytes(200, openapi.v2(self.server.capi_versions))
             return True
         elif parts and parts[0] == "openapi":
             raise NOT_FOUND
@@ -447,9 +457,14 @@ class ApiHandler(BaseHTTPRequestHandler):
         if not rest:
             return None
         namespace = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and resource_at(group, version, rest[2]):
+        served = self.server.capi_versions
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and resource_at(group, version, rest[2], served)
+        ):
             namespace, rest = rest[1], rest[2:]
-        rtype = resource_at(group, version, rest[0])
+        rtype = resource_at(group, version, rest[0], served)
         if rtype is None or len(rest) > 3:
             return None
         if namespace is not None and not rtype.namespaced:
@@ -890,7 +905,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _rtype_of(obj: Obj) -> ResourceType:
-        for r in RESOURCES.values():
+        for r in SERVED:
             if r.kind == obj.get("kind") and r.api_version == obj.get("apiVersion"):
                 return r
         raise ApiError.internal(f"no resource type for {obj.get('kind')}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitops.sim.api.kinds import ResourceType
 from gitops.sim.api.patch import MERGE_KEYS, MERGE_PRIMITIVES
-from gitops.sim.api.resources import RESOURCES, SUBRESOURCE_VERBS, groups
+from gitops.sim.api.resources import CAPI_VERSIONS, SERVED, SUBRESOURCE_VERBS, groups, served
 from gitops.sim.api.schema import EVICTION, definitions, root_class
 
 Obj = dict[str, Any]
@@ -64,7 +64,7 @@ def _schema(node: Obj, ref: str, name: str = "") -> Obj:
 
 
 def _kinds() -> dict[str, ResourceType]:
-    return {root_class(r): r for r in RESOURCES.values()}
+    return {root_class(r): r for r in SERVED}
 
 
 def _definitions(ref: str, names: set[str] | None = None) -> Obj:
@@ -174,11 +174,11 @@ def _operations(r: ResourceType, ref: str, v3: bool) -> Obj:
 
 
 @functools.cache
-def v2() -> bytes:
+def v2(capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> bytes:
     """The whole ``/openapi/v2`` (swagger 2.0) document, serialized once."""
     ref = "#/definitions/"
     paths: Obj = {}
-    for r in sorted(RESOURCES.values(), key=lambda r: (r.group, r.plural)):
+    for r in sorted(served(capi_versions), key=lambda r: (r.group, r.version, r.plural)):
         paths.update(_operations(r, ref, v3=False))
     doc = {
         "swagger": "2.0",
@@ -189,10 +189,10 @@ def v2() -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def v3_index() -> Obj:
+def v3_index(capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> Obj:
     """``/openapi/v3``: one document per served group/version, addressed with its hash."""
     paths = {}
-    for group, versions in groups().items():
+    for group, versions in groups(capi_versions).items():
         for version in versions:
             gv = _gv_path(group, version)
             digest = hashlib.sha256(v3(group, version) or b"").hexdigest()[:32].upper()
@@ -203,15 +203,15 @@ def v3_index() -> Obj:
 @functools.cache
 def v3(group: str, version: str) -> bytes | None:
     """The OpenAPI 3.0 document of one group/version (None if not served), serialized once."""
-    served = [r for r in RESOURCES.values() if r.group == group and r.version == version]
-    if not served:
+    kinds = [r for r in SERVED if r.group == group and r.version == version]
+    if not kinds:
         return None
     ref = "#/components/schemas/"
     paths: Obj = {}
-    roots = [root_class(r) for r in served]
-    if any("eviction" in r.subresources for r in served):
+    roots = [root_class(r) for r in kinds]
+    if any("eviction" in r.subresources for r in kinds):
         roots.append(EVICTION)
-    for r in sorted(served, key=lambda r: r.plural):
+    for r in sorted(kinds, key=lambda r: r.plural):
         paths.update(_operations(r, ref, v3=True))
     doc = {
         "openapi": "3.0.0",

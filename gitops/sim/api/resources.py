@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from gitops.sim.api import capischemas
 from gitops.sim.api.kinds import ApiError, ResourceType
 
 _RO = ("get", "list", "watch")
@@ -90,6 +91,27 @@ MACHINES = _rt(
     categories=("cluster-api",),
     sub=("status",),
 )
+CAPI = "cluster.x-k8s.io"
+
+
+def _capi(kind: str, plural: str, version: str, short: tuple[str, ...]) -> ResourceType:
+    return _rt(
+        CAPI, version, kind, plural, short=short, categories=("cluster-api",), sub=("status",)
+    )
+
+
+# Cluster API kinds are served in v1beta1 and v1beta2 (the storage version, preferred), the
+# two views of one stored object (``gitops.sim.api.conversion``). ``MACHINES`` is the v1beta1
+# view the simulated machine controller reads and writes.
+MACHINES_V1BETA2 = _capi("Machine", "machines", "v1beta2", ("ma",))
+MACHINESETS = _capi("MachineSet", "machinesets", "v1beta2", ("ms",))
+MACHINESETS_V1BETA1 = _capi("MachineSet", "machinesets", "v1beta1", ("ms",))
+MACHINEDEPLOYMENTS = _capi("MachineDeployment", "machinedeployments", "v1beta2", ("md",))
+MACHINEDEPLOYMENTS_V1BETA1 = _capi("MachineDeployment", "machinedeployments", "v1beta1", ("md",))
+CLUSTERS = _capi("Cluster", "clusters", "v1beta2", ("cl",))
+CLUSTERS_V1BETA1 = _capi("Cluster", "clusters", "v1beta1", ("cl",))
+CLUSTERCLASSES = _capi("ClusterClass", "clusterclasses", "v1beta2", ("cc",))
+CAPI_VERSIONS = ("v1beta2", "v1beta1")  # preferred first
 AUTHZ = "authorization.k8s.io"
 # Create-only reviews (``kubectl auth can-i``), answered by the RBAC authorizer, never stored.
 SELFSUBJECTACCESSREVIEWS = ResourceType(
@@ -141,11 +163,23 @@ RESOURCES: dict[str, ResourceType] = {
         CLUSTERROLEBINDINGS,
         SELFSUBJECTACCESSREVIEWS,
         SELFSUBJECTRULESREVIEWS,
-        MACHINES,
+        MACHINES_V1BETA2,
+        MACHINESETS,
+        MACHINEDEPLOYMENTS,
+        CLUSTERS,
+        CLUSTERCLASSES,
         SIMMACHINETEMPLATES,
         SIMMACHINES,
     )
 }
+# Every served resource type, one per version: RESOURCES holds the storage version of each.
+SERVED: tuple[ResourceType, ...] = (
+    *RESOURCES.values(),
+    MACHINES,
+    MACHINESETS_V1BETA1,
+    MACHINEDEPLOYMENTS_V1BETA1,
+    CLUSTERS_V1BETA1,
+)
 
 # Verbs of each subresource, as discovery lists them.
 SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
@@ -154,8 +188,8 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "token": ("create",),  # TokenRequest: what `kubectl create token` posts
 }
 
-_BY_GVK = {(r.api_version, r.kind): r for r in RESOURCES.values()}
-_BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES.values()}
+_BY_GVK = {(r.api_version, r.kind): r for r in SERVED}
+_BY_PATH = {(r.group, r.version, r.plural): r for r in SERVED}
 
 
 def resource_for(api_version: str, kind: str) -> ResourceType:
@@ -163,99 +197,52 @@ def resource_for(api_version: str, kind: str) -> ResourceType:
     return _BY_GVK[(api_version, kind)]
 
 
-def resource_at(group: str, version: str, plural: str) -> ResourceType | None:
+def is_served(rtype: ResourceType, capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> bool:
+    """Whether a server speaking ``capi_versions`` of cluster.x-k8s.io serves ``rtype``.
+
+    An old management cluster (v1beta1 only) serves no v1beta2 kind, not even ClusterClass."""
+    return rtype.group != CAPI or rtype.version in capi_versions
+
+
+def resource_at(
+    group: str, version: str, plural: str, capi_versions: tuple[str, ...] = CAPI_VERSIONS
+) -> ResourceType | None:
     """The resource type served at ``/api(s)/<group>/<version>/<plural>``, if any."""
-    return _BY_PATH.get((group, version, plural))
+    rtype = _BY_PATH.get((group, version, plural))
+    return rtype if rtype is not None and is_served(rtype, capi_versions) else None
 
 
-def groups() -> dict[str, list[str]]:
-    """Served group -> versions ("" is the core group), in a stable order."""
+def served(capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> list[ResourceType]:
+    """The resource types a server speaking ``capi_versions`` of cluster.x-k8s.io serves."""
+    return [r for r in SERVED if is_served(r, capi_versions)]
+
+
+def groups(capi_versions: tuple[str, ...] = CAPI_VERSIONS) -> dict[str, list[str]]:
+    """Served group -> versions ("" is the core group), preferred version first."""
     out: dict[str, list[str]] = {}
-    for r in RESOURCES.values():
+    for r in served(capi_versions):
         versions = out.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
+    if CAPI in out:
+        out[CAPI].sort(key=CAPI_VERSIONS.index)
     return out
 
 
-# --------------------------------------------------------------------------- Machine validation
+def api_version_getter(group: str, kind: str) -> str:
+    """The apiVersion a v1beta1 reference names for a group and kind (upstream's
+    ``apiVersionGetter``: the version served for it), ``<group>/v1beta1`` for kinds not served."""
+    for r in SERVED:
+        if r.group == group and r.kind == kind and r.key in RESOURCES:
+            return RESOURCES[r.key].api_version
+    return f"{group}/v1beta1" if group else "v1"
+
+
+# --------------------------------------------------------------------------- Cluster API validation
 
 Schema = dict[str, Any]
-_REF: Schema = {
-    "type": "object",
-    "properties": {
-        k: {"type": "string"}
-        for k in ("apiVersion", "fieldPath", "kind", "name", "namespace", "resourceVersion", "uid")
-    },
-}
-_QUALIFIED = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-# Subset of the v1beta1 schema of cluster.x-k8s.io_machines.yaml (spec only; status is free).
-MACHINE_SPEC_SCHEMA: Schema = {
-    "type": "object",
-    "required": ["bootstrap", "clusterName", "infrastructureRef"],
-    "properties": {
-        "bootstrap": {
-            "type": "object",
-            "properties": {
-                "configRef": _REF,
-                "dataSecretName": {"type": "string", "maxLength": 253},
-            },
-        },
-        "clusterName": {"type": "string", "minLength": 1, "maxLength": 63},
-        "failureDomain": {"type": "string", "minLength": 1, "maxLength": 256},
-        "infrastructureRef": _REF,
-        "nodeDeletionTimeout": {"type": "string"},
-        "nodeDrainTimeout": {"type": "string"},
-        "nodeVolumeDetachTimeout": {"type": "string"},
-        "providerID": {"type": "string", "minLength": 1, "maxLength": 512},
-        "readinessGates": {
-            "type": "array",
-            "maxItems": 32,
-            "items": {
-                "type": "object",
-                "required": ["conditionType"],
-                "properties": {
-                    "conditionType": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 316,
-                        "pattern": _QUALIFIED + r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
-                    },
-                    "polarity": {"type": "string", "enum": ["Positive", "Negative"]},
-                },
-            },
-        },
-        "taints": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 64,
-            "items": {
-                "type": "object",
-                "required": ["effect", "key", "propagation"],
-                "properties": {
-                    "effect": {
-                        "type": "string",
-                        "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"],
-                    },
-                    "key": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 317,
-                        "pattern": _QUALIFIED + r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$",
-                    },
-                    "propagation": {"type": "string", "enum": ["Always", "OnInitialization"]},
-                    "value": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 63,
-                        "pattern": r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
-                    },
-                },
-            },
-        },
-        "version": {"type": "string", "minLength": 1, "maxLength": 256},
-    },
-}
+# The v1beta1 Machine spec subset (kept under its old name for the Machine CRD tests).
+MACHINE_SPEC_SCHEMA: Schema = capischemas.MACHINE_SPEC_V1BETA1
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
@@ -270,6 +257,16 @@ _JSON_TYPE = {dict: "object", list: "array", str: "string", bool: "boolean", int
 def schema_problems(value: Any, schema: Schema, path: str) -> Iterator[tuple[str, str, str]]:
     """(field, reason, message) for each way ``value`` breaks ``schema``; prunes unknown keys."""
     kind = schema.get("type")
+    if schema.get("x-int-or-string") and not (
+        isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    ):
+        got = _JSON_TYPE.get(type(value), "null" if value is None else type(value).__name__)
+        yield (
+            path,
+            "FieldValueTypeInvalid",
+            f'Invalid value: "{got}": {path} in body must be of type integer,string: "{got}"',
+        )
+        return
     if kind and not _TYPES[kind](value):
         got = _JSON_TYPE.get(type(value), "null" if value is None else type(value).__name__)
         yield (
@@ -279,6 +276,13 @@ def schema_problems(value: Any, schema: Schema, path: str) -> Iterator[tuple[str
         )
         return
     if kind == "object":
+        if "minProperties" in schema and len(value) < schema["minProperties"]:
+            yield (
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {len(value)}: {path} in body should have at least "
+                f"{schema['minProperties']} properties",
+            )
         for req in schema.get("required", ()):
             if req not in value:
                 yield f"{path}.{req}", "FieldValueRequired", "Required value"
@@ -304,6 +308,21 @@ def schema_problems(value: Any, schema: Schema, path: str) -> Iterator[tuple[str
             )
         for i, item in enumerate(value):
             yield from schema_problems(item, schema.get("items", {}), f"{path}[{i}]")
+    elif kind == "integer":
+        if "minimum" in schema and value < schema["minimum"]:
+            yield (
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {value}: {path} in body should be greater than or equal to "
+                f"{schema['minimum']}",
+            )
+        if "maximum" in schema and value > schema["maximum"]:
+            yield (
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {value}: {path} in body should be less than or equal to "
+                f"{schema['maximum']}",
+            )
     elif kind == "string":
         if "minLength" in schema and len(value) < schema["minLength"]:
             yield (
@@ -332,19 +351,36 @@ def schema_problems(value: Any, schema: Schema, path: str) -> Iterator[tuple[str
             )
 
 
-def validate_machine(cluster: str, new: dict[str, Any], old: dict[str, Any] | None) -> None:
-    """Refuse a Machine a real v1beta1 management cluster would refuse (422 Invalid)."""
+def validate_capi(cluster: str, new: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Refuse a Cluster API object its upstream CRD would refuse (422 Invalid), in the version
+    its apiVersion names (the store checks the stored v1beta2 form, and v1beta1 writes before
+    converting them)."""
     del cluster, old
     name = str((new.get("metadata") or {}).get("name", ""))
+    version = str(new.get("apiVersion") or "").rpartition("/")[2]
+    kind = str(new.get("kind") or "")
+    schema = capischemas.SPEC_SCHEMAS.get((kind, version))
+    if schema is None:
+        return
     problems = []
-    if "spec" in new:  # the CRD does not require a spec; what a spec holds it checks
-        problems = list(schema_problems(new["spec"], MACHINE_SPEC_SCHEMA, "spec"))
+    if "spec" in new:  # what a spec holds the CRD checks
+        problems = list(schema_problems(new["spec"], schema, "spec"))
+    elif (kind, version) in capischemas.SPEC_REQUIRED:
+        problems.append(("spec", "FieldValueRequired", "Required value"))
     if "status" in new and not isinstance(new["status"], dict):
         problems.append(
             ("status", "FieldValueTypeInvalid", "Invalid value: status must be of type object")
         )
     if problems:
-        raise ApiError.invalid(MACHINES, name, problems)
+        rtype = _BY_GVK.get((str(new.get("apiVersion")), kind), MACHINES)
+        raise ApiError.invalid(rtype, name, problems)
+
+
+def validate_machine(cluster: str, new: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Refuse a Machine a real management cluster would refuse (422 Invalid), v1beta1 unless
+    its apiVersion says v1beta2."""
+    obj = new if new.get("apiVersion") else {**new, "apiVersion": MACHINES.api_version}
+    validate_capi(cluster, {**obj, "kind": "Machine"}, old)
 
 
 _QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -481,7 +517,7 @@ def immutable_problems(
         for field in ("data", "binaryData", "stringData"):
             if new.get(field) != old.get(field):
                 problems.append((field, "FieldValueForbidden", message))
-    if rtype.key == MACHINES.key:
+    if rtype.key in (MACHINES.key, MACHINESETS.key, MACHINEDEPLOYMENTS.key):
         new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
         if new_spec.get("clusterName") != old_spec.get("clusterName"):
             problems.append(
@@ -532,5 +568,7 @@ def builtin_validators() -> list[
     out: list[tuple[ResourceType, Callable[[str, dict[str, Any], dict[str, Any] | None], None]]] = [
         (r, _validate_labels(r)) for r in RESOURCES.values()
     ]
-    out.append((MACHINES, validate_machine))
+    # ClusterClass is not converted; the converted kinds are validated by the store in the
+    # version each write comes in (``store._incoming``), as the API server validates requests.
+    out.append((CLUSTERCLASSES, validate_capi))
     return out

@@ -23,12 +23,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops.sim.api.capischemas import SPEC_SCHEMAS
 from gitops.sim.api.kinds import ResourceType
 from gitops.sim.api.resources import (
+    CAPI,
     EVENTS,
-    MACHINE_SPEC_SCHEMA,
-    MACHINES,
     RESOURCES,
+    SERVED,
     SIMMACHINES,
     SIMMACHINETEMPLATES,
 )
@@ -48,12 +49,15 @@ _GO_TYPES = {
     "boolean": "bool",
     "bytes": "[]uint8",
 }
-_CUSTOM = {MACHINES.key, SIMMACHINES.key, SIMMACHINETEMPLATES.key}
+_CUSTOM = {SIMMACHINES.key, SIMMACHINETEMPLATES.key} | {r.key for r in SERVED if r.group == CAPI}
 _lock = threading.Lock()
 
 
 def root_class(rtype: ResourceType) -> str:
-    """The definition a kind's objects decode as (its client model class for built-ins)."""
+    """The definition a kind's objects decode as (its client model class for built-ins; for
+    Cluster API kinds, the CRD's name as the API server publishes it, one per version)."""
+    if rtype.group == CAPI:
+        return f"io.x-k8s.cluster.{rtype.version}.{rtype.kind}"
     if rtype.key in _CUSTOM:
         return rtype.kind
     return "CoreV1Event" if rtype is EVENTS else f"V1{rtype.kind}"
@@ -76,14 +80,13 @@ def definitions() -> dict[str, Obj]:
         out = derive([*roots, EVICTION])
         meta = {"t": "ref", "name": "V1ObjectMeta"}
         head = {"apiVersion": {"t": "string"}, "kind": {"t": "string"}, "metadata": meta}
-        out[MACHINES.kind] = {
-            "go": MACHINES.kind,
-            "props": {
-                **head,
-                "spec": from_json_schema(MACHINE_SPEC_SCHEMA),
-                "status": {"t": "any"},
-            },
-        }
+        for r in SERVED:
+            if r.group == CAPI:
+                spec = from_json_schema(SPEC_SCHEMAS[(r.kind, r.version)])
+                out[root_class(r)] = {
+                    "go": r.kind,
+                    "props": {**head, "spec": spec, "status": {"t": "any"}},
+                }
         for r in (SIMMACHINES, SIMMACHINETEMPLATES):
             out[r.kind] = {"go": r.kind, "props": dict(head), "preserve": True}
         return out

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from gitops.sim.api import resources, selectors
+from gitops.sim.api import conversion, resources, selectors
 from gitops.sim.api.kinds import ApiError, ResourceType
 
 Obj = dict[str, Any]
@@ -223,6 +223,8 @@ class Store:
             obj = self._bucket(cluster, rtype).get(self._key(rtype, namespace, name))
             if obj is None:
                 raise ApiError.not_found(rtype, name)
+            if rtype.key in conversion.CONVERTED:
+                return _outgoing(rtype, obj)
             return copy_obj(obj) if copy else obj
 
     def list(
@@ -243,6 +245,8 @@ class Store:
             bucket = self._bucket(cluster, rtype)
             items = [bucket[k] for k in sorted(bucket) if match(bucket[k])]
             rv = self._rv
+        if rtype.key in conversion.CONVERTED:
+            return [_outgoing(rtype, i) for i in items], rv
         return ([copy_obj(i) for i in items] if copy else items), rv
 
     def list_at(
@@ -278,7 +282,11 @@ class Store:
                     state.pop(key, None)
                 else:
                     state[key] = ev.old
-        return [state[k] for k in sorted(state) if (after is None or k > after) and match(state[k])]
+        return [
+            _outgoing(rtype, state[k])
+            for k in sorted(state)
+            if (after is None or k > after) and match(state[k])
+        ]
 
     def count(self, cluster: str, rtype: ResourceType) -> int:
         with self._lock:
@@ -295,6 +303,7 @@ class Store:
         actor: str = "sim",
         dry_run: bool = False,
     ) -> Obj:
+        view, rtype, obj = rtype, _storage(rtype), _incoming(rtype, obj)
         with self._lock, self.dry_run_scope(dry_run):
             bucket = self._bucket(cluster, rtype)
             new: Obj = {"apiVersion": rtype.api_version, "kind": rtype.kind}
@@ -367,7 +376,7 @@ class Store:
                 new.setdefault("status", {})["phase"] = "Active"
             self._validate(cluster, rtype, new, None)
             self._commit(cluster, rtype, key, new, None, "ADDED", actor)
-            result = copy_obj(new)
+            result = _outgoing(view, new)
         self._dispatch()
         return result
 
@@ -386,6 +395,7 @@ class Store:
         A ``metadata.resourceVersion`` in ``obj`` must be the stored one (else 409 Conflict).
         """
         meta = obj.get("metadata") or {}
+        view, rtype, obj = rtype, _storage(rtype), _incoming(rtype, obj, subresource)
         with self._lock, self.dry_run_scope(dry_run):
             old = self._bucket(cluster, rtype).get(
                 self._key(rtype, meta.get("namespace"), meta.get("name", ""))
@@ -397,7 +407,7 @@ class Store:
                 raise ApiError.conflict(rtype, meta["name"])
             result = self._replace(cluster, rtype, old, copy_obj(obj), subresource, actor)
         self._dispatch()
-        return result
+        return _outgoing(view, result, copy=False)
 
     def mutate(
         self,
@@ -416,13 +426,20 @@ class Store:
         No resourceVersion check unless ``fn`` leaves a different one in the result (then 409,
         which is how a PATCH carrying a stale resourceVersion fails on a real server).
         """
+        view, rtype = rtype, _storage(rtype)
         with self._lock, self.dry_run_scope(dry_run):
             old = self._bucket(cluster, rtype).get(self._key(rtype, namespace, name))
             if old is None:
                 raise ApiError.not_found(rtype, name)
             # The result is copied too: it may share dicts with the caller's own state, and
             # stored objects must never change behind the store's back.
-            new = copy_obj(fn(copy_obj(old)))
+            if rtype.key not in conversion.CONVERTED:
+                new = copy_obj(fn(copy_obj(old)))
+            else:
+                changed = fn(_outgoing(view, old))
+                if not isinstance(changed, dict):
+                    raise ApiError.bad_request("the patched object is not a JSON object")
+                new = _incoming(view, changed, subresource)
             if not isinstance(new, dict):
                 raise ApiError.bad_request("the patched object is not a JSON object")
             new_meta = new.setdefault("metadata", {})
@@ -441,7 +458,7 @@ class Store:
                 new_meta["namespace"] = old["metadata"]["namespace"]
             result = self._replace(cluster, rtype, old, new, subresource, actor)
         self._dispatch()
-        return result
+        return _outgoing(view, result, copy=False)
 
     def delete(
         self,
@@ -461,6 +478,7 @@ class Store:
         ``propagation`` is "Orphan" to keep dependents (owner references removed); otherwise
         dependents whose owners are all gone are deleted too (the garbage collector's job).
         """
+        view, rtype = rtype, _storage(rtype)
         with self._lock, self.dry_run_scope(dry_run):
             bucket = self._bucket(cluster, rtype)
             key = self._key(rtype, namespace, name)
@@ -477,7 +495,7 @@ class Store:
                     )
             result = self._delete_locked(cluster, rtype, key, old, actor, grace_period, propagation)
         self._dispatch()
-        return result
+        return _outgoing(view, result, copy=False)
 
     # ------------------------------------------------------------------ watch
 
@@ -504,11 +522,15 @@ class Store:
         as the apiserver's watch cache does (``cacheWatcher.nextBookmarkTime``).
         """
         match = self._matcher(rtype, namespace, label_selector, field_selector)
+        view, rtype = rtype, _storage(rtype)
         with self._lock:
             self._bucket(cluster, rtype)  # 404 for an unknown cluster, before streaming starts
-        return self._watch(
+        events = self._watch(
             cluster, rtype, match, resource_version, stop, timeout, bookmark_interval, bookmark_lead
         )
+        if view is rtype:
+            return events
+        return (_event_view(view, ev) for ev in events)
 
     def _watch(
         self,
@@ -1002,3 +1024,43 @@ def _filtered(ev: Event, match: Callable[[Obj], bool]) -> Event | None:
                 "DELETED", ev.cluster, ev.resource, ev.object, ev.resource_version, ev.old, ev.actor
             )
     return ev if now else None
+
+
+def _storage(rtype: ResourceType) -> ResourceType:
+    """The resource type objects of ``rtype``'s kind are stored as (its storage version)."""
+    if rtype.key in conversion.CONVERTED:
+        return resources.RESOURCES[rtype.key]
+    return rtype
+
+
+def _incoming(rtype: ResourceType, obj: Obj, subresource: str | None = None) -> Obj:
+    """A written object in the storage version: validated against the schema of the version
+    it was written in (as the API server validates a request, before converting it for
+    storage), then converted."""
+    if rtype.key not in conversion.CONVERTED:
+        return obj
+    obj = {**obj, "apiVersion": rtype.api_version, "kind": rtype.kind}
+    if subresource is None:
+        # The check prunes unknown fields from what it is given: a copy of the spec only.
+        checked = {**obj, "spec": copy_obj(obj["spec"])} if "spec" in obj else obj
+        resources.validate_capi("", checked, None)
+    if rtype.version == conversion.STORAGE_VERSION:
+        return obj
+    return conversion.to_v1beta2(obj)
+
+
+def _outgoing(rtype: ResourceType, obj: Obj, *, copy: bool = True) -> Obj:
+    """A stored object as ``rtype``'s version shows it (always a copy the caller may keep)."""
+    if rtype.key not in conversion.CONVERTED or rtype.version == conversion.STORAGE_VERSION:
+        return copy_obj(obj) if copy else obj
+    return conversion.to_v1beta1(obj, resources.api_version_getter)
+
+
+def _event_view(rtype: ResourceType, ev: Event) -> Event:
+    if ev.type == "BOOKMARK":
+        obj = {**ev.object, "apiVersion": rtype.api_version}
+        return Event(ev.type, ev.cluster, rtype, obj, ev.resource_version, None, ev.actor)
+    old = None if ev.old is None else _outgoing(rtype, ev.old)
+    return Event(
+        ev.type, ev.cluster, rtype, _outgoing(rtype, ev.object), ev.resource_version, old, ev.actor
+    )

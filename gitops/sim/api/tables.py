@@ -9,6 +9,7 @@ functions of (objects, now); they must never touch the store or do I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -248,19 +249,6 @@ def _event_cells(obj: Obj, now: float) -> list[Any]:
     ]
 
 
-def _machine_cells(obj: Obj, now: float) -> list[Any]:
-    # The v1beta1 additionalPrinterColumns of the upstream Machine CRD.
-    return [
-        _name(obj),
-        _get(obj, "spec", "clusterName"),
-        _get(obj, "status", "nodeRef", "name"),
-        _get(obj, "spec", "providerID"),
-        _get(obj, "status", "phase"),
-        age(obj, now),
-        _get(obj, "spec", "version"),
-    ]
-
-
 def _generic_cells(obj: Obj, now: float) -> list[Any]:
     return [_name(obj), age(obj, now)]
 
@@ -432,19 +420,138 @@ PRINTERS: dict[str, tuple[list[Column], Cells]] = {
         ],
         _event_cells,
     ),
-    "machines.cluster.x-k8s.io": (
-        [
-            NAME,
-            ("Cluster", "string", "Cluster", 0),
-            ("NodeName", "string", "Node name associated with this machine", 0),
-            ("ProviderID", "string", "Provider ID", 0),
-            ("Phase", "string", "Machine status such as Terminating/Pending/Running/Failed etc", 0),
-            ("Age", "date", "Time duration since creation of Machine", 0),
-            ("Version", "string", "Kubernetes version associated with this Machine", 0),
-        ],
-        _machine_cells,
-    ),
 }
+
+
+# The additionalPrinterColumns of the upstream Cluster API CRDs, per served version:
+# (name, type, jsonPath, priority); "date" columns print as an age, as the API server's CRD
+# table convertor prints them.
+_D = "date"
+CRD_COLUMNS: dict[tuple[str, str], list[tuple[str, str, str, int]]] = {
+    ("Machine", "v1beta1"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("NodeName", "string", ".status.nodeRef.name", 0),
+        ("ProviderID", "string", ".spec.providerID", 0),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.version", 0),
+    ],
+    ("Machine", "v1beta2"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("Node Name", "string", ".status.nodeRef.name", 0),
+        ("Provider ID", "string", ".spec.providerID", 10),
+        ("Failure domain", "string", ".status.failureDomain", 0),
+        ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
+        ("Available", "string", '.status.conditions[?(@.type=="Available")].status', 0),
+        ("Up-to-date", "string", '.status.conditions[?(@.type=="UpToDate")].status', 0),
+        ("Internal-IP", "string", '.status.addresses[?(@.type=="InternalIP")].address', 10),
+        ("External-IP", "string", '.status.addresses[?(@.type=="ExternalIP")].address', 10),
+        ("OS-Image", "string", ".status.nodeInfo.osImage", 10),
+        ("Paused", "string", '.status.conditions[?(@.type=="Paused")].status', 10),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.version", 0),
+    ],
+    ("MachineSet", "v1beta1"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("Desired", "integer", ".spec.replicas", 10),
+        ("Replicas", "integer", ".status.replicas", 0),
+        ("Ready", "integer", ".status.readyReplicas", 0),
+        ("Available", "integer", ".status.availableReplicas", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.template.spec.version", 0),
+    ],
+    ("MachineSet", "v1beta2"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("Desired", "integer", ".spec.replicas", 0),
+        ("Current", "integer", ".status.replicas", 0),
+        ("Ready", "integer", ".status.readyReplicas", 0),
+        ("Available", "integer", ".status.availableReplicas", 0),
+        ("Up-to-date", "integer", ".status.upToDateReplicas", 0),
+        ("Paused", "string", '.status.conditions[?(@.type=="Paused")].status', 10),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.template.spec.version", 0),
+    ],
+    ("MachineDeployment", "v1beta1"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("Desired", "integer", ".spec.replicas", 10),
+        ("Replicas", "integer", ".status.replicas", 0),
+        ("Ready", "integer", ".status.readyReplicas", 0),
+        ("Updated", "integer", ".status.updatedReplicas", 0),
+        ("Unavailable", "integer", ".status.unavailableReplicas", 0),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.template.spec.version", 0),
+    ],
+    ("MachineDeployment", "v1beta2"): [
+        ("Cluster", "string", ".spec.clusterName", 0),
+        ("Available", "string", '.status.conditions[?(@.type=="Available")].status', 0),
+        ("Desired", "integer", ".spec.replicas", 0),
+        ("Current", "integer", ".status.replicas", 0),
+        ("Ready", "integer", ".status.readyReplicas", 0),
+        ("Available", "integer", ".status.availableReplicas", 0),
+        ("Up-to-date", "integer", ".status.upToDateReplicas", 0),
+        ("Paused", "string", '.status.conditions[?(@.type=="Paused")].status', 10),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.template.spec.version", 0),
+    ],
+    ("Cluster", "v1beta1"): [
+        ("ClusterClass", "string", ".spec.topology.class", 0),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.topology.version", 0),
+    ],
+    ("Cluster", "v1beta2"): [
+        ("ClusterClass", "string", ".spec.topology.classRef.name", 0),
+        ("Available", "string", '.status.conditions[?(@.type=="Available")].status', 0),
+        ("W Desired", "integer", ".status.workers.desiredReplicas", 0),
+        ("W Available", "integer", ".status.workers.availableReplicas", 0),
+        ("W Up-to-date", "integer", ".status.workers.upToDateReplicas", 0),
+        ("Phase", "string", ".status.phase", 0),
+        ("Age", _D, ".metadata.creationTimestamp", 0),
+        ("Version", "string", ".spec.topology.version", 0),
+    ],
+}
+_FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')
+
+
+# One step of a path: a field, optionally with a filter (whose own dots do not split it).
+_STEP = re.compile(r'\w+(?:\[\?\(@\.\w+=="[^"]*"\)\])?')
+
+
+def json_path(obj: Any, path: str) -> Any:
+    """The value at a printer column's JSONPath (dotted fields and one ``[?(@.k=="v")]``
+    filter per step, all the CRDs use); None when absent."""
+    node = obj
+    for step in _STEP.findall(path):
+        match = _FILTER.match(step)
+        if match:
+            items = node.get(match.group(1)) if isinstance(node, dict) else None
+            hits = [
+                i
+                for i in items or []
+                if isinstance(i, dict) and str(i.get(match.group(2))) == match.group(3)
+            ]
+            node = hits[0] if hits else None
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def _crd_printer(rtype: ResourceType) -> tuple[list[Column], Any]:
+    spec = CRD_COLUMNS[(rtype.kind, rtype.version)]
+    columns: list[Column] = [NAME] + [(n, t, n, p) for n, t, _, p in spec]
+
+    def cells(obj: Obj, now: float) -> list[Any]:
+        out: list[Any] = [_name(obj)]
+        for _, kind, path, _ in spec:
+            out.append(age(obj, now) if kind == _D else json_path(obj, path))
+        return out
+
+    return columns, cells
 
 
 def _partial(obj: Obj) -> Obj:
@@ -466,6 +573,8 @@ def table(
 ) -> Obj:
     """A meta.k8s.io/v1 Table of ``objects``; ``include_object`` is None, Metadata or Object."""
     columns, cells = PRINTERS.get(rtype.key, ([NAME, AGE], _generic_cells))
+    if (rtype.kind, rtype.version) in CRD_COLUMNS:
+        columns, cells = _crd_printer(rtype)
     rows = []
     for obj in objects:
         row: Obj = {"cells": cells(obj, now)}

@@ -23,12 +23,14 @@ from gitops.sim.api.kinds import ApiError, ResourceType
 from gitops.sim.api.resources import (
     DAEMONSETS,
     DEPLOYMENTS,
+    MACHINES,
     NODES,
     PDBS,
     PODS,
     REPLICASETS,
 )
 from gitops.sim.api.store import Event, Store
+from gitops.sim.world import capi
 from gitops.sim.world import seed as seed_
 from gitops.sim.world.clock import Clock, Scheduler
 
@@ -107,6 +109,7 @@ class PhysicsBase:
         audit: Audit | None = None,
         time_scale: float = 1.0,
         heartbeats: bool = True,
+        infra_contract: str = "v1beta2",
     ) -> None:
         if not 0.0 <= boot_failure_rate <= 1.0:
             raise ValueError(f"boot failure rate must be between 0 and 1, not {boot_failure_rate}")
@@ -119,6 +122,9 @@ class PhysicsBase:
         self.boot_failure_rate = boot_failure_rate
         self.time_scale = time_scale  # for Kubernetes' own periods (grace, heartbeats, drains)
         self.heartbeats = heartbeats
+        # The Cluster API contract SimMachines follow (v1beta1: status.ready; v1beta2:
+        # status.initialization.provisioned), as the management cluster's version implies.
+        self.infra_contract = infra_contract
         self.audit: Audit = audit or _NoAudit()
         self.lock = threading.RLock()
         self._events: deque[Event] = deque()
@@ -133,6 +139,10 @@ class PhysicsBase:
         self._dirty_ds: set[str] = set()
         self._dirty_status: set[tuple[str, str, Key]] = set()  # (cluster, resource key, key)
         self._retry_waiting: set[str] = set()
+        # Namespaces of the management cluster whose Cluster API objects (MachineDeployments,
+        # MachineSets, topology Clusters) need a reconcile.
+        self._dirty_capi: set[str] = set()
+        self._capi_wakeups: set[tuple[str, float]] = set()  # (namespace, when) scheduled
         self.errors: list[str] = []  # actions that failed unexpectedly (for tests and logs)
 
     def cluster(self, name: str) -> ClusterCache:
@@ -158,6 +168,8 @@ class PhysicsBase:
         *,
         subresource: str | None = None,
     ) -> Obj | None:
+        if rtype == MACHINES and subresource == "status":
+            fn = self._with_v1beta2_conditions(fn)
         try:
             out = self.store.mutate(
                 cluster, rtype, k[0] or None, k[1], fn, subresource=subresource, actor=ACTOR
@@ -168,6 +180,21 @@ class PhysicsBase:
             raise
         self._remember(cluster, rtype, out)
         return out
+
+    def _with_v1beta2_conditions(self, fn: Callable[[Obj], Obj]) -> Callable[[Obj], Obj]:
+        """A Machine status write that also keeps the v1beta2 conditions (in the v1beta1
+        view's ``status.v1beta2``) in step, as Cluster API v1.11 writes both shapes."""
+        stamp = seed_.rfc3339(self.clock.now())
+
+        def both(o: Obj) -> Obj:
+            o = fn(o)
+            status = o.setdefault("status", {})
+            deleting = bool(o["metadata"].get("deletionTimestamp"))
+            conditions = capi.machine_v1beta2_conditions(status, deleting=deleting, stamp=stamp)
+            status.setdefault("v1beta2", {})["conditions"] = conditions
+            return o
+
+        return both
 
     def _create(self, cluster: str, rtype: ResourceType, obj: Obj) -> Obj:
         out = self.store.create(cluster, rtype, obj, actor=ACTOR)

@@ -29,30 +29,50 @@ from functools import partial
 from typing import Any
 
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
+from gitops.sim.api.conversion import to_v1beta1
 from gitops.sim.api.kinds import ApiError
 from gitops.sim.api.resources import (
+    CLUSTERCLASSES,
+    CLUSTERS,
     DAEMONSETS,
     DEPLOYMENTS,
+    MACHINEDEPLOYMENTS,
     MACHINES,
+    MACHINESETS,
     NODES,
     PDBS,
     PODS,
     REPLICASETS,
     SIMMACHINES,
+    api_version_getter,
 )
 from gitops.sim.api.store import Event
 from gitops.sim.world import seed as seed_
 from gitops.sim.world import workloads as wl
 from gitops.sim.world.base import TABLES, ClusterCache, Obj, key_of
 from gitops.sim.world.kubelet import Kubelet
+from gitops.sim.world.machinedeployments import MachineDeploymentController
 from gitops.sim.world.machines import Machines
+from gitops.sim.world.machinesets import MachineSetController
 from gitops.sim.world.scheduling import Scheduling
+from gitops.sim.world.topology import TopologyController
 from gitops.sim.world.workloads import WorkloadControllers
 
-_WATCHED = TABLES | {MACHINES.key, SIMMACHINES.key}
+# Cluster API kinds whose changes dirty their namespace for the MachineSet, MachineDeployment
+# and topology controllers.
+_CAPI = {MACHINES.key, MACHINESETS.key, MACHINEDEPLOYMENTS.key, CLUSTERS.key, CLUSTERCLASSES.key}
+_WATCHED = TABLES | _CAPI | {SIMMACHINES.key}
 
 
-class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
+class Physics(
+    Machines,
+    Kubelet,
+    Scheduling,
+    WorkloadControllers,
+    MachineSetController,
+    MachineDeploymentController,
+    TopologyController,
+):
     """The simulated controllers and machines, fed by the store's events; see the module
     docstring. (``Machines`` brings ``Disruption``: drains go through the eviction decision.)"""
 
@@ -106,6 +126,9 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
                 self._retry_waiting.add(name)
             for m in self._machines.values():
                 self._machine_seen(m, None)
+            for rtype in (MACHINESETS, MACHINEDEPLOYMENTS, CLUSTERS):
+                for obj in self.store.list(seed_.MANAGEMENT, rtype)[0]:
+                    self._dirty_capi.add(obj["metadata"]["namespace"])
             for name in self.store.clusters():
                 if name != seed_.MANAGEMENT:
                     for node_name, node in sorted(self.cluster(name).nodes.items()):
@@ -156,6 +179,8 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
         return seen
 
     def _management_event(self, ev: Event) -> None:
+        if ev.resource.key in _CAPI:
+            self._dirty_capi.add(ev.object["metadata"].get("namespace") or "")
         if ev.resource is SIMMACHINES or ev.resource.key == SIMMACHINES.key:
             if ev.type == "ADDED":
                 waiting = self._waiting_infra.pop(key_of(ev.object), None)
@@ -164,7 +189,8 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
             return
         if ev.resource.key != MACHINES.key:
             return
-        obj, k = ev.object, key_of(ev.object)
+        # The store announces the stored (v1beta2) form; the machine controller reads v1beta1.
+        obj, k = to_v1beta1(ev.object, api_version_getter), key_of(ev.object)
         old = self._machines.get(k)
         if old is not None and _rv(old) > ev.resource_version:
             return
@@ -185,7 +211,10 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
                 self.scheduler.call_later(self.latencies.deprovision, partial(self._teardown, obj))
             return
         self._machines[k] = obj
-        self._machine_seen(obj, ev.old if ev.type == "MODIFIED" else None)
+        old_view = None
+        if ev.type == "MODIFIED" and ev.old is not None:
+            old_view = to_v1beta1(ev.old, api_version_getter)
+        self._machine_seen(obj, old_view)
 
     def _workload_event(self, ev: Event) -> None:
         c = self.cluster(ev.cluster)
@@ -350,8 +379,22 @@ class Physics(Machines, Kubelet, Scheduling, WorkloadControllers):
             self._dirty_ds.add(cluster)
             self._dirty_status.add((cluster, DAEMONSETS.key, key_of(obj)))
 
+    def _reconcile_capi(self, ns: str) -> None:
+        """Cluster API's controllers on one namespace: topology first (it writes deployments),
+        sets' status, deployments (they scale sets), sets (they make and delete Machines),
+        deployments' status from the sets'."""
+        self._reconcile_topology(ns)
+        self._reconcile_machinesets(ns)
+        self._reconcile_deployments(ns)
+        self._reconcile_machinesets(ns)
+        self._deployment_statuses(ns)
+
     def _reconcile_dirty(self) -> bool:
         did = False
+        while self._dirty_capi:
+            ns = self._dirty_capi.pop()
+            self._guarded(partial(self._reconcile_capi, ns))
+            did = True
         while self._dirty_deploy:
             cluster, k = self._dirty_deploy.pop()
             self._guarded(partial(self._reconcile_deployment, cluster, k))

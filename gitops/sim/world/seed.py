@@ -35,6 +35,7 @@ from gitops.fleet.wellknown import (
     POOL_LABEL,
     ZONE_LABEL,
 )
+from gitops.sim.world import capi
 
 Obj = dict[str, Any]
 Initial = Literal["declared", "previous"]
@@ -65,6 +66,10 @@ DEPLOYMENTS = "deployments.apps"
 REPLICASETS = "replicasets.apps"
 DAEMONSETS = "daemonsets.apps"
 PDBS = "poddisruptionbudgets.policy"
+CAPI_CLUSTERS = "clusters.cluster.x-k8s.io"
+CLUSTERCLASSES = "clusterclasses.cluster.x-k8s.io"
+MACHINEDEPLOYMENTS = "machinedeployments.cluster.x-k8s.io"
+MACHINESETS = "machinesets.cluster.x-k8s.io"
 
 
 def rfc3339(when: float) -> str:
@@ -266,6 +271,14 @@ def set_path(obj: Obj, dotted: str, value: Any) -> None:
     obj[parts[-1]] = value
 
 
+def infra_status(ready: bool, contract: str) -> Obj:
+    """An infrastructure machine's readiness as its Cluster API contract says it: v1beta2
+    providers set ``status.initialization.provisioned``, v1beta1 ones ``status.ready``."""
+    if contract == "v1beta1":
+        return {"ready": ready}
+    return {"initialization": {"provisioned": ready}}
+
+
 def sim_machine(
     *,
     namespace: str,
@@ -277,6 +290,7 @@ def sim_machine(
     provider_id: str | None = None,
     ready: bool = False,
     addresses: list[Obj] | None = None,
+    contract: str = "v1beta2",
 ) -> Obj:
     meta: Obj = {
         "name": name,
@@ -291,7 +305,7 @@ def sim_machine(
     full_spec = dict(spec)
     if provider_id:
         full_spec["providerID"] = provider_id
-    status: Obj = {"ready": ready}
+    status: Obj = infra_status(ready, contract)
     if addresses:
         status["addresses"] = addresses
     return {
@@ -377,6 +391,11 @@ def machine_object(
             "addresses": [dict(a) for a in node["status"]["addresses"]],
             "nodeInfo": dict(node["status"]["nodeInfo"]),
             "conditions": capi_conditions(stamp, ready=True, node_healthy=True),
+        }
+        obj["status"]["v1beta2"] = {
+            "conditions": capi.machine_v1beta2_conditions(
+                obj["status"], deleting=False, stamp=stamp
+            )
         }
     return obj
 
@@ -516,8 +535,9 @@ def ready_condition(stamp: str, *, ready: bool) -> Obj:
 
 
 def node_name(cluster: str, pool: str, rng: random.Random, taken: set[str]) -> str:
-    """``<cluster>-<pool>-<5 hex>``, at most 63 characters (a hostname label), unique."""
-    base = f"{cluster}-{pool}"[: 63 - 6].rstrip("-")
+    """``<cluster>-<pool>-<5 hex>``, at most 63 characters (a hostname label), unique; with
+    ``pool`` empty, ``<cluster>-<5 hex>`` (a MachineSet's Machines: ``<set>-<5 hex>``)."""
+    base = (f"{cluster}-{pool}" if pool else cluster)[: 63 - 6].rstrip("-")
     while True:
         name = f"{base}-{rng.getrandbits(20):05x}"
         if name not in taken:
@@ -539,8 +559,11 @@ def build(
     initial: Initial = "declared",
     server_url: str = "http://127.0.0.1",
     now: float,
+    infra_contract: str = "v1beta2",
 ) -> Seeding:
-    """Namespaces, Secrets, templates, Machines, SimMachines and Nodes for every cluster."""
+    """Namespaces, Secrets, templates, Machines, SimMachines and Nodes for every cluster.
+
+    ``infra_contract`` is the Cluster API contract the SimMachines follow (``infra_status``)."""
     if initial not in ("declared", "previous"):
         raise ValueError(f"--initial must be declared or previous, not {initial!r}")
     names = stream(seed, "names")
@@ -575,13 +598,13 @@ def build(
         )
         taken: set[str] = set()
         counter = 0
+        _seed_cluster_objects(out, fleet, cluster, initial, now)
         for pool in cluster.spec.node_pools:
             image_name = pool.image if initial == "declared" else fleet.previous_image(pool.image)
             image = fleet.images[image_name]
             ensure_ns(template_namespace(cluster, pool))
-            out.add(
-                MANAGEMENT, SIM_TEMPLATES, sim_machine_template(cluster, pool, image_name, image)
-            )
+            template = sim_machine_template(cluster, pool, image_name, image)
+            out.add(MANAGEMENT, SIM_TEMPLATES, template)
             out.add(
                 MANAGEMENT,
                 SECRETS,
@@ -594,8 +617,14 @@ def build(
                 ),
             )
             infra_ns = template_namespace(cluster, pool)
+            machine_set = None
+            if pool.machine_deployment is not None:
+                machine_set = _seed_deployment(out, cluster, pool, template, image, now)
             for i in range(pool.replicas):
-                name = node_name(cluster.name, pool.name, names, taken)
+                if machine_set is None:
+                    name = node_name(cluster.name, pool.name, names, taken)
+                else:
+                    name = node_name(machine_set["metadata"]["name"], "", names, taken)
                 zone = pool.zones[i % len(pool.zones)]
                 created = now - 3600.0 - ages.uniform(0, 30 * 86400.0)
                 counter += 1
@@ -615,6 +644,8 @@ def build(
                 machine = machine_object(
                     cluster, pool, name, zone, image_name, when=created, node=node
                 )
+                if machine_set is not None:
+                    _owned_by_set(machine, machine_set)
                 infra = sim_machine(
                     namespace=infra_ns,
                     name=name,
@@ -625,9 +656,116 @@ def build(
                     provider_id=provider_id(cluster.name, name),
                     ready=True,
                     addresses=addresses(name, ip),
+                    contract=infra_contract,
                 )
                 out.add(MANAGEMENT, SIM_MACHINES, infra, created - 60.0)
                 out.add(MANAGEMENT, MACHINES, machine, created - 60.0)
                 out.add(cluster.name, NODES, node, created)
                 out.nodes.append(SeededNode(cluster.name, pool.name, image_name, node, machine))
     return out
+
+
+# -- MachineDeployment mode -----------------------------------------------------------------
+
+
+def _seed_cluster_objects(
+    out: Seeding, fleet: Fleet, cluster: ClusterDocument, initial: Initial, now: float
+) -> None:
+    """The Cluster API Cluster of a fleet cluster, and for topology pools its ClusterClass and
+    ``spec.topology`` (one worker per topology pool, the image's source as its override)."""
+    stamp = rfc3339(now - 60 * 86400.0)
+    topology_pools = [
+        p for p in cluster.spec.node_pools if p.machine_deployment and p.machine_deployment.topology
+    ]
+    topology = None
+    if topology_pools:
+        workers = []
+        for pool in topology_pools:
+            image_name = pool.image if initial == "declared" else fleet.previous_image(pool.image)
+            workers.append(capi.topology_worker(pool, fleet.images[image_name]))
+        pools = [(p, template_name(p)) for p in topology_pools]
+        cls = capi.cluster_class(cluster, pools, SIM_API_VERSION)
+        out.add(MANAGEMENT, CLUSTERCLASSES, cls, now - 60 * 86400.0)
+        topology = capi.topology(cluster, workers)
+    obj = capi.cluster_object(cluster, topology)
+    obj["status"] = capi.cluster_status(stamp)
+    out.add(MANAGEMENT, CAPI_CLUSTERS, obj, now - 60 * 86400.0)
+
+
+def _seed_deployment(
+    out: Seeding, cluster: ClusterDocument, pool: NodePool, template: Obj, image: Image, now: float
+) -> Obj:
+    """A pool's MachineDeployment and its one MachineSet (returned); for a topology pool, the
+    managed MachineDeployment and the template clone the topology controller would have made."""
+    ref = pool.machine_deployment
+    assert ref is not None
+    boot = bootstrap_secret_name(cluster, pool)
+    if ref.topology is not None:
+        clone = _topology_clone(cluster, ref.topology, template, image)
+        out.add(MANAGEMENT, SIM_TEMPLATES, clone)
+        labels = {capi.TOPOLOGY_OWNED_LABEL: "", capi.TOPOLOGY_DEPLOYMENT_LABEL: ref.topology}
+        name = capi.managed_deployment_name(cluster.name, ref.topology)
+        md = capi.machine_deployment(
+            cluster, pool, name, clone["metadata"]["name"], boot, extra_labels=labels
+        )
+        md["spec"]["template"]["metadata"]["labels"].update(labels)
+        md["metadata"]["ownerReferences"] = [
+            {"apiVersion": capi.API_VERSION, "kind": "Cluster", "name": cluster.name}
+        ]
+    else:
+        assert ref.name is not None
+        md = capi.machine_deployment(cluster, pool, ref.name, template["metadata"]["name"], boot)
+    md["metadata"]["annotations"] = {capi.REVISION_ANNOTATION: "1"}
+    created = now - 30 * 86400.0
+    out.add(MANAGEMENT, MACHINEDEPLOYMENTS, md, created)
+    machine_set = capi.machine_set(md, pool.replicas, revision=1)
+    out.add(MANAGEMENT, MACHINESETS, machine_set, created)
+    return machine_set
+
+
+def _topology_clone(cluster: ClusterDocument, worker: str, template: Obj, image: Image) -> Obj:
+    """The worker's infrastructure template with the image patched in (``TOPOLOGY_IMAGE_PATH``),
+    under a content-hashed name as the topology controller rotates templates."""
+    clone = {
+        "apiVersion": template["apiVersion"],
+        "kind": template["kind"],
+        "metadata": {
+            "namespace": template["metadata"]["namespace"],
+            "labels": {
+                CLUSTER_NAME_LABEL: cluster.name,
+                capi.TOPOLOGY_OWNED_LABEL: "",
+                capi.TOPOLOGY_DEPLOYMENT_LABEL: worker,
+            },
+            "annotations": {
+                "cluster.x-k8s.io/cloned-from-name": template["metadata"]["name"],
+                "cluster.x-k8s.io/cloned-from-groupkind": f"{SIM_TEMPLATE}.{capi.INFRA_GROUP}",
+            },
+        },
+        "spec": {"template": {"spec": dict(template["spec"]["template"]["spec"])}},
+    }
+    clone["spec"]["template"]["spec"]["image"] = image.source
+    clone["metadata"]["name"] = topology_template_name(cluster.name, worker, clone["spec"])
+    return clone
+
+
+def topology_template_name(cluster: str, worker: str, spec: Obj) -> str:
+    digest = capi.fnv32a(repr(sorted(spec["template"]["spec"].items())).encode())
+    return f"{cluster}-{worker}-{capi.safe_encode(str(digest))[:5]}"
+
+
+def _owned_by_set(machine: Obj, machine_set: Obj) -> None:
+    """A seeded Machine as its MachineSet made it: the set's labels, owned by the set."""
+    meta = machine["metadata"]
+    meta["labels"] = {**meta["labels"], **capi.machine_labels(machine_set)}
+    # gitops' own annotations are for the Machines it creates; a MachineSet copies only
+    # its template's.
+    meta.pop("annotations", None)
+    meta["ownerReferences"] = [
+        {
+            "apiVersion": capi.API_VERSION,
+            "kind": "MachineSet",
+            "name": machine_set["metadata"]["name"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]

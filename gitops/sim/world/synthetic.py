@@ -75,6 +75,8 @@ class PoolSpec:
     update: Mapping[str, Any] | None = None
     #: a ``SimMachineTemplate`` named after the pool (False: no machine template written)
     template: bool = True
+    #: the pool's ``machineDeployment`` (``{"name": ...}`` or ``{"topology": ...}``), if any
+    machine_deployment: Mapping[str, str] | None = None
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -97,6 +99,8 @@ class PoolSpec:
             doc["taints"] = [dict(t) for t in self.taints]
         if self.update is not None:
             doc["update"] = dict(self.update)
+        if self.machine_deployment is not None:
+            doc["machineDeployment"] = dict(self.machine_deployment)
         return doc
 
 

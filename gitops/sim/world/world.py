@@ -20,7 +20,7 @@ from typing import Any
 
 from gitops.fleet import Fleet
 from gitops.sim.api.kinds import ApiError
-from gitops.sim.api.resources import PODS, RESOURCES
+from gitops.sim.api.resources import PODS, RESOURCES, resource_for
 from gitops.sim.api.store import Store
 from gitops.sim.world import drift as drift_
 from gitops.sim.world import seed as seed_
@@ -52,6 +52,7 @@ class World:
         clock: Clock | None = None,
         heartbeats: bool = True,
         pod_grace_seconds: int | None = None,
+        infra_contract: str = "v1beta2",
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"--time-scale must be more than 0, not {time_scale}")
@@ -78,6 +79,7 @@ class World:
             audit=audit,
             time_scale=time_scale,
             heartbeats=heartbeats,
+            infra_contract=infra_contract,
         )
         self.pod_grace_seconds = pod_grace_seconds
         self.injected: list[drift_.Injected] = []
@@ -98,6 +100,7 @@ class World:
             initial=self.initial,
             server_url=self.server_url,
             now=now,
+            infra_contract=self.physics.infra_contract,
         )
         self.injected = drift_.inject(
             seeding, self.fleet, self.drift_counts, self.seed_value, now=now
@@ -117,8 +120,14 @@ class World:
         known: list[tuple[str, str, Obj]] = []
         self.store.clock = self.clock.now  # timestamps the store stamps follow the world's time
         for item in seeding.objects:
-            rtype = RESOURCES[item.resource]
             obj = item.obj
+            # Objects are created in the version they are written in (seeded Machines are
+            # v1beta1, the kinds of MachineDeployment mode v1beta2); the store converts.
+            rtype = (
+                resource_for(obj["apiVersion"], obj["kind"])
+                if "apiVersion" in obj and "kind" in obj
+                else RESOURCES[item.resource]
+            )
             meta = obj["metadata"]
             for ref in meta.get("ownerReferences") or []:
                 if not ref.get("uid"):

@@ -117,6 +117,7 @@ def rollout(tmp_path: Path) -> Iterator[Callable[..., Rollout]]:
         faults: str = "",
         world: dict[str, Any] | None = None,
         seed: int = 7,
+        capi_version: str = "v1beta2",
     ) -> Rollout:
         path = write_fleet(tmp_path / "fleet", paused=paused, max_failed=max_failed)
         fleet = load(path).with_revision("rev-1")
@@ -131,6 +132,7 @@ def rollout(tmp_path: Path) -> Iterator[Callable[..., Rollout]]:
             faults=faults,
             kubeconfig_out=tmp_path / "kubeconfig",
             world_options=world or {},
+            capi_version=capi_version,
         )
         sim.start()
         started.append(sim)

@@ -55,6 +55,31 @@ def test_defaults_follow_the_design(make_repo: Callable[..., Path]) -> None:
     assert fleet.document.spec.rollout.max_failed_nodes == 1
 
 
+def test_pools_name_a_machine_deployment_or_a_topology_worker(
+    make_repo: Callable[..., Path],
+) -> None:
+    pool = "    - name: {name}\n      image: img-2\n      replicas: 3\n      zones: [a]\n"
+    pools = (
+        pool.format(name="plain")
+        + pool.format(name="by-name")
+        + "      machineDeployment: {name: workers}\n"
+        + pool.format(name="by-topology")
+        + "      machineDeployment: {topology: md-0}\n"
+        + pool.format(name="own-variable")
+        + "      machineDeployment: {topology: md-1, imageVariable: workerImage}\n"
+    )
+    prod = load(make_repo({"clusters/prod.yaml": cluster("prod", pools=pools)})).cluster("prod")
+    assert prod is not None
+    refs = {p.name: p.machine_deployment for p in prod.spec.node_pools}
+    assert refs["plain"] is None
+    by_name, by_topology, own = refs["by-name"], refs["by-topology"], refs["own-variable"]
+    assert by_name is not None and (by_name.name, by_name.topology) == ("workers", None)
+    assert by_name.image_variable is None
+    assert by_topology is not None and (by_topology.name, by_topology.topology) == (None, "md-0")
+    assert by_topology.image_variable == "image"
+    assert own is not None and own.image_variable == "workerImage"
+
+
 @pytest.mark.parametrize(
     ("replicas", "surge", "unavailable", "expected"),
     [

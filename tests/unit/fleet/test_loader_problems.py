@@ -272,6 +272,51 @@ CASES = [
         "a zone is listed twice",
         "",
     ),
+    (
+        "machine-deployment-names-both",
+        {
+            "clusters/prod.yaml": cluster(
+                "prod", pools=POOL + "      machineDeployment: {name: md, topology: md-0}\n"
+            )
+        },
+        "clusters/prod.yaml:13:26",
+        "machineDeployment has both of name and topology",
+        "give exactly one",
+    ),
+    (
+        "machine-deployment-names-neither",
+        {"clusters/prod.yaml": cluster("prod", pools=POOL + "      machineDeployment: {}\n")},
+        "clusters/prod.yaml:13:26",
+        "machineDeployment has neither of name and topology",
+        "give exactly one",
+    ),
+    (
+        "image-variable-without-topology",
+        {
+            "clusters/prod.yaml": cluster(
+                "prod", pools=POOL + "      machineDeployment: {name: md, imageVariable: img}\n"
+            )
+        },
+        "clusters/prod.yaml:13:26",
+        "machineDeployment.imageVariable is only used with topology",
+        "remove it",
+    ),
+    (
+        "machine-deployment-rolled-by-two-pools",
+        {
+            "clusters/prod.yaml": cluster(
+                "prod",
+                pools=POOL
+                + "      machineDeployment: {name: md}\n"
+                + POOL.replace("workers", "more")
+                + "      machineDeployment: {name: md}\n",
+            )
+        },
+        "clusters/prod.yaml:18:26",
+        "pool 'more': MachineDeployment 'md' is already rolled by pool 'workers' "
+        "(at clusters/prod.yaml:13)",
+        "give each pool its own",
+    ),
 ]
 
 

@@ -188,6 +188,15 @@ def node_pool(draw: st.DrawFn, name: str, catalog: list[str]) -> dict[str, Any]:
         },
     )
     _optional(draw, pool, "machineTemplate", template)
+    # Named after the pool: two pools rolling one MachineDeployment is a cross-pool check.
+    deployment = st.one_of(
+        st.fixed_dictionaries({"name": st.just(name)}),
+        st.fixed_dictionaries(
+            {"topology": st.just(name)},
+            optional={"imageVariable": st.sampled_from(["image", "os"])},
+        ),
+    )
+    _optional(draw, pool, "machineDeployment", deployment)
     update: dict[str, Any] = {}
     _optional(
         draw,
@@ -468,7 +477,15 @@ def test_generated_valid_repositories_are_not_trivial(tmp_path: Path) -> None:
                     seen.add(str(loc[-1]) if isinstance(loc[-1], str) else "[]")
 
     collect()
-    assert {"replicas", "maxSurge", "soak", "matchExpressions", "machineTemplate", "taints"} <= seen
+    assert {
+        "replicas",
+        "maxSurge",
+        "soak",
+        "matchExpressions",
+        "machineTemplate",
+        "taints",
+        "machineDeployment",
+    } <= seen
 
 
 def test_schema_patterns_are_portable() -> None:
