@@ -50,6 +50,12 @@ from gitops.cli.source import (
     is_flag=True,
     help="Remediate even when more than maxDriftedFraction of the fleet drifted.",
 )
+@click.option(
+    "--ignore-windows",
+    is_flag=True,
+    help="Start work outside maintenance windows (freezes still hold); asks for confirmation "
+    "even with --yes, so it needs a terminal.",
+)
 @sync_timeout_option
 @request_timeout_option
 def apply(
@@ -62,6 +68,7 @@ def apply(
     time_scale: float,
     state_namespace: str,
     override_drift_limit: bool,
+    ignore_windows: bool,
     sync_timeout: float,
     request_timeout: float,
 ) -> None:
@@ -93,6 +100,8 @@ def apply(
     from gitops.rollout.store import StateStore
     from gitops.signals import stop_on_signals
 
+    if ignore_windows:
+        confirm_ignore_windows()
     fleet = load_fleet(fleet_path, repo)
     console = Console()
     management = connect(kubeconfig, context, request_timeout)
@@ -115,6 +124,7 @@ def apply(
         time_scale=time_scale,
         on_event=on_event,
         override_drift_limit=override_drift_limit,
+        ignore_windows=ignore_windows,
     )
     try:
         first = executor.preview(resume=resume)
@@ -197,3 +207,17 @@ def apply(
         reason = final.reason or final.status
     click.echo(f"{final.status}: {reason}", err=True)
     sys.exit(1)
+
+
+def confirm_ignore_windows() -> None:
+    """Ask the human at the terminal to confirm working outside the windows (never implied)."""
+    if not sys.stdin.isatty():
+        raise Failed(
+            "--ignore-windows asks a human to confirm and this is not a terminal; for an "
+            "unattended emergency, merge a change with spec.rollout.override instead"
+        )
+    click.confirm(
+        "Ignore maintenance windows for this apply? Freezes still hold, and the plan records "
+        "the override",
+        abort=True,
+    )

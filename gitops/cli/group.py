@@ -25,6 +25,7 @@ COMMANDS = {
     "schema": "gitops.cli.schema:schema",
     "sim": "gitops.cli.sim:sim",
     "validate": "gitops.cli.validate:validate",
+    "windows": "gitops.cli.windows:windows",
 }
 
 

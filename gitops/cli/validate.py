@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from gitops.fleet import Fleet, FleetError, load
+from gitops.fleet import Fleet, FleetError, Problem, load
+from gitops.fleet.openings import expired_freezes
 
 
 @click.command()
@@ -35,12 +37,28 @@ def validate(path: Path, fmt: str) -> None:
     except FleetError as err:
         report_problems(err, fmt)
         sys.exit(1)
+    # Warnings leave the exit status alone: the repository is valid, only untidy.
+    warnings = expired_freezes(fleet, time.time())
     if fmt == "json":
-        click.echo(
-            json.dumps({"valid": True, "summary": summary_json(fleet), "problems": []}, indent=2)
-        )
-    else:
-        click.echo(f"valid: {fleet.summary()}")
+        body = {
+            "valid": True,
+            "summary": summary_json(fleet),
+            "problems": [],
+            "warnings": [w.to_json() for w in warnings],
+        }
+        click.echo(json.dumps(body, indent=2))
+        return
+    _report_warnings(warnings, fmt)
+    click.echo(f"valid: {fleet.summary()}")
+
+
+def _report_warnings(warnings: tuple[Problem, ...], fmt: str) -> None:
+    for w in warnings:
+        if fmt == "github":
+            text = w.message.removeprefix("warning: ") + f" ({w.hint})"
+            click.echo(f"::warning file={w.path},line={w.line},col={w.col}::{text}")
+        else:
+            click.echo(str(w))
 
 
 def summary_json(fleet: Fleet) -> dict[str, object]:

@@ -50,12 +50,13 @@ from gitops.dashboard.board import Board
 from gitops.drift import KINDS
 from gitops.errors import GitopsError, Stalled
 from gitops.fleet import Fleet, FleetError, load
+from gitops.fleet.openings import window_states
 from gitops.gitrepo.mirror import Mirror
 from gitops.gitrepo.status import CoalescingWriter
 from gitops.gitrepo.verify import TrustStore
 from gitops.kube.client import Kube
 from gitops.kube.observe import Observer
-from gitops.plan import Plan, next_wakeup
+from gitops.plan import Plan, Wait, next_wakeup
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.report import status
 from gitops.rollout.clock import FunctionClock
@@ -101,6 +102,34 @@ class LoopState:
     def transient(self) -> str:
         """The passing failures of the last pass, one per phase ("" when none)."""
         return "; ".join(o.describe() for o in self.outcomes.values() if o.kind == "transient")
+
+
+# Waits that only time ends: while they are all a plan holds, nothing observed can change it.
+_TIME_WAITS = frozenset({"window", "freeze", "rate"})
+
+
+def plan_requeue(plan: Plan, now: float, soon: float) -> float:
+    """When to plan again: ``soon`` while anything may move (a step ready or in flight, a
+    soak, a budget); when all the plan waits for is time (a window to open, a freeze or a
+    rate period to end), at that moment: the controller wakes itself then, without polling
+    (a push or the interval still wakes it earlier)."""
+    wake = next_wakeup(plan)
+    if wake is None:
+        return soon
+    until = max(0.05, wake - now)
+    # What happens now: the first batches (projected ones are shown for review only).
+    steps = [
+        a
+        for wave in plan.waves
+        for c in wave.clusters
+        for pool in c.pools
+        for batch in pool.batches
+        if not batch.projected
+        for a in batch.actions
+    ]
+    if steps and all(isinstance(a, Wait) and a.on in _TIME_WAITS for a in steps):
+        return until
+    return min(soon, until)
 
 
 class Controller:
@@ -258,6 +287,8 @@ class Controller:
         result = executor.reconcile()
         plan = self.state.plan = result.plan
         self.metrics.plan_actions.set(sum(1 for _ in plan.actions()))
+        for scope, name, is_open in window_states(executor.fleet, plan.now):
+            self.metrics.window_open.labels(scope, name).set(is_open)
         for kind in KINDS:
             self.metrics.findings.labels(kind).set(sum(1 for f in plan.findings if f.kind == kind))
         return self._plan_outcome(plan), self._act_outcome(result)
@@ -268,9 +299,7 @@ class Controller:
         if plan.status == "converged":
             return PhaseOutcome("plan", "ok", "converged")
         active = [f"wave {w.name} {w.status}" for w in plan.waves if w.status in _MOVING]
-        wake = next_wakeup(plan)
-        soon = self._soon()
-        requeue = soon if wake is None else min(soon, max(0.05, wake - self.clock()))
+        requeue = plan_requeue(plan, self.clock(), self._soon())
         return PhaseOutcome(
             "plan",
             "waiting",

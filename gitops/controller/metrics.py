@@ -54,4 +54,11 @@ class Metrics:
         self.webhooks = Counter(
             "gitops_webhooks_total", "Webhook requests by outcome.", ["outcome"], registry=r
         )
+        self.window_open = Gauge(
+            "gitops_window_open",
+            "1 while a maintenance window is open (freezes aside); scope is fleet, "
+            "wave:<name> or cluster:<name>.",
+            ["scope", "name"],
+            registry=r,
+        )
         self.leader = Gauge("gitops_leader", "1 while this replica holds the Lease.", registry=r)

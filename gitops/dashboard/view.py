@@ -60,6 +60,9 @@ _WAIT_WORDS = {
     "surge": "the surge budget (maxSurge)",
     "deletion": "a machine to be deleted",
     "human": "a human (a node is quarantined)",
+    "window": "a maintenance window to open",
+    "freeze": "a freeze to end",
+    "rate": "the rate budget (maxReplacements per period)",
 }
 
 

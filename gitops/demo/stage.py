@@ -278,6 +278,14 @@ class Stage:
         """Simulated state changes of kind ``event`` in the simulator's audit log."""
         return sum(1 for e in self._audit() if e.get("event") == event)
 
+    def audit_times(self, event: str, since: float) -> list[float]:
+        """When simulated state changes of kind ``event`` happened, from ``since`` on."""
+        return [
+            float(e["time"])
+            for e in self._audit()
+            if e.get("event") == event and float(e.get("time", 0.0)) >= since
+        ]
+
     def failed_nodes(self) -> int:
         """Machines that failed, and nodes that never booted, in the simulated fleet."""
         failed = 0

@@ -18,6 +18,8 @@ terminal library: the view (``gitops.cli.demo_view``) does the drawing.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gitops.demo.stage import SLUG, STATUS_BRANCH, Stage, git
+from gitops.demo.stage import SLUG, STATUS_BRANCH, DemoFailed, Stage, git
 from gitops.demo.summary import (
     Broken,
     Bump,
@@ -35,7 +37,14 @@ from gitops.demo.summary import (
     PoolOutcome,
     Pull,
     Summary,
+    WindowShown,
 )
+
+WINDOW_NAME = "demo-window"
+WINDOW_LEAD = 15.0  # seconds from writing the pull request to the window's opening
+# The example's canary window (open at any hour), replaced in the bump's pull request by one
+# that opens seconds later, so that the rollout is seen waiting for it.
+_ANY_HOUR = re.compile(r"^( +)- name: any-hour\n(?:\1  .*\n)+", re.MULTILINE)
 
 BROKEN_IMAGE = "talos-1.9.3-rc.0"
 BROKEN_POOL = ("canary-eu-1", "general")
@@ -205,14 +214,25 @@ class Story:
         view.act("2. An engineer's pull request bumps the images")
         for path in sorted((stage.work / "clusters").glob("*.yaml")):
             shutil.copyfile(stage.example / "clusters" / path.name, path)
+        opens = self.declare_window()
         bumped, number = self.pull_request(
-            "talos-1.9.2", "Roll the fleet to Talos 1.9.2", "Kernel 6.12, kubelet 1.31.4."
+            "talos-1.9.2",
+            "Roll the fleet to Talos 1.9.2",
+            f"Kernel 6.12, kubelet 1.31.4. Canaries change in {WINDOW_NAME} only.",
         )
         comment = stage.until("the bot's plan comment", lambda: stage.comments(number), 30)
         view.plan_comment(number, comment[-1])
         stage.merge(number, "talos-1.9.2")
         view.line(f"PR #{number} merged: main is now [bold]{bumped[:12]}[/]")
         self.record(bump=Bump(pull=number, revision=bumped))
+        wait = opens - time.time()
+        view.line(
+            f"canary window [bold]{WINDOW_NAME}[/] opens at "
+            f"{time.strftime('%H:%M:%S', time.gmtime(opens))} UTC"
+            + (f" (in {wait:.0f} s): the canary waits for it" if wait > 0 else " (already open)")
+            + "; the controller wakes itself then, it does not poll"
+        )
+        since = time.time()
 
         rows = self.rows()
         self.t0 = time.monotonic()
@@ -225,6 +245,19 @@ class Story:
 
             stage.until("the fleet on Talos 1.9.2", rolled, 150)
         took = time.monotonic() - self.t0
+        first = min(stage.audit_times("machine-created", since), default=math.inf)
+        view.line(
+            f"first replacement {first - opens:+.1f} s after {WINDOW_NAME} opened "
+            "(batches start only when they can finish before it closes)"
+        )
+        self.record(
+            window=WindowShown(
+                name=WINDOW_NAME,
+                opens=opens,
+                first_replacement=first,
+                comment_says_when="can start next" in comment[-1],
+            )
+        )
         view.line(f"[green]converged[/] at {bumped[:12]} in {took:.1f} s")
         self.record(converged=Converged(revision=bumped, seconds=round(took, 1)))
         self.bumped_rows = rows
@@ -328,6 +361,26 @@ class Story:
         )
 
     # -- helpers of the acts -----------------------------------------------------------------
+
+    def declare_window(self) -> float:
+        """Replace the canary ring's window in the clone by one opening ``WINDOW_LEAD`` seconds
+        from now (a six-field schedule, to the second, in UTC); return when it opens."""
+        path = self.stage.work / "fleet.yaml"
+        text = path.read_text()
+        match = _ANY_HOUR.search(text)
+        if match is None:
+            raise DemoFailed("fleet.yaml has no any-hour window on the canary ring to replace")
+        opens = math.ceil(time.time() + WINDOW_LEAD)
+        at = time.gmtime(opens)
+        pad = match.group(1)
+        window = (
+            f"{pad}- name: {WINDOW_NAME}\n"
+            f'{pad}  schedule: "{at.tm_sec} {at.tm_min} {at.tm_hour} * * *"\n'
+            f"{pad}  duration: 30m\n"
+            f"{pad}  covers: image\n"
+        )
+        path.write_text(text[: match.start()] + window + text[match.end() :])
+        return float(opens)
 
     def pull_request(self, branch: str, title: str, body: str) -> tuple[str, int]:
         head, number = self.stage.pull_request(branch, title, body)

@@ -57,6 +57,17 @@ class Bump:
 
 
 @dataclass(frozen=True)
+class WindowShown:
+    """The maintenance window the bump waited for: when it opened (epoch seconds), when the
+    bump's first replacement was created, and whether the bot's plan comment said when."""
+
+    name: str
+    opens: float
+    first_replacement: float
+    comment_says_when: bool
+
+
+@dataclass(frozen=True)
 class Converged:
     """The fleet on the bumped revision, and how long the rollout in waves took."""
 
@@ -120,6 +131,7 @@ class Summary:
     drift_pulls: tuple[int, ...] | None = None
     drift_replacements: int | None = None
     bump: Bump | None = None
+    window: WindowShown | None = None
     converged: Converged | None = None
     broken: Broken | None = None
     revert_pull: Pull | None = None

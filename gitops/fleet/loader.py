@@ -24,9 +24,9 @@ import pathspec
 import pydantic
 
 from gitops.fleet.messages import did_you_mean, problem_from_error
-from gitops.fleet.model import Fleet, WaveMembers
+from gitops.fleet.model import Fleet, FreezeMark, WaveMembers
 from gitops.fleet.problems import FleetError, Problem
-from gitops.fleet.spec import API_VERSION, KINDS, ClusterDocument, FleetDocument
+from gitops.fleet.spec import API_VERSION, KINDS, ClusterDocument, FleetDocument, Maintenance
 from gitops.fleet.yamlread import Document, read_documents
 from gitops.gcpause import collector_paused
 
@@ -341,7 +341,36 @@ def _assemble(
         clusters=tuple(c for c in ordered if c is not None),
         waves=waves,
         sources=sources,
+        freezes=_freeze_marks(fleet_doc, fleet_src, [(f.model, f.doc) for f in by_name.values()]),
     )
+
+
+def _freeze_marks(
+    fleet: FleetDocument,
+    src: Document,
+    clusters: list[tuple[ClusterDocument | None, Document]],
+) -> tuple[FreezeMark, ...]:
+    """Every one-off freeze with the place of its ``end``, fleet first, then clusters by name."""
+    rollout = fleet.spec.rollout
+    blocks: list[tuple[Maintenance | None, Document, tuple[str | int, ...]]] = [
+        (rollout.maintenance, src, ("spec", "rollout", "maintenance"))
+    ]
+    blocks += [
+        (w.maintenance, src, ("spec", "rollout", "waves", i, "maintenance"))
+        for i, w in enumerate(rollout.waves)
+    ]
+    blocks += [
+        (c.spec.maintenance, doc, ("spec", "maintenance"))
+        for c, doc in sorted(clusters, key=lambda pair: pair[1].file)
+        if c is not None
+    ]
+    marks = []
+    for block, doc, here in blocks:
+        for i, freeze in enumerate(block.freezes if block is not None else ()):
+            if freeze.end is not None:
+                line, col = doc.where((*here, "freezes", i, "end"))
+                marks.append(FreezeMark(freeze.name, freeze.ends_at, doc.file, line, col))
+    return tuple(marks)
 
 
 def _check_pools(facts: _ClusterFacts, fleet: FleetDocument, problems: list[Problem]) -> None:

@@ -32,6 +32,18 @@ class WaveMembers:
 
 
 @dataclass(frozen=True)
+class FreezeMark:
+    """Where a one-off freeze is declared and when it ends: for ``gitops validate``'s warning
+    about freezes that have ended (the loader reads no clock; the command judges)."""
+
+    name: str
+    ends_at: float
+    path: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
 class Fleet:
     """Everything a fleet repository declares, validated."""
 
@@ -40,6 +52,7 @@ class Fleet:
     waves: tuple[WaveMembers, ...]
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     revision: str = ""
+    freezes: tuple[FreezeMark, ...] = ()
 
     @property
     def name(self) -> str:

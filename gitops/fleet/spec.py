@@ -9,10 +9,13 @@ Durations are held in seconds; int-or-percent budgets are resolved per pool agai
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
+from cronsim import CronSim, CronSimError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -266,6 +269,237 @@ class LabelSelector(_Model):
         )
 
 
+# --- time: maintenance windows, freezes, rates and the emergency override --------------------
+# The time algebra that reads these (open now? closes when? next opening?) is
+# ``gitops.fleet.windows``; here they are only validated.
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+_RFC3339 = re.compile(RFC3339)
+Covers = Literal["both", "image", "drift"]
+
+
+def _check_time_zone(name: str) -> str:
+    # zoneinfo reads the system's (or the tzdata package's) zone files: local files only.
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"{name!r} is not an IANA time zone; write one such as Europe/Berlin or UTC"
+        ) from err
+    return name
+
+
+def _check_cron(expr: str) -> str:
+    # Six fields (seconds first) serve demos and tests, whose windows open within seconds;
+    # cronsim gives them no daylight-saving fix-up, which fleets in UTC do not need.
+    if len(expr.split()) not in (5, 6):
+        raise ValueError(
+            f"{expr!r} is not a cron schedule; write five fields: minute hour day-of-month "
+            "month day-of-week, e.g. '0 22 * * Mon-Fri' (or six, seconds first)"
+        )
+    try:
+        next(CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC)))
+    except (CronSimError, StopIteration) as err:
+        raise ValueError(f"{expr!r} is not a cron schedule: {err or 'it never fires'}") from err
+    return expr
+
+
+def _check_rfc3339(text: str) -> str:
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 time; write one with its offset, e.g. "
+            "2026-12-24T00:00:00+01:00 or 2026-12-24T00:00:00Z"
+        )
+    try:
+        datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"{text!r} is not a real time: {err}") from err
+    return text
+
+
+TimeZone = Annotated[str, AfterValidator(_check_time_zone), WithJsonSchema({"type": "string"})]
+Cron = Annotated[
+    str,
+    AfterValidator(_check_cron),
+    WithJsonSchema(
+        {"type": "string", "description": "Cron expression: five fields, or six seconds first."}
+    ),
+]
+ClockTime = Annotated[str, Field(pattern=CLOCK_TIME)]
+Timestamp = Annotated[
+    str, AfterValidator(_check_rfc3339), WithJsonSchema({"type": "string", "pattern": RFC3339})
+]
+Weekdays = Annotated[tuple[Weekday, ...], _LIST]
+
+# Either form of a recurrence, for editors: the rule of ``_Recurring._one_form``.
+# Each form forbids the other's keys (a property schema ``false`` rejects the key), and a zero
+# duration, as the validators below do.
+ZERO_DURATION = r"^(0|([0]+(\.[0]+)?(ms|h|m|s))+)$"
+_CRON_KEYS, _WEEKLY_KEYS = ("schedule", "duration"), ("days", "startTime", "endTime")
+_POSITIVE: dict[str, Any] = {"not": {"pattern": ZERO_DURATION}}
+_RECURRENCE_FORMS: list[Any] = [
+    {
+        "required": list(_CRON_KEYS),
+        "properties": {"duration": _POSITIVE, **dict.fromkeys(_WEEKLY_KEYS, False)},
+    },
+    {
+        "required": list(_WEEKLY_KEYS),
+        "properties": {"days": {"minItems": 1}, **dict.fromkeys(_CRON_KEYS, False)},
+    },
+]
+_ONCE: dict[str, Any] = {
+    "required": ["start", "end"],
+    "properties": dict.fromkeys((*_CRON_KEYS, *_WEEKLY_KEYS), False),
+}
+
+
+class _Recurring(_Model):
+    """A recurring period: a cron ``schedule`` of starts and a ``duration``, or ``days`` of the
+    week with a ``startTime`` and an ``endTime`` (an end at or before the start is the next day).
+    """
+
+    schedule: Cron | None = Field(
+        default=None, description="Cron schedule of start times, e.g. '0 22 * * Mon-Fri'."
+    )
+    duration: Duration | None = Field(default=None, description="How long each period lasts.")
+    days: Weekdays = Field(default=(), description="Days of the week the period starts on.")
+    start_time: ClockTime | None = Field(default=None, description="Local start time, HH:MM.")
+    end_time: ClockTime | None = Field(
+        default=None, description="Local end time, HH:MM; at or before startTime: the next day."
+    )
+    time_zone: TimeZone = Field(default="UTC", description="IANA time zone the times are in.")
+    covers: Covers = Field(
+        default="both",
+        description="What it governs: image (replacements for a new image), drift "
+        "(drift remediation) or both.",
+    )
+
+    def _form(self) -> str:
+        cron = self.schedule is not None or self.duration is not None
+        weekly = bool(self.days) or self.start_time is not None or self.end_time is not None
+        if cron and weekly:
+            raise ValueError("give either schedule and duration, or days, startTime and endTime")
+        if cron:
+            if self.schedule is None or self.duration is None:
+                raise ValueError("a schedule needs a duration and a duration a schedule")
+            if self.duration <= 0:
+                raise ValueError("duration must be more than 0")
+            return "cron"
+        if weekly:
+            if not self.days or self.start_time is None or self.end_time is None:
+                raise ValueError("days, startTime and endTime go together; give all three")
+            return "weekly"
+        return ""
+
+
+class Window(_Recurring):
+    """A maintenance window: when new work may start."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": _RECURRENCE_FORMS})
+
+    name: DnsLabel = Field(description="Window name, e.g. weeknights.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Window:
+        if not self._form():
+            raise ValueError("a window needs schedule and duration, or days, startTime and endTime")
+        return self
+
+
+class Freeze(_Recurring):
+    """A freeze: no new work starts while it holds; it always wins over a window."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                _ONCE,
+                *(
+                    {**form, "properties": {**form["properties"], "start": False, "end": False}}
+                    for form in _RECURRENCE_FORMS
+                ),
+            ],
+        }
+    )
+
+    name: DnsLabel = Field(description="Freeze name, e.g. peak-season.")
+    reason: str = Field(min_length=1, description="Why nothing may change, shown in plans.")
+    owner: str = Field(min_length=1, description="Who to ask about it.")
+    start: Timestamp | None = Field(default=None, description="RFC 3339 start of a one-off freeze.")
+    end: Timestamp | None = Field(default=None, description="RFC 3339 end of a one-off freeze.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Freeze:
+        once = self.start is not None or self.end is not None
+        form = self._form()
+        if once and form:
+            raise ValueError("give either start and end, or a recurrence, not both")
+        if once:
+            if self.start is None or self.end is None:
+                raise ValueError("start and end go together; give both")
+            if self.ends_at <= self.starts_at:
+                raise ValueError(f"end {self.end} is not after start {self.start}")
+        elif not form:
+            raise ValueError(
+                "a freeze needs start and end, schedule and duration, or days, startTime and endTime"
+            )
+        return self
+
+    @property
+    def starts_at(self) -> float:
+        """A one-off freeze's start in seconds since the epoch (0 for a recurring one)."""
+        return datetime.fromisoformat(self.start).timestamp() if self.start else 0.0
+
+    @property
+    def ends_at(self) -> float:
+        """A one-off freeze's end in seconds since the epoch (0 for a recurring one)."""
+        return datetime.fromisoformat(self.end).timestamp() if self.end else 0.0
+
+
+class Rate(_Model):
+    """At most ``maxReplacements`` new replacements started in any period of ``per``."""
+
+    max_replacements: int = Field(ge=1, description="Replacements that may start per period.")
+    per: Duration = Field(description="The sliding period, e.g. 1h.", json_schema_extra=_POSITIVE)
+
+    @model_validator(mode="after")
+    def _positive(self) -> Rate:
+        if self.per <= 0:
+            raise ValueError("per must be more than 0")
+        return self
+
+
+class Maintenance(_Model):
+    """When work may start at one level (fleet, wave or cluster): windows, freezes, a rate.
+
+    Where several levels declare windows, work starts only when every one of them allows it;
+    any freeze at any level stops new work; every rate must have room.
+    """
+
+    windows: Annotated[tuple[Window, ...], _LIST] = Field(
+        default=(), description="Windows; work may start while any of them is open."
+    )
+    freezes: Annotated[tuple[Freeze, ...], _LIST] = Field(
+        default=(), description="Freezes; no new work while one holds."
+    )
+    rate: Rate | None = Field(default=None, description="At most N replacements per period.")
+
+
+class Override(_Model):
+    """An emergency override carried by the change that needs it: lifts windows until ``until``."""
+
+    reason: str = Field(min_length=1, description="Why the change cannot wait; shown everywhere.")
+    until: Timestamp = Field(description="RFC 3339 time the override lapses.")
+    lift_freezes: bool = Field(default=False, description="Also lift freezes (default: no).")
+
+    @property
+    def until_at(self) -> float:
+        """When the override lapses, in seconds since the epoch."""
+        return datetime.fromisoformat(self.until).timestamp()
+
+
 class Wave(_Model):
     """A fleet-level ring of clusters; waves roll in the order they are listed."""
 
@@ -276,6 +510,9 @@ class Wave(_Model):
     )
     max_clusters_in_parallel: int | None = Field(
         default=None, ge=1, description="Clusters of this wave rolled at once (default: all)."
+    )
+    maintenance: Maintenance | None = Field(
+        default=None, description="Windows, freezes and a rate for this wave's clusters."
     )
 
 
@@ -293,6 +530,12 @@ class Rollout(_Model):
         ge=0.0,
         le=1.0,
         description="Refuse to act when a larger share of the fleet's nodes has drifted at once.",
+    )
+    maintenance: Maintenance | None = Field(
+        default=None, description="Windows, freezes and a rate for every cluster of the fleet."
+    )
+    override: Override | None = Field(
+        default=None, description="Emergency override: lifts windows for this change."
     )
 
 
@@ -513,6 +756,9 @@ class ClusterSpec(_Model):
     )
     paused: bool = Field(default=False, description="Stops all new actions on this cluster.")
     machines: Machines = Field(default_factory=Machines, description="Machine provider settings.")
+    maintenance: Maintenance | None = Field(
+        default=None, description="Windows, freezes and a rate for this cluster."
+    )
     node_pools: Annotated[tuple[NodePool, ...], _LIST] = Field(
         min_length=1, description="The cluster's node pools."
     )

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops.drift import Finding
-from gitops.fleet import Fleet
+from gitops.fleet import ClusterDocument, Fleet
+from gitops.fleet.windows import Calendar, Level, cluster_levels
+from gitops.plan.rates import RateLedger
 from gitops.plan.state import RolloutState
 
 # A node's findings, keyed by (cluster, node): the finding itself when it has one (nearly
@@ -30,3 +32,11 @@ class Context:
     now: float
     by_node: FindingsByNode
     replace_drift: bool  # drift.remediate is "replace": drifted nodes are due for replacement
+    # Windows and freezes at ``now``, evaluated once per plan (per window, per set of levels).
+    calendar: Calendar | None = None
+    # Replacements started per level and period (None: no level declares a rate).
+    rates: RateLedger | None = None
+
+    def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
+        """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""
+        return cluster_levels(self.fleet, doc.name)

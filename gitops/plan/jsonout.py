@@ -81,7 +81,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         },
         "waves": [_wave(w) for w in plan.waves],
         "findings": [finding_to_dict(f) for f in plan.findings],
-    }
+    } | ({"override": plan.override} if plan.override else {})
 
 
 def _wave(wave: WavePlan) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def _wave(wave: WavePlan) -> dict[str, Any]:
         "soakUntil": _time(wave.soak_until),
         "maxClustersInParallel": wave.max_clusters_in_parallel,
         "clusters": [_cluster(c) for c in wave.clusters],
-    }
+    } | ({"nextStart": _time(wave.next_start)} if wave.next_start is not None else {})
 
 
 def _cluster(cluster: ClusterPlan) -> dict[str, Any]:
@@ -103,7 +103,11 @@ def _cluster(cluster: ClusterPlan) -> dict[str, Any]:
         "reason": cluster.reason,
         "soakUntil": _time(cluster.soak_until),
         "pools": [_pool(p) for p in cluster.pools],
-    }
+    } | (
+        # Only when windows or freezes hold the cluster's new work back: plans of fleets that
+        # declare none keep their exact shape.
+        {"window": cluster.window, "nextStart": _time(cluster.next_start)} if cluster.window else {}
+    )
 
 
 def _pool(pool: PoolPlan) -> dict[str, Any]:

@@ -62,12 +62,14 @@ from dataclasses import replace
 from gitops import drift
 from gitops.drift import Finding
 from gitops.fleet import Fleet
+from gitops.fleet.windows import Calendar, local
 from gitops.gcpause import collector_paused
 from gitops.inventory import Inventory
 from gitops.plan import adoption
 from gitops.plan.context import Context
 from gitops.plan.model import PLANNER_VERSION, Plan, PlanStatus, WavePlan
 from gitops.plan.pools import STARTUP_PHASES
+from gitops.plan.rates import RateLedger, declares_rates
 from gitops.plan.state import RolloutState
 from gitops.plan.waves import plan_wave
 
@@ -97,10 +99,34 @@ def make(
     now: float,
     *,
     override_drift_limit: bool = False,
+    ignore_windows: bool = False,
 ) -> Plan:
-    """The plan for this fleet, as observed, at ``now``; pure and deterministic."""
+    """The plan for this fleet, as observed, at ``now``; pure and deterministic.
+
+    ``ignore_windows`` lifts maintenance windows (never freezes) for this plan: what
+    ``gitops apply --ignore-windows`` asks for, after a human confirmed it.
+    """
     with collector_paused():  # time only: see gitops.gcpause
-        return _make(fleet, inventory, state, now, override_drift_limit)
+        return _make(fleet, inventory, state, now, override_drift_limit, ignore_windows)
+
+
+def _calendar(fleet: Fleet, now: float, ignore_windows: bool) -> tuple[Calendar, str]:
+    """The plan's windows and freezes at ``now``, and the override in force ("" when none).
+
+    ``spec.rollout.override`` lifts windows (and freezes when it says so) until its ``until``:
+    it travels with the change that carries it, so it lapses by itself and a later change
+    without it is held to the windows again.
+    """
+    override = fleet.document.spec.rollout.override
+    if override is not None and now < override.until_at:
+        lifts = "windows and freezes" if override.lift_freezes else "windows"
+        text = f"override lifts {lifts} until {local(override.until_at, 'UTC')}: {override.reason}"
+        return Calendar(now, ignore_windows=True, lift_freezes=override.lift_freezes), text
+    if ignore_windows:
+        return Calendar(
+            now, ignore_windows=True
+        ), "windows ignored at the terminal (--ignore-windows)"
+    return Calendar(now), ""
 
 
 def _make(
@@ -109,6 +135,7 @@ def _make(
     state: RolloutState,
     now: float,
     override_drift_limit: bool,
+    ignore_windows: bool = False,
 ) -> Plan:
     findings = drift.find(fleet, inventory)
     drifted = drift.drifted_nodes(findings)
@@ -117,12 +144,15 @@ def _make(
     if status != "halted" and (adopted := adoption.refusal(fleet, inventory)):
         # Not overridable: acting would hand the pool's new Machines to a MachineSet.
         status, reason = "refused", adopted
+    calendar, override = _calendar(fleet, now, ignore_windows)
     ctx = Context(
         fleet=fleet,
         state=state,
         now=now,
         by_node=_by_node(findings),
         replace_drift=fleet.document.spec.drift.remediate == "replace",
+        calendar=calendar,
+        rates=RateLedger.observe(fleet, inventory, now) if declares_rates(fleet) else None,
     )
     rollout = fleet.document.spec.rollout
     plan = Plan(
@@ -140,6 +170,7 @@ def _make(
         override_drift_limit=override_drift_limit,
         waves=_waves(ctx, inventory, stopped=status in ("halted", "refused")),
         findings=findings,
+        override=override,
     )
     if status == "in-progress" and plan.converged:
         plan = replace(plan, status="converged")

@@ -115,6 +115,8 @@ def _summary(out: _Writer, plan: Plan) -> None:
     out.force(f"**Status: {_cell(status_line(plan))}**\n\n")
     out.force(f"Fleet `{plan.fleet}`{revision}, planned at {when(plan.now, plan.now)}: ")
     out.force(f"{headline(plan)}. {drift_line(plan).capitalize()}.\n\n")
+    if plan.override:
+        out.force(f"**Override:** {_cell(plan.override)}\n\n")
     kinds = kind_counts(plan.actions())
     if kinds:
         out.force("Actions: " + ", ".join(f"{n} {kind}" for kind, n in kinds) + ".\n\n")
@@ -123,6 +125,8 @@ def _summary(out: _Writer, plan: Plan) -> None:
     for wave in plan.waves:
         totals = [_cluster_summary(c) for c in wave.clusters]
         status = wave.status + (f": {_cell(wave.reason)}" if wave.reason else "")
+        if wave.next_start is not None:
+            status += f"; can start next {when(wave.next_start, plan.now)}"
         out.force(
             f"| {wave.index}. {wave.name} | {status} | {len(wave.clusters)} | "
             f"{sum(t[0] for t in totals)} | {sum(t[1] for t in totals)} | "
@@ -140,6 +144,8 @@ def _clusters(out: _Writer, plan: Plan) -> int:
         for cluster in wave.clusters:
             steps, ready, waits = _cluster_summary(cluster)
             reason = f" — {_cell(cluster.reason)}" if cluster.reason else ""
+            if cluster.window:
+                reason += f" — {_cell(cluster.window)}"
             head = (
                 f"<details><summary><b>{cluster.name}</b>: {cluster.status}{reason} · "
                 f"{steps} actions ({ready} ready now), {waits} waits</summary>\n\n"

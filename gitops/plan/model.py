@@ -54,7 +54,9 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "CreateReplacement",
     "Wait",
 )
-WaitOn = Literal["node-ready", "soak", "availability", "surge", "deletion", "human"]
+WaitOn = Literal[
+    "node-ready", "soak", "availability", "surge", "deletion", "human", "window", "freeze", "rate"
+]
 PlanStatus = Literal["converged", "in-progress", "halted", "refused"]
 WaveStatus = Literal["complete", "soaking", "active", "blocked", "pending", "stopped"]
 ClusterStatus = Literal[
@@ -209,6 +211,10 @@ class ClusterPlan:
     reason: str = ""
     soak_until: float | None = None
     pools: tuple[PoolPlan, ...] = ()
+    # Time (windows, freezes): why new work of this cluster cannot start now ("" when it can,
+    # or when nothing waits on time) and when it can start next (None: not within the horizon).
+    window: str = ""
+    next_start: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +226,12 @@ class WavePlan:
     soak_until: float | None = None
     max_clusters_in_parallel: int | None = None
     clusters: tuple[ClusterPlan, ...] = ()
+
+    @property
+    def next_start(self) -> float | None:
+        """When new work of this wave can start next, if time holds it back (None otherwise)."""
+        times = [c.next_start for c in self.clusters if c.window and c.next_start is not None]
+        return min(times) if times else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,6 +252,8 @@ class Plan:
     override_drift_limit: bool
     waves: tuple[WavePlan, ...]
     findings: tuple[Finding, ...]
+    # An emergency override of windows in force ("" when none): what it lifts, until when, why.
+    override: str = ""
 
     @property
     def drifted_fraction(self) -> float:

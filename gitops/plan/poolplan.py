@@ -28,6 +28,8 @@ from gitops.plan.context import Context
 from gitops.plan.inflight import carry_on
 from gitops.plan.model import Batch, ClusterStatus, PoolPlan, PoolStatus
 from gitops.plan.pools import NO_REASON, PoolWork
+from gitops.plan.timing import gate as window_gate
+from gitops.plan.timing import rate_gate, took
 
 # How a pool is planned: ``active`` (new work may start now), ``projected`` (only the work in
 # flight now; the rest shown as projected batches), ``inflight`` (only the work in flight).
@@ -176,6 +178,15 @@ def _replace_now(ctx: Context, d: Draft, rest: AfterFirst) -> None:
         )
         d.actions.append(actions.wait(work, "soak", pool, reason, until=gate))
         return
+    # Windows and freezes: only what can finish before the allowed period ends starts now;
+    # the rest stays due (projected) and the Wait says why and when it can start.
+    remaining, waits = window_gate(ctx, work, remaining)
+    if remaining:
+        remaining, held = rate_gate(ctx, work, remaining)
+        waits += held
+    d.actions.extend(waits)
+    if not remaining:
+        return
     counts = actions.zone_counts(work.members, rest.removed)
     if b.surge > 0:
         started = make_before_break(d, remaining, counts)
@@ -195,8 +206,9 @@ def _replace_now(ctx: Context, d: Draft, rest: AfterFirst) -> None:
             reason = f"{len(remaining)} nodes to replace, but {b.floor_text()} (maxSurge 0)"
             d.actions.append(actions.wait(work, "availability", pool, reason))
     rest.removed.update(started)
+    took(ctx, work, len(started))
     gone = set(started)
-    rest.remaining = [t for t in remaining if t not in gone]
+    rest.remaining = [t for t in rest.remaining if t not in gone]
 
 
 def _retire_unavailable(d: Draft, targets: list[Member]) -> list[Member]:

@@ -56,6 +56,9 @@ class PoolWork:
     outdated: int = 0
     slots: int = 0
     newest_ready: float = 0.0  # newest Ready time of a node the controller created
+    # How long each replacement of this rollout took from its Machine's creation to its node
+    # Ready: what a batch's length is estimated from once there are enough (plan.timing).
+    boots: list[float] = field(default_factory=list)
     # Whether the clock took part: a machine the controller created is still starting, so
     # whether it has outlived nodeStartupTimeout depends on ``now``. Only work that did not
     # consult the clock may be remembered between plans (``analysed``).
@@ -173,6 +176,8 @@ def _sort(
         if m.ready and m.by_controller:
             assert node is not None
             work.newest_ready = max(work.newest_ready, node.ready_since)
+            if m.replaces and m.machine is not None and node.ready_since > m.machine.created > 0:
+                work.boots.append(node.ready_since - m.machine.created)
         if m in paired:
             continue  # its replacement fills its slot
         if m.leaving:

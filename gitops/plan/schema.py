@@ -32,12 +32,14 @@ _TIME: dict[str, Any] = {
 }
 
 
-def _obj(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
+def _obj(
+    properties: dict[str, Any], description: str = "", optional: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": list(properties),
-        "properties": properties,
+        "properties": {**properties, **(optional or {})},
     }
     if description:
         out["description"] = description
@@ -97,7 +99,17 @@ ACTION: dict[str, Any] = {
             "Wait",
             {
                 "on": {
-                    "enum": ["node-ready", "soak", "availability", "surge", "deletion", "human"]
+                    "enum": [
+                        "node-ready",
+                        "soak",
+                        "availability",
+                        "surge",
+                        "deletion",
+                        "human",
+                        "window",
+                        "freeze",
+                        "rate",
+                    ]
                 },
                 "what": _STR,
                 "until": _TIME,
@@ -220,15 +232,18 @@ PLAN_SCHEMA: dict[str, Any] = {
                                             }
                                         ),
                                     },
-                                }
+                                },
+                                optional={"window": _STR, "nextStart": _TIME},
                             ),
                         },
-                    }
+                    },
+                    optional={"nextStart": _TIME},
                 ),
             },
             "findings": {"type": "array", "items": FINDING},
         },
         "A deterministic rollout plan: fleet wave → cluster → pool → batch → action.",
+        optional={"override": _STR},
     ),
 }
 

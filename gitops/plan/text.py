@@ -76,6 +76,8 @@ def render(plan: Plan, *, color: bool = False, findings: bool = True) -> str:
         "Status: " + paint(status_line(plan), _STATUS_COLOUR.get(plan.status, "bold")),
         "Summary: " + headline(plan),
     ]
+    if plan.override:
+        lines.append("Override: " + paint(plan.override, "yellow"))
     kinds = kind_counts(plan.actions())
     if kinds:
         lines.append("  " + ", ".join(f"{n} {kind}" for kind, n in kinds))
@@ -89,6 +91,8 @@ def render(plan: Plan, *, color: bool = False, findings: bool = True) -> str:
             head += f" - {wave.reason}"
         if wave.soak_until is not None:
             head += f", until {when(wave.soak_until, plan.now)}"
+        if wave.next_start is not None:
+            head += f"; can start next {when(wave.next_start, plan.now)}"
         lines.append(head)
         for cluster in wave.clusters:
             head = f"  Cluster {paint(cluster.name, 'bold')}: " + paint.status(cluster.status)
@@ -96,6 +100,8 @@ def render(plan: Plan, *, color: bool = False, findings: bool = True) -> str:
                 head += f" - {cluster.reason}"
             if cluster.soak_until is not None:
                 head += f", until {when(cluster.soak_until, plan.now)}"
+            if cluster.window:
+                head += f" - {cluster.window}"
             lines.append(head)
             for pool in cluster.pools:
                 counts = (

@@ -20,6 +20,7 @@ from gitops.plan.context import Context
 from gitops.plan.model import ClusterPlan, ClusterStatus, WavePlan, WaveStatus
 from gitops.plan.poolplan import Mode, planned
 from gitops.plan.pools import PoolWork, analysed
+from gitops.plan.timing import cluster_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +189,18 @@ def plan_wave(
             blocker=blocker,
             soak=wave.soak,
         )
+        window, next_start = (
+            cluster_window(ctx, seen.docs[name], seen.works[name])
+            if status in ("active", "queued", "pending")
+            else ("", None)
+        )
         clusters.append(
             ClusterPlan(
                 name=name,
                 status=status,
                 reason=reason,
+                window=window,
+                next_start=next_start,
                 soak_until=seen.soak_until[name] if status == "soaking" else None,
                 pools=tuple(
                     planned(ctx, w, mode, status, seen.seen[name]) for w in seen.works[name]

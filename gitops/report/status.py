@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 
 from gitops.drift import Finding, image_facts
 from gitops.fleet import Fleet
+from gitops.fleet.openings import next_window
 from gitops.inventory import ClusterInventory, Inventory
 from gitops.plan import Plan
 from gitops.plan.model import ClusterPlan, PoolPlan, Wait
@@ -45,6 +46,9 @@ class RolloutReport(TypedDict):
     waveStatus: str
     phase: str
     reason: NotRequired[str]  # only when the plan gives one
+    # Only where windows or freezes are declared: open now, closes, nextOpening, window.
+    window: NotRequired[dict[str, str]]
+    override: NotRequired[str]  # only while an emergency override of windows is in force
 
 
 class PoolReport(TypedDict):
@@ -187,6 +191,11 @@ def cluster_status(
     rollout: RolloutReport = {"wave": wave.name, "waveStatus": wave.status, "phase": cplan.status}
     if cplan.reason:
         rollout["reason"] = cplan.reason
+    window = next_window(fleet, cluster, plan.now)
+    if window is not None:
+        rollout["window"] = window
+    if plan.override:
+        rollout["override"] = plan.override
     return {
         "schemaVersion": SCHEMA_VERSION,
         "cluster": cluster,

@@ -63,6 +63,7 @@ class Executor:
         clock: Clock = SYSTEM_CLOCK,
         on_event: Callable[[Event], None] | None = None,
         override_drift_limit: bool = False,
+        ignore_windows: bool = False,
         parallelism: int = 16,
     ) -> None:
         self.fleet = fleet.scaled(time_scale)
@@ -72,6 +73,8 @@ class Executor:
         self.clock = clock
         self.on_event = on_event
         self.override_drift_limit = override_drift_limit
+        # ``apply --ignore-windows``, confirmed by a human: windows lifted, freezes kept.
+        self.ignore_windows = ignore_windows
         self.stopping = threading.Event()
         # Ready steps run on up to this many threads (see ``_act``); the pool is made on
         # first use and ``close`` waits for the steps in flight.
@@ -107,7 +110,12 @@ class Executor:
             state = state.halt(halts[0], now)
             self._emit("", "", "", f"rollout halted: {halts[0]}", "error")
         plan = planner.make(
-            self.fleet, inventory, state, now, override_drift_limit=self.override_drift_limit
+            self.fleet,
+            inventory,
+            state,
+            now,
+            override_drift_limit=self.override_drift_limit,
+            ignore_windows=self.ignore_windows,
         )
         marks = _started(inventory)
         ctx = self._context(plan, inventory, now)
@@ -123,6 +131,7 @@ class Executor:
                     state,
                     now,
                     override_drift_limit=self.override_drift_limit,
+                    ignore_windows=self.ignore_windows,
                 )
         else:
             # Nothing else runs: each mark is written now, in this thread.
@@ -164,6 +173,7 @@ class Executor:
             state,
             self.clock.now(),
             override_drift_limit=self.override_drift_limit,
+            ignore_windows=self.ignore_windows,
         )
 
     def _effective_state(self, *, resume: bool, announce: bool) -> RolloutState:

@@ -69,6 +69,11 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path: Path) -> None:
         assert len(log) >= summary["statusCommits"]  # plus the final flush on SIGTERM
         bumped = summary["bump"]["revision"]
         assert any(f"at {bumped[:12]}: converged" in line for line in log)
+        # The bump waited for the canary's maintenance window, declared in its pull request
+        # to open seconds later: no replacement of the rollout was created before it opened.
+        window = summary["window"]
+        assert window["name"] == "demo-window"
+        assert window["firstReplacement"] >= window["opens"]
         # The whole fleet converged on the engineer's bump, every pool in full.
         assert summary["converged"]["revision"] == bumped
         assert summary["pools"] and all(p["converged"] for p in summary["pools"])

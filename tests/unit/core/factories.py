@@ -102,6 +102,7 @@ def fleet(
     max_failed_nodes: int = 1,
     images: Mapping[str, Mapping[str, str]] | None = None,
     revision: str = "rev-1",
+    rollout: Mapping[str, Any] | None = None,
 ) -> Fleet:
     """A validated Fleet from plain documents; waves default to canary then prod by ring."""
     wave_list = list(
@@ -123,6 +124,7 @@ def fleet(
                     "waves": wave_list,
                     "maxFailedNodes": max_failed_nodes,
                     "maxDriftedFraction": max_drifted_fraction,
+                    **(rollout or {}),
                 },
                 "drift": {"remediate": remediate},
             },

@@ -45,7 +45,12 @@ def test_a_pending_image_bump_shows_progress_and_observed_images() -> None:
     canary = cluster_status(fleet, inventory, plan, "canary-eu-1")
     ready = next(c for c in canary["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Progressing")
-    assert canary["rollout"] == {"wave": "canary", "waveStatus": "active", "phase": "active"}
+    assert canary["rollout"] == {
+        "wave": "canary",
+        "waveStatus": "active",
+        "phase": "active",
+        "window": {"open": "true"},  # the example's canary ring: a window open at any hour
+    }
     system = next(p for p in canary["pools"] if p["name"] == "system")
     assert system["observedImages"] == {"talos-1.8.4": 3} and system["nodesOnTarget"] == 0
     prod = cluster_status(fleet, inventory, plan, "prod-us-1")
