@@ -20,12 +20,22 @@ The kinds (DESIGN section 4), and the decisions taken where the design is silent
     booted from when its Machine says so), so an old node with a patched kernel reads
     "kernelVersion: expected 6.6.64-talos, observed 6.6.99" plus an ``Outdated`` finding, rather
     than four mismatches against the new image.
+    The image's declared facts beyond nodeInfo (``Image.facts``: GPU driver, CUDA runtime,
+    system extension labels, the schematic annotation) are checked the same way, against the
+    image the node was compared with: a different value is an ImageMismatch naming the fact;
+    a fact the node does not report is "unknown" until the node has been Ready for the fleet's
+    ``drift.factGracePeriod`` (its labeller may not have run), then an ImageMismatch with the
+    observed value "(missing)". Only ``find(..., now=...)`` judges missing facts.
 ``ConfigMismatch`` (warning, per policy)
     A label the pool declares is missing or different; a declared taint is missing or has
     another value; or the node carries an undeclared ``NoSchedule``/``NoExecute`` taint.
     Extra labels are ignored (other controllers add them), as are ``PreferNoSchedule`` taints
     (soft) and taints Kubernetes, Cluster API, the autoscaler or this controller manage
     themselves (``SYSTEM_TAINT_PREFIXES``): those come and go without anyone patching a host.
+``FactDivergence`` (warning, report)
+    A fact no image declares (see ``gitops.facts``: a fact label such as a CUDA or kernel label
+    from a labeller) differs between nodes of one pool that run the same image. Reported, never
+    remediated: nothing says which value is right, only that the pool is not uniform.
 ``UnmanagedNode`` (warning, report)
     The node names no pool, or a pool its cluster does not declare. Never remediated: the
     controller does not delete nodes it does not own.
@@ -52,12 +62,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from gitops import facts as facts_
 from gitops.fleet import ClusterDocument, Fleet, Image, NodePool
 from gitops.inventory import ClusterInventory, Inventory, Member, Node, NodeTaint
 
 FindingKind = Literal[
     "ImageMismatch",
     "ConfigMismatch",
+    "FactDivergence",
     "UnmanagedNode",
     "CapacityMismatch",
     "Outdated",
@@ -72,6 +84,7 @@ KINDS: tuple[FindingKind, ...] = (
     "UnmanagedNode",
     "ImageMismatch",
     "ConfigMismatch",
+    "FactDivergence",
     "StuckCordoned",
     "CapacityMismatch",
     "Outdated",
@@ -80,6 +93,7 @@ _KIND_ORDER = {kind: index for index, kind in enumerate(KINDS)}
 SEVERITY: Mapping[FindingKind, Severity] = {
     "ImageMismatch": "error",
     "ConfigMismatch": "warning",
+    "FactDivergence": "warning",
     "UnmanagedNode": "warning",
     "CapacityMismatch": "warning",
     "Outdated": "info",
@@ -89,7 +103,14 @@ SEVERITY: Mapping[FindingKind, Severity] = {
 # Kinds that count as drift: the fleet differs from git without git having moved. Outdated is a
 # pending change and Unknown an observation failure; neither is drift.
 DRIFT_KINDS = frozenset(
-    {"ImageMismatch", "ConfigMismatch", "UnmanagedNode", "CapacityMismatch", "StuckCordoned"}
+    {
+        "ImageMismatch",
+        "ConfigMismatch",
+        "FactDivergence",
+        "UnmanagedNode",
+        "CapacityMismatch",
+        "StuckCordoned",
+    }
 )
 # Drift that makes a node a candidate for replacement (when the policy says replace).
 NODE_DRIFT_KINDS = frozenset({"ImageMismatch", "ConfigMismatch"})
@@ -225,10 +246,18 @@ def image_facts(image: Image) -> tuple[str, str, str, str]:
     )
 
 
-def find(fleet: Fleet, inventory: Inventory) -> tuple[Finding, ...]:
-    """Every finding for the fleet's clusters, sorted by (cluster, pool, node, kind, fact)."""
+def find(fleet: Fleet, inventory: Inventory, now: float | None = None) -> tuple[Finding, ...]:
+    """Every finding for the fleet's clusters, sorted by (cluster, pool, node, kind, fact).
+
+    With ``now``, a declared fact a node has not reported after being Ready for the fleet's
+    ``factGracePeriod`` is an ImageMismatch; without it such facts stay unknown.
+    """
     catalogs: list[_Catalog] = []  # built on first need: most clusters are remembered
     remediate: Remediation = fleet.document.spec.drift.remediate
+    grace = fleet.document.spec.drift.fact_grace_period
+    any_facts = any(
+        image.facts.labels or image.facts.annotations for image in fleet.images.values()
+    )
     out: list[Finding] = []
     for cluster in sorted(fleet.clusters, key=lambda c: c.name):
         observed = inventory.cluster(cluster.name)
@@ -244,6 +273,10 @@ def find(fleet: Fleet, inventory: Inventory) -> tuple[Finding, ...]:
             return tuple(_cluster(doc, seen, catalogs[0], remediate))
 
         out.extend(observed.derived("drift", (fleet, cluster), compute))
+        if now is not None and any_facts:
+            if not catalogs:
+                catalogs.append(_Catalog(fleet))
+            out.extend(_missing_facts(cluster, observed, catalogs[0], remediate, now - grace))
     out.sort(key=Finding.sort_key)
     return tuple(out)
 
@@ -305,6 +338,8 @@ class _Catalog:
                 n for n, other in self.images.items() if other.family == image.family
             )
         self._memo: dict[tuple[str, tuple[str, str, str, str], str], _Verdict] = {}
+        self.declared = {name: facts_.declared(image) for name, image in self.images.items()}
+        self.keys = facts_.Keys.of(fleet)
 
     def verdict(self, declared: str, facts: tuple[str, str, str, str], booted: str) -> _Verdict:
         key = (declared, facts, booted)
@@ -410,6 +445,22 @@ def _cluster(
                         remediation="report",
                     )
                 )
+        for node_name, fact, common, seen in facts_.divergent(
+            pool_members, catalog.keys, check.image_of, catalog.images
+        ):
+            out.append(
+                Finding(
+                    kind="FactDivergence",
+                    cluster=cluster.name,
+                    pool=pool.name,
+                    node=node_name,
+                    fact=fact,
+                    expected=common,
+                    observed=seen,
+                    severity="warning",
+                    remediation="report",
+                )
+            )
     for pool in cluster.spec.node_pools:
         slots = pool_slots(members.get(pool.name, ()), replacements.get(pool.name))
         if slots != pool.replicas:
@@ -442,12 +493,22 @@ class _PoolCheck:
         self.label_set = frozenset(self.labels)
         self.taints = tuple(sorted(NodeTaint(t.key, t.effect, t.value or "") for t in pool.taints))
         self.declared = {(t.key, t.effect) for t in self.taints}
+        self.image_of: dict[str, str] = {}  # node -> the catalog image it was compared with
 
     def node(self, member: Member, node: Node, out: list[Finding]) -> None:
         pool = self.pool
         booted = member.machine.image if member.machine is not None else ""
         verdict = self.catalog.verdict(pool.image, node.facts, booted)
-        for fact, expected, seen in verdict.mismatches:
+        self.image_of[node.name] = verdict.baseline
+        mismatches = verdict.mismatches
+        declared = self.catalog.declared[verdict.baseline]
+        if declared:
+            mismatches = mismatches + tuple(
+                (fact, want, have)
+                for fact, want in declared
+                if (have := facts_.observed(node, fact)) is not None and have != want
+            )
+        for fact, expected, seen in mismatches:
             out.append(
                 _finding(
                     "ImageMismatch",
@@ -517,6 +578,45 @@ class _PoolCheck:
         return out
 
 
+def _missing_facts(
+    cluster: ClusterDocument,
+    observed: ClusterInventory,
+    catalog: _Catalog,
+    remediate: Remediation,
+    ready_by: float,
+) -> list[Finding]:
+    """ImageMismatch for each declared fact a node Ready since before ``ready_by`` lacks."""
+    out: list[Finding] = []
+    pools = {p.name: p for p in cluster.spec.node_pools}
+    for pool_name, members in observed.pools().items():
+        pool = pools.get(pool_name)
+        if pool is None:
+            continue
+        for member in members:
+            node = member.node
+            if node is None or not node.ready or node.ready_since > ready_by:
+                continue  # not Ready for the grace period yet: its missing facts are unknown
+            booted = member.machine.image if member.machine is not None else ""
+            baseline = catalog.verdict(pool.image, node.facts, booted).baseline
+            for fact, want in catalog.declared[baseline]:
+                if facts_.observed(node, fact) is None:
+                    out.append(
+                        _finding(
+                            "ImageMismatch",
+                            cluster.name,
+                            pool.name,
+                            node.name,
+                            fact,
+                            want,
+                            MISSING,
+                            "error",
+                            remediate,
+                            baseline,
+                        )
+                    )
+    return out
+
+
 def _message(f: Finding) -> str:
     if f.kind == "Unknown":
         return f"cluster {f.cluster} could not be observed: {f.observed}"
@@ -524,10 +624,20 @@ def _message(f: Finding) -> str:
         if f.observed == "(none)":
             return f"node {f.node} belongs to no pool (declared pools: {f.expected})"
         return f"node {f.node} names pool {f.observed}, which {f.cluster} does not declare"
+    if f.kind == "ImageMismatch" and f.observed == MISSING:
+        return (
+            f"node {f.node} does not report {f.fact}, which image {f.image} declares as "
+            f"{f.expected}, though Ready longer than the fact grace period"
+        )
     if f.kind == "ImageMismatch":
         return (
             f"node {f.node} reports {f.fact} {f.observed} where image {f.image} has "
             f"{f.expected}: the host was changed in place"
+        )
+    if f.kind == "FactDivergence":
+        return (
+            f"node {f.node} reports {f.fact} {f.observed} where most of pool {f.pool} on its "
+            f"image report {f.expected}: no image declares it, so it is only reported"
         )
     if f.kind == "Outdated":
         return f"node {f.node} runs image {f.observed}; git now declares {f.expected}"

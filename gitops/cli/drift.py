@@ -7,6 +7,7 @@ drift finder's findings in the ``-o`` format.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -17,6 +18,12 @@ from gitops.cli.source import load_fleet, observe, source_options
 
 @click.command()
 @source_options
+@click.option(
+    "--fingerprints",
+    "show_fingerprints",
+    is_flag=True,
+    help="Also print each pool's node fingerprints and its odd nodes out (-o json always has them).",
+)
 def drift(
     fleet_path: Path | None,
     repo: str | None,
@@ -27,28 +34,38 @@ def drift(
     sync_timeout: float,
     request_timeout: float,
     time_scale: float,
+    show_fingerprints: bool,
 ) -> None:
     """Compare the live clusters with the fleet repository and list what drifted.
 
-    Findings: ImageMismatch, ConfigMismatch, UnmanagedNode, CapacityMismatch, StuckCordoned
-    (drift), Outdated (a pending change from git) and Unknown (a cluster that could not be
-    observed, with the reason).
+    Findings: ImageMismatch (nodeInfo or a declared image fact such as the GPU driver),
+    ConfigMismatch, FactDivergence, UnmanagedNode, CapacityMismatch, StuckCordoned (drift),
+    Outdated (a pending change from git) and Unknown (a cluster that could not be observed,
+    with the reason). --fingerprints adds each pool's node fingerprints (the aim is one per
+    pool) and the odd nodes out; -o json always carries them.
 
     Findings count every difference, so one node can have several; `gitops plan` counts the
-    drifted nodes it would replace. --time-scale is accepted so the same flags serve drift, plan
-    and apply (drift reads no policy duration).
+    drifted nodes it would replace. --time-scale scales the fleet's factGracePeriod, as it
+    scales plan's and apply's policy durations.
 
     Exit status: 0 when nothing drifted, 2 when something did (or a cluster is Unknown), 1 on
     error.
     """
     from gitops import drift as drift_finder
+    from gitops import facts
+    from gitops.plan import jsonout, text
 
     fleet = load_fleet(fleet_path, repo).scaled(time_scale)
     inventory, _ = observe(fleet, kubeconfig, context, only, sync_timeout, request_timeout)
     findings = tuple(
-        f for f in drift_finder.find(fleet, inventory) if not only or f.cluster in only
+        f for f in drift_finder.find(fleet, inventory, time.time()) if not only or f.cluster in only
     )
-    if output != "text":
+    prints = tuple(
+        p for p in facts.fleet_fingerprints(fleet, inventory) if not only or p.cluster in only
+    )
+    if output == "json":
+        click.echo(jsonout.render_findings(findings, prints), nl=False)
+    elif output != "text":
         click.echo(render(output, findings))
     else:
         click.echo(render(output, findings), nl=False)
@@ -61,4 +78,6 @@ def drift(
             )
         else:
             click.echo()
+    if show_fingerprints and output != "json":
+        click.echo(text.render_fingerprints(prints))
     sys.exit(2 if any(f.kind != "Outdated" for f in findings) else 0)

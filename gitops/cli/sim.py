@@ -48,7 +48,12 @@ def sim() -> None:
     show_default=True,
     help="Seed pools on their declared image, or on the image before it (a rollout to do).",
 )
-@click.option("--drift", default="", help="Drift to inject, e.g. kernel:3,label:2,unmanaged:1.")
+@click.option(
+    "--drift",
+    default="",
+    help="Drift to inject, e.g. kernel:3,label:2,unmanaged:1 (kinds: kernel, label, taint, "
+    "unmanaged, cordoned, driver, extension, schematic, driver-upgrade).",
+)
 @click.option(
     "--audit-log",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -63,6 +63,7 @@ _WAIT_WORDS = {
     "window": "a maintenance window to open",
     "freeze": "a freeze to end",
     "rate": "the rate budget (maxReplacements per period)",
+    "gpu-driver-upgrade": "the GPU Operator to finish a driver upgrade",
 }
 
 

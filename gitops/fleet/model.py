@@ -102,7 +102,12 @@ class Fleet:
         document = self.document.model_copy(
             update={
                 "spec": spec.model_copy(
-                    update={"rollout": spec.rollout.model_copy(update={"waves": waves})}
+                    update={
+                        "rollout": spec.rollout.model_copy(update={"waves": waves}),
+                        "drift": spec.drift.model_copy(
+                            update={"fact_grace_period": spec.drift.fact_grace_period * factor}
+                        ),
+                    }
                 )
             }
         )

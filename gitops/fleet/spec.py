@@ -86,6 +86,12 @@ def _check_labels(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return _freeze(mapping)
 
 
+def _check_annotations(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    for key in mapping:
+        _check_label_key(key)  # annotation keys follow the label key syntax
+    return _freeze(mapping)
+
+
 def _duration(value: Any) -> Any:
     # Strict mode cannot tell a duration from any other string, nor say what to write instead
     # of a bare number, so this one type names its own type error.
@@ -131,6 +137,19 @@ Labels = Annotated[
             "propertyNames": {"pattern": LABEL_KEY},
             "additionalProperties": {"type": "string", "pattern": LABEL_VALUE},
             "description": "Kubernetes labels: qualified keys, values of at most 63 characters.",
+        }
+    ),
+]
+Annotations = Annotated[
+    Mapping[str, str],
+    AfterValidator(_check_annotations),
+    _Serialize,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": LABEL_KEY},
+            "additionalProperties": {"type": "string"},
+            "description": "Kubernetes annotations: qualified keys, any string values.",
         }
     ),
 ]
@@ -190,6 +209,25 @@ class ObjectMeta(_Model):
     )
 
 
+class ImageFacts(_Model):
+    """Node labels and annotations a node booted from the image must carry, with exact values.
+
+    The facts labellers publish beyond nodeInfo: NVIDIA GPU Feature Discovery's
+    ``nvidia.com/cuda.driver-version.full``, Node Feature Discovery's
+    ``feature.node.kubernetes.io/kernel-version.full``, Talos's ``extensions.talos.dev/<name>``
+    labels and ``extensions.talos.dev/schematic`` annotation.
+    """
+
+    labels: Labels = Field(
+        default_factory=lambda: _freeze({}),
+        description="Label key -> the exact value every node booted from the image reports.",
+    )
+    annotations: Annotations = Field(
+        default_factory=lambda: _freeze({}),
+        description="Annotation key -> the exact value every node booted from the image carries.",
+    )
+
+
 class Image(_Model):
     """An immutable OS image: what a node booted from it must report, and what a provider boots."""
 
@@ -204,6 +242,11 @@ class Image(_Model):
         default="",
         description="Images of one family replace each other; the catalog lists each family "
         "oldest first, so the image before another of its family is its predecessor.",
+    )
+    facts: ImageFacts = Field(
+        default_factory=ImageFacts,
+        description="Labels and annotations beyond nodeInfo a node booted from it must carry "
+        "(GPU driver, CUDA runtime, system extensions, schematic).",
     )
 
 
@@ -544,6 +587,11 @@ class DriftPolicy(_Model):
 
     remediate: Literal["replace", "report"] = Field(
         default="replace", description="replace drifted nodes, or only report them."
+    )
+    fact_grace_period: Duration = Field(
+        default=600.0,
+        description="How long a node may be Ready without reporting an image fact (its "
+        "labeller has not run yet) before the missing fact counts as drift.",
     )
 
 

@@ -20,6 +20,20 @@ FAILED_ANNOTATION = PREFIX + "failed"  # reason a replacement or drain failed
 QUARANTINE_LABEL = PREFIX + "quarantined"
 CORDONED_BY_ANNOTATION = PREFIX + "cordoned-by"  # set when the controller cordoned the node
 
+# Node facts beyond nodeInfo. A pool's fingerprint hashes the four nodeInfo facts, every label
+# under these prefixes (what GPU Feature Discovery, Node Feature Discovery and Talos publish
+# about the driver, the kernel and the system extensions) and every label and annotation an
+# image of the fleet declares. The GPU Operator's upgrade-state label is excluded: it is a
+# process, not a fact of the image.
+FACT_LABEL_PREFIXES = (
+    "nvidia.com/cuda.",
+    "feature.node.kubernetes.io/kernel-",
+    "feature.node.kubernetes.io/system-os_release.",
+    "extensions.talos.dev/",
+)
+GPU_DRIVER_UPGRADE_LABEL = "nvidia.com/gpu-driver-upgrade-state"
+GPU_DRIVER_UPGRADE_DONE = "upgrade-done"
+
 PHASES = ("planned", "provisioning", "ready", "cordoned", "draining", "retired")
 DRAIN_STARTED_ANNOTATION = PREFIX + "drain-started"  # on a Node: when its drain began (epoch s)
 DRAIN_BLOCKED_ANNOTATION = PREFIX + "drain-blocked-by"  # on a Node: the PDB blocking its drain

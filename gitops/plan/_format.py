@@ -17,6 +17,7 @@ from gitops.plan.model import (
     AnyAction,
     CreateReplacement,
     Plan,
+    PoolPlan,
     RetireNode,
     ScaleDown,
     ScaleUp,
@@ -109,6 +110,14 @@ def headline(plan: Plan) -> str:
         plural(clusters, "cluster"),
     ]
     return ", ".join(parts)
+
+
+def fingerprints(pool: PoolPlan) -> str:
+    """ ", 2 fingerprints (odd: n1, n2)" when the pool's nodes are not uniform, else ""."""
+    if pool.fingerprints <= 1:
+        return ""
+    odd = ", ".join(pool.odd_nodes[:5]) + (", ..." if len(pool.odd_nodes) > 5 else "")
+    return f", {pool.fingerprints} fingerprints (odd: {odd})"
 
 
 def plural(n: int, word: str) -> str:

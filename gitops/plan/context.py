@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops.drift import Finding
+from gitops.facts import NO_FACT_KEYS, Keys
 from gitops.fleet import ClusterDocument, Fleet
 from gitops.fleet.windows import Calendar, Level, cluster_levels
 from gitops.plan.rates import RateLedger
@@ -36,6 +37,8 @@ class Context:
     calendar: Calendar | None = None
     # Replacements started per level and period (None: no level declares a rate).
     rates: RateLedger | None = None
+    # Which labels and annotations are node facts (for the pools' fingerprints).
+    fact_keys: Keys = NO_FACT_KEYS
 
     def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
         """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gitops.drift import KINDS, Finding
+from gitops.facts import PoolFingerprints
 from gitops.plan._format import iso, totals
 from gitops.plan.model import (
     ACTION_KINDS,
@@ -40,8 +41,10 @@ def render(plan: Plan) -> str:
     return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
 
 
-def render_findings(findings: Sequence[Finding]) -> str:
-    return json.dumps(findings_to_dict(findings), indent=2, ensure_ascii=False) + "\n"
+def render_findings(
+    findings: Sequence[Finding], prints: Sequence[PoolFingerprints] | None = None
+) -> str:
+    return json.dumps(findings_to_dict(findings, prints), indent=2, ensure_ascii=False) + "\n"
 
 
 def _time(ts: float | None) -> dict[str, Any] | None:
@@ -123,6 +126,8 @@ def _pool(pool: PoolPlan) -> dict[str, Any]:
         "available": pool.available,
         "outdated": pool.outdated,
         "drifted": pool.drifted,
+        "fingerprints": pool.fingerprints,
+        "oddNodes": list(pool.odd_nodes),
         "batches": [_batch(b) for b in pool.batches],
     }
 
@@ -192,10 +197,39 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def findings_to_dict(findings: Sequence[Finding]) -> dict[str, Any]:
+def fingerprints_to_list(prints: Sequence[PoolFingerprints]) -> list[dict[str, Any]]:
+    """Each pool's fingerprints: how many distinct (the aim is 1) and the odd nodes out."""
+    return [
+        {
+            "cluster": p.cluster,
+            "pool": p.pool,
+            "nodes": p.nodes,
+            "distinct": p.distinct,
+            "counts": dict(p.counts),
+            "odd": [
+                {
+                    "node": o.node,
+                    "fingerprint": o.fingerprint,
+                    "differs": [
+                        {"fact": fact, "common": common, "observed": seen}
+                        for fact, common, seen in o.differs
+                    ],
+                }
+                for o in p.odd
+            ],
+        }
+        for p in prints
+    ]
+
+
+def findings_to_dict(
+    findings: Sequence[Finding], prints: Sequence[PoolFingerprints] | None = None
+) -> dict[str, Any]:
+    """The findings document of ``gitops drift -o json`` (with the pools' fingerprints)."""
     by_kind: dict[str, int] = {}
     for f in findings:
         by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+    extra = {} if prints is None else {"fingerprints": fingerprints_to_list(prints)}
     return {
         "schemaVersion": FINDINGS_SCHEMA_VERSION,
         "summary": {
@@ -204,4 +238,5 @@ def findings_to_dict(findings: Sequence[Finding]) -> dict[str, Any]:
             "byKind": {kind: by_kind.get(kind, 0) for kind in KINDS},
         },
         "findings": [finding_to_dict(f) for f in findings],
+        **extra,
     }

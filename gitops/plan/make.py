@@ -61,6 +61,7 @@ from dataclasses import replace
 
 from gitops import drift
 from gitops.drift import Finding
+from gitops.facts import Keys
 from gitops.fleet import Fleet
 from gitops.fleet.windows import Calendar, local
 from gitops.gcpause import collector_paused
@@ -137,7 +138,7 @@ def _make(
     override_drift_limit: bool,
     ignore_windows: bool = False,
 ) -> Plan:
-    findings = drift.find(fleet, inventory)
+    findings = drift.find(fleet, inventory, now)
     drifted = drift.drifted_nodes(findings)
     observed = _observed_nodes(fleet, inventory)
     status, reason = _stop(fleet, state, len(drifted), observed, override_drift_limit)
@@ -153,6 +154,7 @@ def _make(
         replace_drift=fleet.document.spec.drift.remediate == "replace",
         calendar=calendar,
         rates=RateLedger.observe(fleet, inventory, now) if declares_rates(fleet) else None,
+        fact_keys=Keys.of(fleet),
     )
     rollout = fleet.document.spec.rollout
     plan = Plan(

@@ -16,6 +16,7 @@ from gitops.plan._format import (
     describe,
     drift_line,
     finding_counts,
+    fingerprints,
     headline,
     kind_counts,
     status_line,
@@ -167,6 +168,7 @@ def _cluster_body(out: _Writer, plan: Plan, cluster: ClusterPlan) -> int:
         f"- **{p.name}** ({p.status}): `{p.image}`, {p.replicas} replicas, maxSurge "
         f"{p.max_surge}, maxUnavailable {p.max_unavailable}; {p.machines} machines, "
         f"{p.available} available, {p.outdated} outdated, {p.drifted} drifted"
+        + fingerprints(p)
         + (f" — {_cell(p.reason)}" if p.reason else "")
         + "\n"
         for p in cluster.pools

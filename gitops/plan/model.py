@@ -55,7 +55,16 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "Wait",
 )
 WaitOn = Literal[
-    "node-ready", "soak", "availability", "surge", "deletion", "human", "window", "freeze", "rate"
+    "node-ready",
+    "soak",
+    "availability",
+    "surge",
+    "deletion",
+    "human",
+    "window",
+    "freeze",
+    "rate",
+    "gpu-driver-upgrade",
 ]
 PlanStatus = Literal["converged", "in-progress", "halted", "refused"]
 WaveStatus = Literal["complete", "soaking", "active", "blocked", "pending", "stopped"]
@@ -197,6 +206,8 @@ class PoolPlan:
     status: PoolStatus
     reason: str = ""
     batches: tuple[Batch, ...] = ()
+    fingerprints: int = 0  # distinct node fingerprints (gitops.facts); the aim is 1
+    odd_nodes: tuple[str, ...] = ()  # nodes outside the commonest fingerprint
 
     @property
     def on_target(self) -> int:

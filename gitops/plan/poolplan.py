@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gitops.facts import pool_fingerprints
 from gitops.fleet.quantities import format_duration
+from gitops.fleet.wellknown import GPU_DRIVER_UPGRADE_DONE, GPU_DRIVER_UPGRADE_LABEL
 from gitops.inventory import ClusterInventory, Member
 from gitops.plan import actions
 from gitops.plan.batches import (
@@ -70,6 +72,7 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
     if first.actions or first.after:
         batches.append(Batch(index=1, actions=first.steps()))
     reason = project(rest, batches) if mode != "inflight" else _not_started(work, rest.deficit)
+    prints = pool_fingerprints(work.cluster, pool.name, work.members, ctx.fact_keys)
     return PoolPlan(
         name=pool.name,
         image=pool.image,
@@ -83,6 +86,8 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
         status=pool_status(batches, reason, cluster_status),
         reason=reason,
         batches=tuple(batches),
+        fingerprints=prints.distinct,
+        odd_nodes=tuple(o.node for o in prints.odd),
     )
 
 
@@ -171,6 +176,16 @@ def _replace_now(ctx: Context, d: Draft, rest: AfterFirst) -> None:
     if not remaining:
         return
     pool = work.pool.name
+    upgrading = _gpu_driver_upgrade(work)
+    if upgrading:
+        node, state = upgrading
+        reason = (
+            f"{len(remaining)} nodes to replace, but the GPU Operator is upgrading the driver "
+            f"on {node} ({GPU_DRIVER_UPGRADE_LABEL}={state}): no replacement starts until it is "
+            f"{GPU_DRIVER_UPGRADE_DONE}"
+        )
+        d.actions.append(actions.wait(work, "gpu-driver-upgrade", node, reason))
+        return
     gate = _soak_gate(ctx, work)
     if gate > ctx.now:
         reason = (
@@ -236,6 +251,22 @@ def _retire_unavailable(d: Draft, targets: list[Member]) -> list[Member]:
             )
         )
     return retired
+
+
+def _gpu_driver_upgrade(work: PoolWork) -> tuple[str, str] | None:
+    """(node, state) of the first node whose GPU driver the NVIDIA GPU Operator is upgrading.
+
+    The operator cordons and drains nodes itself while it upgrades; replacing nodes of the
+    same pool at the same time would take capacity twice and race its drains.
+    """
+    for member in work.members:
+        node = member.node
+        if node is None:
+            continue
+        state = node.labels.get(GPU_DRIVER_UPGRADE_LABEL)
+        if state is not None and state != GPU_DRIVER_UPGRADE_DONE:
+            return node.name, state
+    return None
 
 
 def _soak_gate(ctx: Context, work: PoolWork) -> float:

@@ -109,6 +109,7 @@ ACTION: dict[str, Any] = {
                         "window",
                         "freeze",
                         "rate",
+                        "gpu-driver-upgrade",
                     ]
                 },
                 "what": _STR,
@@ -215,6 +216,8 @@ PLAN_SCHEMA: dict[str, Any] = {
                                                 "available": _INT,
                                                 "outdated": _INT,
                                                 "drifted": _INT,
+                                                "fingerprints": _INT,
+                                                "oddNodes": {"type": "array", "items": _STR},
                                                 "batches": {
                                                     "type": "array",
                                                     "items": _obj(
@@ -247,6 +250,30 @@ PLAN_SCHEMA: dict[str, Any] = {
     ),
 }
 
+POOL_FINGERPRINTS: dict[str, Any] = _obj(
+    {
+        "cluster": _STR,
+        "pool": _STR,
+        "nodes": _INT,
+        "distinct": _INT,
+        "counts": {"type": "object", "additionalProperties": _INT},
+        "odd": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "node": _STR,
+                    "fingerprint": _STR,
+                    "differs": {
+                        "type": "array",
+                        "items": _obj({"fact": _STR, "common": _STR, "observed": _STR}),
+                    },
+                }
+            ),
+        },
+    },
+    "One pool's node fingerprints (gitops.facts): distinct ones (the aim is 1), the odd nodes.",
+)
+
 FINDINGS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://gitops.dev/schemas/gitops.drift.v1.json",
@@ -264,5 +291,6 @@ FINDINGS_SCHEMA: dict[str, Any] = {
             "findings": {"type": "array", "items": FINDING},
         },
         "Differences between the declared fleet and the observed one.",
+        optional={"fingerprints": {"type": "array", "items": POOL_FINGERPRINTS}},
     ),
 }

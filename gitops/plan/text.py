@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gitops.drift import Finding
+from gitops.facts import PoolFingerprints
 from gitops.plan._format import (
     describe,
     drift_line,
     finding_counts,
+    fingerprints,
     headline,
     iso,
     kind_counts,
@@ -108,7 +110,7 @@ def render(plan: Plan, *, color: bool = False, findings: bool = True) -> str:
                     f"{pool.image}, {pool.replicas} replicas, maxSurge {pool.max_surge}, "
                     f"maxUnavailable {pool.max_unavailable}; {pool.machines} machines, "
                     f"{pool.available} available, {pool.outdated} outdated, "
-                    f"{pool.drifted} drifted"
+                    f"{pool.drifted} drifted{fingerprints(pool)}"
                 )
                 head = f"    Pool {pool.name}: {paint.status(pool.status)} ({counts})"
                 if pool.reason:
@@ -156,4 +158,26 @@ def render_findings(findings: Sequence[Finding], *, color: bool = False) -> str:
             f"    {severity} {f.kind:<16} {f.message} -> {f.remediation} "
             + paint(f"[{f.fingerprint}]", "dim")
         )
+    return "\n".join(lines) + "\n"
+
+
+def render_fingerprints(prints: Sequence[PoolFingerprints]) -> str:
+    """The table of ``gitops drift --fingerprints``: one row per pool, then the odd nodes out."""
+    rows = [("CLUSTER", "POOL", "NODES", "FINGERPRINTS", "COMMON", "ODD NODES")]
+    for p in prints:
+        odd = ", ".join(o.node for o in p.odd) or "-"
+        rows.append((p.cluster, p.pool, str(p.nodes), str(p.distinct), p.common or "-", odd))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    ]
+    for p in prints:
+        for o in p.odd:
+            lines.append(f"{p.cluster}/{p.pool}/{o.node} ({o.fingerprint}):")
+            lines += [
+                f"  {fact}: {seen} (most nodes: {common})" for fact, common, seen in o.differs
+            ]
+    uniform = sum(1 for p in prints if p.distinct <= 1)
+    lines.append(f"Pools with one fingerprint: {uniform} of {len(prints)}")
     return "\n".join(lines) + "\n"

@@ -59,6 +59,8 @@ class PoolReport(TypedDict):
     replicas: int
     status: str
     reason: NotRequired[str]  # only when the plan gives one
+    fingerprints: int  # distinct node fingerprints (gitops.facts); the aim is 1
+    oddNodes: NotRequired[list[str]]  # nodes outside the commonest fingerprint, when any
 
 
 class FindingReport(TypedDict):
@@ -106,9 +108,12 @@ def _pool_status(
         "nodesOnTarget": pool.on_target,
         "replicas": pool.replicas,
         "status": pool.status,
+        "fingerprints": pool.fingerprints,
     }
     if pool.reason:
         report["reason"] = pool.reason
+    if pool.odd_nodes:
+        report["oddNodes"] = list(pool.odd_nodes)
     return report
 
 

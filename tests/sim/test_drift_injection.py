@@ -178,3 +178,54 @@ def test_the_drift_finder_sees_exactly_the_drift_injected() -> None:
     expected = sorted((i.cluster, i.node, kinds[i.kind]) for i in world.injected)
     found = sorted((f.cluster, f.node, f.kind) for f in finder.find(fleet, inventory))
     assert found == expected
+
+
+DRIVER = "nvidia.com/cuda.driver-version.full"
+
+
+def test_gpu_nodes_carry_the_facts_their_image_declares_and_plain_nodes_do_not() -> None:
+    seeding, _ = injected("")
+    fleet = example_fleet()
+    gpu = [n for n in seeding.nodes if n.pool and n.pool.startswith("gpu")]
+    plain = [n for n in seeding.nodes if n.pool in ("general", "system")]
+    assert gpu and plain
+    assert fleet.images["talos-1.9.2-nvidia"].facts.labels[DRIVER] == "550.127.08"
+    for seeded in gpu:
+        labels = seeded.node["metadata"]["labels"]
+        assert labels[DRIVER] == "550.127.08"
+        assert seeded.node["metadata"]["annotations"]["extensions.talos.dev/schematic"]
+    assert all(DRIVER not in n.node["metadata"]["labels"] for n in plain)
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "key"),
+    [
+        ("driver", "labels", DRIVER),
+        ("extension", "labels", "extensions.talos.dev/"),
+        ("schematic", "annotations", "extensions.talos.dev/schematic"),
+        ("driver-upgrade", "labels", "nvidia.com/gpu-driver-upgrade-state"),
+    ],
+)
+def test_fact_kinds_change_one_gpu_node_reproducibly(kind: str, where: str, key: str) -> None:
+    before, _ = injected("")
+    seeding, done = injected(f"{kind}:1")
+    (one,) = done
+    assert one.kind == kind and key in one.detail
+    changed = node_named(seeding, one.node)
+    original = node_named(before, one.node)
+    assert changed.pool is not None and changed.pool.startswith("gpu")
+    mine = {k: v for k, v in changed.node["metadata"][where].items() if k.startswith(key)}
+    theirs = {k: v for k, v in original.node["metadata"][where].items() if k.startswith(key)}
+    assert mine and mine != theirs
+    assert injected(f"{kind}:1")[1] == done  # the same seed, the same node and value
+    if kind == "driver-upgrade":
+        assert mine == {key: "upgrade-required"}
+
+
+def test_a_fact_kind_on_a_fleet_without_that_fact_is_refused() -> None:
+    fleet = example_fleet()
+    seeding = seed_.build(fleet, seed=0, now=NOW)
+    for n in seeding.nodes:
+        n.node["metadata"]["labels"].pop(DRIVER, None)
+    with pytest.raises(ValueError, match="no node's image declares the fact"):
+        drift.inject(seeding, fleet, drift.parse("driver:1"), 0, now=NOW)

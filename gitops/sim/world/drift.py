@@ -9,7 +9,16 @@ changes the seeded objects in place, before they are created:
                an undeclared label added);
 ``taint``      an undeclared ``NoSchedule`` taint added;
 ``unmanaged``  a Node joined by hand: no Machine, no pool label;
-``cordoned``   ``spec.unschedulable: true`` without the controller's cordoned-by annotation.
+``cordoned``   ``spec.unschedulable: true`` without the controller's cordoned-by annotation;
+``driver``     on a GPU node (one whose image declares ``nvidia.com/cuda.driver-version.full``)
+               the driver labels changed as a hand-installed driver reports them;
+``extension``  a Talos system extension label (``extensions.talos.dev/<name>``) changed;
+``schematic``  the ``extensions.talos.dev/schematic`` annotation changed;
+``driver-upgrade`` a GPU node seeded in the middle of a GPU Operator driver upgrade
+               (``nvidia.com/gpu-driver-upgrade-state: upgrade-required``): not drift, but it
+               holds its pool's replacements back.
+
+The fact kinds pick only nodes whose image declares the fact they change.
 
 Injections are spread over the workload clusters round-robin from a seeded starting point and
 land on distinct nodes, so the same seed gives the same drift and another seed another one.
@@ -28,10 +37,30 @@ from gitops.fleet.wellknown import POOL_LABEL
 from gitops.sim.world import seed as seeding_
 from gitops.sim.world.seed import NODES, UNSCHEDULABLE_TAINT, SeededNode, Seeding
 
-KINDS = ("kernel", "label", "taint", "unmanaged", "cordoned")
+KINDS = (
+    "kernel",
+    "label",
+    "taint",
+    "unmanaged",
+    "cordoned",
+    "driver",
+    "extension",
+    "schematic",
+    "driver-upgrade",
+)
+DRIVER_LABEL = "nvidia.com/cuda.driver-version.full"
+DRIVER_LABELS = (
+    DRIVER_LABEL,
+    "nvidia.com/cuda.driver.major",
+    "nvidia.com/cuda.driver.minor",
+    "nvidia.com/cuda.driver.rev",
+)
+EXTENSION_PREFIX = "extensions.talos.dev/"
+SCHEMATIC_ANNOTATION = "extensions.talos.dev/schematic"
+UPGRADE_STATE_LABEL = "nvidia.com/gpu-driver-upgrade-state"
 HAND_TAINT_KEY = "ops.example.com/hand-patched"
 HAND_LABEL_KEY = "ops.example.com/hand-edited"
-_ITEM = re.compile(r"^\s*([a-z]+)\s*(?::\s*(\S+)\s*)?$")
+_ITEM = re.compile(r"^\s*([a-z-]+)\s*(?::\s*(\S+)\s*)?$")
 
 
 @dataclass(frozen=True)
@@ -112,14 +141,21 @@ def inject(
                 free = [
                     n
                     for n in seeding.nodes_of(cluster)
-                    if n.pool and n.node["metadata"]["name"] not in touched
+                    if n.pool
+                    and n.node["metadata"]["name"] not in touched
+                    and _fits(kind, n, fleet)
                 ]
                 if free:
                     target = free[rng.randrange(len(free))]
                     turn += step + 1
                     break
             if target is None:  # every node drifted already: pile on, still reproducibly
-                pool = [n for n in seeding.nodes if n.pool]
+                pool = [n for n in seeding.nodes if n.pool and _fits(kind, n, fleet)]
+                if not pool:
+                    raise ValueError(
+                        f"--drift {kind}: no node's image declares the fact it changes "
+                        f"({_FITS_HINT[kind]})"
+                    )
                 target = pool[rng.randrange(len(pool))]
             touched.add(target.node["metadata"]["name"])
             done.append(_apply(kind, target, fleet, kernels, rng))
@@ -157,11 +193,73 @@ def _apply(
         taints = node["spec"].setdefault("taints", [])
         taints.append({"key": HAND_TAINT_KEY, "value": "true", "effect": "NoSchedule"})
         return Injected(kind, target.cluster, name, f"taint {HAND_TAINT_KEY}=true:NoSchedule added")
+    if kind in _FACT_KINDS:
+        return _fact(kind, target, rng)
     if kind == "cordoned":
         node["spec"]["unschedulable"] = True
         node["spec"].setdefault("taints", []).append(dict(UNSCHEDULABLE_TAINT))
         return Injected(kind, target.cluster, name, "cordoned by hand")
     raise AssertionError(kind)
+
+
+_FACT_KINDS = ("driver", "extension", "schematic", "driver-upgrade")
+_FITS_HINT = {
+    "driver": f"declare {DRIVER_LABEL} in an image's facts.labels",
+    "extension": f"declare an {EXTENSION_PREFIX}<name> label in an image's facts.labels",
+    "schematic": f"declare {SCHEMATIC_ANNOTATION} in an image's facts.annotations",
+    "driver-upgrade": f"declare {DRIVER_LABEL} in an image's facts.labels",
+}
+
+
+def _fits(kind: str, target: SeededNode, fleet: Fleet) -> bool:
+    """Whether ``kind`` can land on ``target``: the fact kinds need a node that carries it."""
+    node = target.node
+    labels = node["metadata"]["labels"]
+    if kind in ("driver", "driver-upgrade"):
+        return DRIVER_LABEL in labels
+    if kind == "extension":
+        return any(k.startswith(EXTENSION_PREFIX) for k in labels)
+    if kind == "schematic":
+        return SCHEMATIC_ANNOTATION in node["metadata"].get("annotations", {})
+    return True
+
+
+def _fact(kind: str, target: SeededNode, rng: random.Random) -> Injected:
+    """A GPU driver, a system extension or the schematic changed by hand (or an upgrade begun)."""
+    node = target.node
+    name = node["metadata"]["name"]
+    labels = node["metadata"]["labels"]
+    if kind == "driver":
+        old = labels[DRIVER_LABEL]
+        new = _bumped(old, rng)
+        labels[DRIVER_LABEL] = new
+        major, _, rest = new.partition(".")
+        minor, _, rev = rest.partition(".")
+        for key, value in zip(DRIVER_LABELS[1:], (major, minor, rev), strict=True):
+            if key in labels:
+                labels[key] = value
+        return Injected(kind, target.cluster, name, f"{DRIVER_LABEL} {old} -> {new}")
+    if kind == "extension":
+        key = sorted(k for k in labels if k.startswith(EXTENSION_PREFIX))[0]
+        old = labels[key]
+        labels[key] = new = _bumped(old, rng)
+        return Injected(kind, target.cluster, name, f"{key} {old} -> {new}")
+    if kind == "schematic":
+        annotations = node["metadata"]["annotations"]
+        old = annotations[SCHEMATIC_ANNOTATION]
+        annotations[SCHEMATIC_ANNOTATION] = new = f"{rng.getrandbits(256):064x}"
+        return Injected(kind, target.cluster, name, f"{SCHEMATIC_ANNOTATION} {old} -> {new}")
+    labels[UPGRADE_STATE_LABEL] = "upgrade-required"
+    return Injected(kind, target.cluster, name, f"{UPGRADE_STATE_LABEL}=upgrade-required")
+
+
+def _bumped(old: str, rng: random.Random) -> str:
+    """``550.127.08`` -> ``550.127.13``: the last number moved, as a hand-installed build reads."""
+    m = re.match(r"^(.*?)(\d+)(\D*)$", old)
+    if m is None:
+        return f"{old}-hand{rng.randrange(1, 100)}"
+    head, number, tail = m.groups()
+    return f"{head}{int(number) + rng.randrange(1, 20):0{len(number)}d}{tail}"
 
 
 def _patched_kernel(old: str, rng: random.Random) -> str:

@@ -427,7 +427,8 @@ def node_object(
 ) -> Obj:
     """A workload cluster's Node as its kubelet registers it (Ready, or NotReady while booting).
 
-    Labels: the kubelet's well-known ones, the zone, the pool's labels and, copied from the
+    Labels: the kubelet's well-known ones, the zone, the image's declared facts (as its
+    labellers publish them; its fact annotations too), the pool's labels and, copied from the
     Machine by Cluster API, those of the ``node.cluster.x-k8s.io`` domain (``extra_labels``).
     """
     labels: dict[str, str] = {
@@ -438,11 +439,12 @@ def node_object(
         "beta.kubernetes.io/arch": "amd64",
         ZONE_LABEL: zone,
     }
+    labels.update(image.facts.labels)  # what the image's labellers (GFD, NFD, Talos) publish
     if pool is not None:
         labels.update(pool.labels)
         labels[POOL_LABEL] = pool.name
     labels.update(extra_labels or {})
-    annotations: dict[str, str] = {"node.alpha.kubernetes.io/ttl": "0"}
+    annotations: dict[str, str] = {"node.alpha.kubernetes.io/ttl": "0", **image.facts.annotations}
     if machine:
         annotations.update(
             {

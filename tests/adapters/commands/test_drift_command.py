@@ -198,3 +198,42 @@ def test_a_dead_management_cluster_exits_1(tmp_path: Path) -> None:
     assert result.code == 1
     assert result.err.startswith("error: the management cluster does not answer at http://")
     assert "refused" in result.err
+
+
+def test_a_hand_changed_gpu_driver_exits_2_naming_the_node_and_both_versions(
+    serve: Callable[..., Served],
+) -> None:
+    served = serve(drift="driver:1")
+    code, out, err = drift(served)
+    assert code == 2, err
+    (line,) = [x for x in out.splitlines() if "nvidia.com/cuda.driver-version.full" in x]
+    node = line.split("node ", 1)[1].split()[0]
+    assert "gpu" in node
+    assert "550.127.08" in line  # declared by talos-1.9.2-nvidia
+    observed = line.split("reports label nvidia.com/cuda.driver-version.full ", 1)[1].split()[0]
+    assert observed != "550.127.08" and observed.startswith("550.127.")
+    code, out, _ = drift(served, "-o", "json", "--fingerprints")
+    doc = json.loads(out)
+    jsonschema.validate(doc, FINDINGS_SCHEMA)
+    (finding,) = [f for f in doc["findings"] if f["kind"] == "ImageMismatch"]
+    assert (finding["node"], finding["expected"], finding["observed"]) == (
+        node,
+        "550.127.08",
+        observed,
+    )
+    (odd_pool,) = [p for p in doc["fingerprints"] if p["odd"]]
+    assert odd_pool["distinct"] == 2 and [o["node"] for o in odd_pool["odd"]] == [node]
+    assert all(p["distinct"] == 1 for p in doc["fingerprints"] if p is not odd_pool)
+    code, table, _ = drift(served, "--fingerprints")
+    assert code == 2
+    assert f"{node} (" in table and "Pools with one fingerprint:" in table
+
+
+def test_extension_and_schematic_drift_name_their_fact(serve: Callable[..., Served]) -> None:
+    served = serve(drift="extension:1,schematic:1")
+    code, out, _ = drift(served, "-o", "json")
+    assert code == 2
+    facts = sorted(f["fact"] for f in json.loads(out)["findings"] if f["kind"] == "ImageMismatch")
+    assert len(facts) == 2
+    assert facts[0] == "annotation extensions.talos.dev/schematic"
+    assert facts[1].startswith("label extensions.talos.dev/")

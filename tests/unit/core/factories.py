@@ -172,7 +172,11 @@ def node(
     **overrides: Any,
 ) -> Node:
     """A node that satisfies ``pool_`` (labels, taints, image) unless told otherwise."""
-    all_labels: dict[str, str] = {ZONE_LABEL: zone}
+    image_name = image or (pool_.image if pool_ else "img-2")
+    booted = fleet_.images.get(image_name)
+    # what the image's labellers publish (GPU driver, extensions...), as on a real node
+    all_labels: dict[str, str] = dict(booted.facts.labels) if booted else {}
+    all_labels[ZONE_LABEL] = zone
     name_of_pool = pool_.name if pool_ is not None else pool_name
     if name_of_pool:
         all_labels[POOL_LABEL] = name_of_pool
@@ -182,12 +186,12 @@ def node(
     declared_taints = (
         [NodeTaint(t.key, t.effect, t.value or "") for t in pool_.taints] if pool_ else []
     )
-    fields: dict[str, Any] = facts(fleet_, image or (pool_.image if pool_ else "img-2"))
+    fields: dict[str, Any] = facts(fleet_, image_name)
     fields.update(overrides)
     return Node(
         name=name,
         labels=all_labels,
-        annotations=dict(annotations or {}),
+        annotations={**(booted.facts.annotations if booted else {}), **(annotations or {})},
         taints=tuple(declared_taints if taints is None else taints),
         ready=ready,
         ready_since=created + 60 if ready_since is None else ready_since,

@@ -291,6 +291,32 @@ CASES = [
         "give exactly one",
     ),
     (
+        "image-fact-label-key-invalid",
+        {
+            "fleet.yaml": FLEET.replace(
+                "      source: registry/img:v2\n",
+                "      source: registry/img:v2\n"
+                "      facts:\n        labels: {'nvidia.com/cuda driver': '550.1'}\n",
+            )
+        },
+        "fleet.yaml:22:17",
+        "is not a valid label key",
+        "example.com/tier",
+    ),
+    (
+        "image-fact-annotation-not-a-string",
+        {
+            "fleet.yaml": FLEET.replace(
+                "      source: registry/img:v2\n",
+                "      source: registry/img:v2\n"
+                "      facts:\n        annotations: {extensions.talos.dev/schematic: 376567}\n",
+            )
+        },
+        "fleet.yaml:22:55",
+        "must be a string",
+        "quote it",
+    ),
+    (
         "image-variable-without-topology",
         {
             "clusters/prod.yaml": cluster(

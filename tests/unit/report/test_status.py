@@ -5,6 +5,7 @@ from __future__ import annotations
 from ruamel.yaml import YAML
 
 from gitops import plan as planner
+from gitops.inventory import Node
 from gitops.report.status import cluster_status, files
 from tests.unit.core.factories import T0, declared, example
 
@@ -104,3 +105,31 @@ def test_the_same_state_renders_the_same_bytes_at_any_time() -> None:
         fleet, inventory, planner.make(fleet, inventory, planner.RolloutState(), T0 + 3600)
     )
     assert first == later  # no heartbeat: an hour later with nothing changed, nothing to commit
+
+
+def test_status_files_carry_each_pools_fingerprints_and_its_odd_nodes() -> None:
+    from dataclasses import replace
+
+    fleet = example().with_revision("abc123")
+    driver = "nvidia.com/cuda.driver-version.full"
+
+    def hand_driver(c: str, p: str, i: int, n: Node) -> Node:
+        if (c, p, i) == ("prod-eu-1", "gpu-h100", 3):
+            return replace(n, labels={**n.labels, driver: "550.144.03"})
+        return n
+
+    inventory = declared(fleet, hook=hand_driver)
+    plan = planner.make(fleet, inventory, planner.RolloutState(), T0)
+    doc = _yaml(files(fleet, inventory, plan)["status/prod-eu-1.yaml"])
+    pools = {p["name"]: p for p in doc["pools"]}
+    assert (pools["gpu-h100"]["fingerprints"], pools["gpu-h100"]["oddNodes"]) == (
+        2,
+        ["prod-eu-1-gpu-h100-003"],
+    )
+    assert pools["general"]["fingerprints"] == 1 and "oddNodes" not in pools["general"]
+    (finding,) = [f for f in doc["findings"] if f["kind"] == "ImageMismatch"]
+    assert (finding["node"], finding["fact"], finding["observed"]) == (
+        "prod-eu-1-gpu-h100-003",
+        f"label {driver}",
+        "550.144.03",
+    )

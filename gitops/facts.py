@@ -1,0 +1,187 @@
+"""Node facts beyond nodeInfo and the fingerprint of each pool.
+
+Part of the pure core, beside the drift finder (``gitops.drift`` reads it; so do ``plan``,
+status reports and ``gitops drift --fingerprints``). An image may declare labels and
+annotations a node booted from it must carry (``Image.facts``); a node's *facts* are its four
+nodeInfo values, every label under ``wellknown.FACT_LABEL_PREFIXES`` and every label and
+annotation some image of the fleet declares. They hash to the node's fingerprint; a pool whose
+nodes run one image should have one fingerprint, and the nodes outside the commonest one are its
+odd ones out.
+
+Nothing here reads a clock: whether a fact a node does not report yet is "unknown" or missing
+depends on ``now``, which the caller passes (``missing_facts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gitops.fleet import Fleet, Image
+from gitops.fleet.wellknown import FACT_LABEL_PREFIXES
+from gitops.inventory import Inventory, Member, Node
+
+NODE_INFO = ("osImage", "kernelVersion", "kubeletVersion", "containerRuntimeVersion")
+MISSING = "(missing)"
+
+# A fact's name: "label <key>", "annotation <key>" or one of NODE_INFO.
+Facts = tuple[tuple[str, str], ...]
+
+
+def declared(image: Image) -> tuple[tuple[str, str], ...]:
+    """(fact, value) the image declares beyond nodeInfo, sorted by fact."""
+    out = [(f"label {k}", v) for k, v in image.facts.labels.items()]
+    out += [(f"annotation {k}", v) for k, v in image.facts.annotations.items()]
+    return tuple(sorted(out))
+
+
+def observed(node: Node, fact: str) -> str | None:
+    """The value ``node`` reports for a declared fact ("label k" / "annotation k"), or None."""
+    where, _, key = fact.partition(" ")
+    return (node.labels if where == "label" else node.annotations).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Which labels and annotations count as facts in a fleet (its images declare them)."""
+
+    labels: frozenset[str]
+    annotations: tuple[str, ...]
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> Keys:
+        labels = {k for image in fleet.images.values() for k in image.facts.labels}
+        annotations = {k for image in fleet.images.values() for k in image.facts.annotations}
+        return cls(frozenset(labels), tuple(sorted(annotations)))
+
+
+NO_FACT_KEYS = Keys(frozenset(), ())
+
+
+def node_facts(node: Node, keys: Keys) -> Facts:
+    """Every fact ``node`` reports, sorted: nodeInfo, fact labels, declared annotations."""
+    out = list(zip(NODE_INFO, node.facts, strict=True))
+    out += sorted(
+        (f"label {k}", v)
+        for k, v in node.labels.items()
+        if k in keys.labels or k.startswith(FACT_LABEL_PREFIXES)
+    )
+    for key in keys.annotations:
+        value = node.annotations.get(key)
+        if value is not None:
+            out.append((f"annotation {key}", value))
+    return tuple(out)
+
+
+def fingerprint(facts: Facts) -> str:
+    """A short stable hash of a node's facts."""
+    text = "\n".join(f"{name}={value}" for name, value in facts)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class OddNode:
+    """A node outside its pool's commonest fingerprint, and the facts where it differs."""
+
+    node: str
+    fingerprint: str
+    differs: tuple[tuple[str, str, str], ...]  # (fact, the commonest value, this node's)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFingerprints:
+    """How many distinct fingerprints a pool's nodes have (the aim is 1), and the odd ones out."""
+
+    cluster: str
+    pool: str
+    nodes: int
+    counts: tuple[tuple[str, int], ...]  # (fingerprint, nodes), commonest first
+    odd: tuple[OddNode, ...] = ()
+
+    @property
+    def distinct(self) -> int:
+        return len(self.counts)
+
+    @property
+    def common(self) -> str:
+        return self.counts[0][0] if self.counts else ""
+
+
+def pool_fingerprints(
+    cluster: str, pool: str, members: Iterable[Member], keys: Keys
+) -> PoolFingerprints:
+    """The fingerprints of the pool's nodes (members without a node do not count)."""
+    by_node = {m.node.name: node_facts(m.node, keys) for m in members if m.node is not None}
+    tally = Counter(by_node.values())
+    if not tally:
+        return PoolFingerprints(cluster, pool, 0, ())
+    prints = {facts: fingerprint(facts) for facts in tally}
+    # Commonest first; ties go to the smaller fingerprint, so the order is stable.
+    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], prints[kv[0]]))
+    common = dict(ranked[0][0])
+    odd = tuple(
+        OddNode(name, prints[facts], _differs(common, dict(facts)))
+        for name, facts in sorted(by_node.items())
+        if facts != ranked[0][0]
+    )
+    counts = tuple((prints[facts], n) for facts, n in ranked)
+    return PoolFingerprints(cluster, pool, len(by_node), counts, odd)
+
+
+def _differs(
+    common: Mapping[str, str], mine: Mapping[str, str]
+) -> tuple[tuple[str, str, str], ...]:
+    return tuple(
+        (fact, common.get(fact, MISSING), mine.get(fact, MISSING))
+        for fact in sorted(common.keys() | mine.keys())
+        if common.get(fact) != mine.get(fact)
+    )
+
+
+def divergent(
+    members: Iterable[Member], keys: Keys, image_of: Mapping[str, str], images: Mapping[str, Image]
+) -> list[tuple[str, str, str, str]]:
+    """(node, fact, commonest value, node's value) for facts no image declares that differ
+    between nodes of one pool running the same image (``image_of``: node -> catalog image).
+
+    Nodes on different images differ by design during a rollout; declared facts and nodeInfo
+    are the drift finder's ImageMismatch. Only groups of two or more nodes are compared.
+    """
+    groups: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for m in members:
+        if m.node is not None:
+            facts = dict(node_facts(m.node, keys)[len(NODE_INFO) :])
+            groups.setdefault(image_of.get(m.node.name, ""), []).append((m.node.name, facts))
+    out: list[tuple[str, str, str, str]] = []
+    for image_name, nodes in sorted(groups.items()):
+        if len(nodes) < 2:
+            continue
+        image = images.get(image_name)
+        skip = {fact for fact, _ in declared(image)} if image is not None else set()
+        names = sorted({f for _, facts in nodes for f in facts} - skip)
+        for fact in names:
+            values = Counter(facts.get(fact, MISSING) for _, facts in nodes)
+            if len(values) < 2:
+                continue
+            common = min(values, key=lambda v: (-values[v], v))
+            out += [
+                (node, fact, common, facts.get(fact, MISSING))
+                for node, facts in nodes
+                if facts.get(fact, MISSING) != common
+            ]
+    return sorted(out)
+
+
+def fleet_fingerprints(fleet: Fleet, inventory: Inventory) -> tuple[PoolFingerprints, ...]:
+    """Every declared pool's fingerprints in the clusters observed, by (cluster, pool)."""
+    keys = Keys.of(fleet)
+    out: list[PoolFingerprints] = []
+    for cluster in sorted(fleet.clusters, key=lambda c: c.name):
+        seen = inventory.cluster(cluster.name)
+        if seen is None or not seen.reachable:
+            continue
+        for pool in sorted(cluster.spec.node_pools, key=lambda p: p.name):
+            out.append(pool_fingerprints(cluster.name, pool.name, seen.members(pool.name), keys))
+    return tuple(out)
