@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitops.fleet import Fleet
 from gitops.plan import RolloutState, make
 from tests.adapters.bot.conftest import Hub, make_bot
 from tests.adapters.bot.helpers import with_failed_machine
@@ -85,9 +86,17 @@ def test_after_a_restart_the_healthy_nodes_tell_what_to_revert_to(
     )
 
 
+def on_previous(fleet: Fleet, cluster: str, pool: str) -> str:
+    """The image before the pool's declared one in its family (GPU pools: the NVIDIA one)."""
+    doc = fleet.cluster(cluster)
+    declared_pool = doc.pool(pool) if doc is not None else None
+    assert declared_pool is not None
+    return fleet.previous_image(declared_pool.image)
+
+
 def test_no_revert_for_a_halt_that_is_not_the_failure_budget(github: Hub, tmp_path: Path) -> None:
     fleet = github.repo.fleet()
-    observed = declared(fleet, image="talos-1.8.4")
+    observed = declared(fleet, image=lambda c, p: on_previous(fleet, c, p))
     halted = make(
         fleet, observed, RolloutState(revision=fleet.revision).halt("drain of n timed out", T0), T0
     )
@@ -100,7 +109,7 @@ def test_deploy_statuses_go_pending_then_success_or_failure_only_on_change(
 ) -> None:
     fleet = hub.repo.fleet()
     bot = make_bot(hub, tmp_path)
-    rolling = declared(fleet, image="talos-1.8.4")
+    rolling = declared(fleet, image=lambda c, p: on_previous(fleet, c, p))
     state = RolloutState(revision=fleet.revision)
 
     def latest() -> dict[str, str]:
