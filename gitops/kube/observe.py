@@ -1,6 +1,7 @@
 """Observe the live fleet: watch caches for every cluster, read out as an ``Inventory``.
 
-Adapter layer. One cache of Cluster API Machines in the management cluster, and per workload
+Adapter layer. Caches of Cluster API Machines and MachineDeployments (in the version the
+management cluster prefers, ``capiversion``) in the management cluster, and per workload
 cluster (reached through its ``<cluster>-kubeconfig`` Secret) caches of Nodes, Pods and
 PodDisruptionBudgets. After the initial LIST of each, observing costs no request: ``inventory``
 reads the caches. A cluster that cannot be reached is reported as unreachable with the reason,
@@ -20,7 +21,7 @@ from typing import Any
 from gitops.errors import GitopsError
 from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
 from gitops.inventory import ClusterInventory, Inventory, PodDisruptionBudget
-from gitops.kube import translate
+from gitops.kube import capiversion, translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect_workload
 from gitops.kube.refs import MachineRef
@@ -90,6 +91,23 @@ class Observer:
             functools.partial(management.custom.list_cluster_custom_object, *MACHINES),
             on_change=self._notify(""),
         ).start()
+        try:
+            md_version = capiversion.version(management)
+        except GitopsError:
+            md_version = "v1beta1"  # served by every Cluster API still in use
+        self.deployments = WatchCache(
+            "MachineDeployments in the management cluster",
+            functools.partial(
+                management.custom.list_cluster_custom_object,
+                capiversion.GROUP,
+                md_version,
+                "machinedeployments",
+            ),
+            on_change=self._notify(""),
+        ).start()
+
+    def _management_caches(self) -> list[WatchCache]:
+        return [self.machines, self.deployments]
 
     def _notify(self, cluster: str, *, wake: bool = True) -> Callable[[str, dict[str, Any]], None]:
         def changed(kind: str, obj: dict[str, Any]) -> None:
@@ -197,7 +215,9 @@ class Observer:
     def wait_synced(self, timeout: float) -> bool:
         """Wait until every reachable cache has listed once; False when ``timeout`` passed."""
         deadline = self._clock() + timeout
-        caches = [self.machines] + [c for w in self._workloads.values() for c in w.caches.values()]
+        caches = self._management_caches() + [
+            c for w in self._workloads.values() for c in w.caches.values()
+        ]
         return all(c.wait_synced(max(0.0, deadline - self._clock())) for c in caches)
 
     def inventory(self, clusters: Iterable[str] | None = None) -> Inventory:
@@ -214,20 +234,29 @@ class Observer:
                         obj.get("spec") or {}
                     ).get("clusterName")
                     machines_by_cluster.setdefault(str(owner), []).append(obj)
+            deployments = _by_cluster(self.deployments.objects()) if self.deployments.synced else {}
             return Inventory(
-                tuple(self._observe(name, machines_by_cluster.get(name, [])) for name in names)
+                tuple(
+                    self._observe(
+                        name, machines_by_cluster.get(name, []), deployments.get(name, [])
+                    )
+                    for name in names
+                )
             )
 
-    def _observe(self, name: str, machines: list[dict[str, Any]]) -> ClusterInventory:
+    def _observe(
+        self, name: str, machines: list[dict[str, Any]], deployments: list[dict[str, Any]]
+    ) -> ClusterInventory:
         workload = self._workloads.get(name)
         if workload is None:
             return ClusterInventory.unreachable(name, "not tracked")
         if workload.kube is None:
             return ClusterInventory.unreachable(name, workload.error or "not connected yet")
-        if not self.machines.synced:
-            return ClusterInventory.unreachable(
-                name, f"Machines not listed yet: {self.machines.last_error or 'waiting'}"
-            )
+        for management in self._management_caches():
+            if not management.synced:
+                return ClusterInventory.unreachable(
+                    name, f"{management.what} not listed yet: {management.last_error or 'waiting'}"
+                )
         for cache in workload.caches.values():
             if not cache.synced:
                 return ClusterInventory.unreachable(
@@ -242,7 +271,7 @@ class Observer:
                     (m.get("metadata") or {}).get("name"),
                     (m.get("metadata") or {}).get("resourceVersion"),
                 )
-                for m in machines
+                for m in machines + deployments
             ),
         )
         if workload.translated is not None and workload.translated[0] == key:
@@ -254,6 +283,11 @@ class Observer:
             pods=workload.caches["pods"].objects(),
             pdbs=workload.caches["pdbs"].objects(),
             memo=workload.memo,
+            deployments=[
+                d
+                for d in deployments
+                if (d.get("metadata") or {}).get("namespace") == workload.namespace
+            ],
         )
         workload.translated = (key, inventory)
         return inventory
@@ -277,7 +311,9 @@ class Observer:
         return workload.kube if workload is not None else None
 
     def stats(self) -> dict[str, int]:
-        caches = [self.machines] + [c for w in self._workloads.values() for c in w.caches.values()]
+        caches = self._management_caches() + [
+            c for w in self._workloads.values() for c in w.caches.values()
+        ]
         return {
             "lists": sum(c.lists for c in caches),
             "watches": sum(c.watches for c in caches),
@@ -285,9 +321,20 @@ class Observer:
         }
 
     def stop(self) -> None:
-        self.machines.stop()
-        _join([self.machines])
+        for cache in self._management_caches():
+            cache.stop()
+        _join(self._management_caches())
         with self._lock:
             for workload in self._workloads.values():
                 workload.stop()
             self._workloads.clear()
+
+
+def _by_cluster(objects: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Management-cluster objects by the workload cluster they belong to (label, else spec)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        owner = labels.get(CLUSTER_NAME_LABEL) or (obj.get("spec") or {}).get("clusterName")
+        grouped.setdefault(str(owner), []).append(obj)
+    return grouped

@@ -15,7 +15,7 @@ from typing import Literal
 
 from gitops.fleet.quantities import format_duration
 from gitops.inventory import ClusterInventory, Member
-from gitops.plan import actions
+from gitops.plan import actions, mdplan
 from gitops.plan.batches import (
     Draft,
     add_capacity,
@@ -51,6 +51,8 @@ def planned(
 def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
     """The pool's batches and status."""
     pool = work.pool
+    if pool.machine_deployment is not None:
+        return _md_pool(ctx, work, mode, cluster_status)
     first = Draft(
         work=work,
         budget=Budget(
@@ -76,6 +78,32 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
         max_unavailable=pool.unavailable,
         machines=observed_machines,
         available=observed_available,
+        outdated=work.outdated,
+        drifted=len(work.drifted),
+        status=pool_status(batches, reason, cluster_status),
+        reason=reason,
+        batches=tuple(batches),
+    )
+
+
+def _md_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
+    """A MachineDeployment-mode pool: batch 1 now, the roll as a projected batch when it may
+    not start yet (``mdplan``)."""
+    pool = work.pool
+    first, later, reason = mdplan.plan_md_pool(ctx, work, mode, cluster_status)
+    batches: list[Batch] = []
+    if first:
+        batches.append(Batch(index=1, actions=tuple(first)))
+    if later:
+        batches.append(Batch(index=len(batches) + 1, actions=tuple(later), projected=True))
+    return PoolPlan(
+        name=pool.name,
+        image=pool.image,
+        replicas=pool.replicas,
+        max_surge=pool.surge,
+        max_unavailable=pool.unavailable,
+        machines=len(work.members),
+        available=sum(1 for m in work.members if m.available),
         outdated=work.outdated,
         drifted=len(work.drifted),
         status=pool_status(batches, reason, cluster_status),

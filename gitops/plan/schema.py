@@ -94,10 +94,32 @@ ACTION: dict[str, Any] = {
         ),
         _action("Uncordon", {"node": _STR}),
         _action(
+            "RollMachineDeployment",
+            {
+                "deployment": _STR,
+                "topology": _BOOL,
+                "template": _STR,
+                "image": _STR,
+                "replicas": _INT,
+                "maxSurge": _STR,
+                "maxUnavailable": _STR,
+                "rollback": _BOOL,
+            },
+        ),
+        _action("PauseMachineDeployment", {"deployment": _STR, "topology": _BOOL}),
+        _action(
             "Wait",
             {
                 "on": {
-                    "enum": ["node-ready", "soak", "availability", "surge", "deletion", "human"]
+                    "enum": [
+                        "node-ready",
+                        "soak",
+                        "availability",
+                        "surge",
+                        "deletion",
+                        "human",
+                        "rollout",
+                    ]
                 },
                 "what": _STR,
                 "until": _TIME,

@@ -207,7 +207,8 @@ def test_a_missing_or_empty_kubeconfig_secret_is_a_typed_error(fx: Fixture) -> N
 def test_repeated_observations_issue_no_new_list(synced: tuple[Fixture, Observer]) -> None:
     fx, observer = synced
     clusters = len(fx.fleet.clusters)
-    expected_lists = 1 + CACHES_PER_CLUSTER * clusters
+    # Machines and MachineDeployments in the management cluster, then each cluster's caches.
+    expected_lists = 2 + CACHES_PER_CLUSTER * clusters
     first = observer.inventory()
     assert all(c.reachable for c in first.clusters)
     assert first.nodes == sum(len(fx.sim.store.list(c.name, NODES)[0]) for c in fx.fleet.clusters)
@@ -265,7 +266,7 @@ def test_changes_arrive_through_watches_without_a_new_list(
 
     poll(annotated, what=f"machine {machine.name} to show its new annotation")
     assert len(requests(fx.audit, "list")) == lists
-    assert len(requests(fx.audit, "watch")) == 1 + CACHES_PER_CLUSTER * len(fx.fleet.clusters)
+    assert len(requests(fx.audit, "watch")) == 2 + CACHES_PER_CLUSTER * len(fx.fleet.clusters)
 
 
 # -- translation ------------------------------------------------------------------------------
@@ -448,7 +449,11 @@ def test_a_dropped_watch_resumes_without_listing_again(fleet_sim: Callable[..., 
     observer = fx.observer([CANARY])
     try:
         assert observer.wait_synced(SYNC_TIMEOUT)
-        caches = [observer.machines, *observer._workloads[CANARY].caches.values()]
+        caches = [
+            observer.machines,
+            observer.deployments,
+            *observer._workloads[CANARY].caches.values(),
+        ]
         poll(lambda: all(c.watches >= 3 for c in caches), timeout=15, what="watches to resume")
         drops = [line for line in requests(fx.audit, "watch") if line["fault"] == "watch-drop"]
         assert len(drops) >= len(caches)
