@@ -132,7 +132,12 @@ def plan_md_pool(
     pool, md = work.pool, work.deployment
     ref = pool.machine_deployment
     assert ref is not None
-    now: list[AnyAction] = [abandon_action(work, m) for m in work.abandon]
+    # A failed Machine is deleted to be counted once; its MachineSet makes another, so once the
+    # rollout is stopped (or the cluster paused) failed Machines stay, under a paused deployment,
+    # rather than churn and count on for ever.
+    now: list[AnyAction] = (
+        [abandon_action(work, m) for m in work.abandon] if mode != "inflight" else []
+    )
     if md is None:
         what = (
             f"topology worker {ref.topology}" if ref.topology else f"MachineDeployment {ref.name}"

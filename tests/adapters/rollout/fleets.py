@@ -46,6 +46,7 @@ class PoolSpec:
     node_startup_timeout: str = "10m"
     soak: str = "10s"
     image: str = "os-2"
+    md: bool = False  # rolled through a MachineDeployment named like the pool
 
     def spec(self) -> synthetic.PoolSpec:
         update = {
@@ -57,7 +58,12 @@ class PoolSpec:
             "nodeStartupTimeout": self.node_startup_timeout,
         }
         return synthetic.PoolSpec(
-            self.name, self.replicas, image=self.image, zones=("z-a", "z-b"), update=update
+            self.name,
+            self.replicas,
+            image=self.image,
+            zones=("z-a", "z-b"),
+            update=update,
+            machine_deployment={"name": self.name} if self.md else None,
         )
 
 
