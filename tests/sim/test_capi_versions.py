@@ -521,3 +521,42 @@ def test_the_official_client_patches_and_watches_either_version(
             {"spec": {"strategy": {"type": "Recreate"}}},
         )
     assert err.value.status == 422
+
+
+def test_printer_columns_read_conditions_through_jsonpath_filters() -> None:
+    from gitops.sim.api.tables import table
+
+    md = v1beta2_deployment()
+    md["metadata"]["creationTimestamp"] = STAMP
+    md["status"] = {
+        "replicas": 3,
+        "upToDateReplicas": 2,
+        "conditions": [
+            {"type": "Paused", "status": "False"},
+            {"type": "Available", "status": "True"},
+        ],
+    }
+    out = table(MACHINEDEPLOYMENTS, [md], 0.0, include_object="None")
+    names = [c["name"] for c in out["columnDefinitions"]]
+    cells = dict(zip(names, out["rows"][0]["cells"], strict=False))
+    assert cells["Name"] == "workers" and cells["Cluster"] == NS
+    assert out["rows"][0]["cells"][names.index("Available")] == "True"  # the condition column
+    assert cells["Up-to-date"] == 2 and cells["Paused"] == "False"
+
+
+def test_an_empty_cluster_spec_is_refused_in_v1beta2_only(store: Store) -> None:
+    empty = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "spec": {}}
+    empty["metadata"] = {"name": "c", "namespace": NS}
+    assert crd_problems(empty)
+    with pytest.raises(ApiError) as err:
+        store.create("", CLUSTERS, empty)
+    assert err.value.code == 422
+    # v1beta1's CRD accepts it, and a request is validated in its own version.
+    old = {**empty, "apiVersion": "cluster.x-k8s.io/v1beta1"}
+    assert not crd_problems(old)
+    store.create("", CLUSTERS_V1BETA1, old)
+    assert store.get("", CLUSTERS_V1BETA1, NS, "c")["spec"] == {}
+    bad_port = {**empty, "spec": {"controlPlaneEndpoint": {"host": "h", "port": 70000}}}
+    assert crd_problems(bad_port)
+    with pytest.raises(ApiError):
+        store.create("", CLUSTERS, bad_port)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gitops.fleet import load
 from gitops.fleet.wellknown import POOL_LABEL
 from gitops.sim.api.resources import (
     CLUSTERCLASSES,
@@ -35,6 +36,8 @@ from gitops.sim.api.resources import (
 from gitops.sim.api.store import Store
 from gitops.sim.world import capi
 from gitops.sim.world.clock import ManualClock
+from gitops.sim.world.world import World
+from tests.conftest import EXAMPLE
 from tests.sim.crds import assert_valid_crd
 from tests.sim.mdfleet import NS, md_world
 
@@ -375,6 +378,17 @@ def test_the_v1beta1_view_of_a_rolling_deployment(tmp_path: Path) -> None:
         if 0 < old["status"]["v1beta2"]["upToDateReplicas"] < 3:
             seen_partial = True
             assert_valid_crd(old)
+            # Machines of the old set say they are not up to date, in both versions.
+            flags = {
+                m["metadata"]["name"]: {c["type"]: c["status"] for c in m["status"]["conditions"]}[
+                    "UpToDate"
+                ]
+                for m in machines_of(store, "workers")
+            }
+            assert "False" in flags.values() and "True" in flags.values()
+            stale = next(n for n, v in flags.items() if v == "False")
+            view = store.get("", MACHINES, NS, stale)["status"]["v1beta2"]["conditions"]
+            assert {c["type"]: c["status"] for c in view}["UpToDate"] == "False"
         if rolled(store, "workers"):
             break
     assert seen_partial
@@ -418,3 +432,21 @@ def test_machines_a_set_deletes_are_drained_first_and_pdbs_hold_them(tmp_path: P
     store.delete(NS, PDBS, "default", "pinned")
     roll(store, clock, "workers")
     assert {image_of(store, m) for m in machines_of(store, "workers")} == {"registry/img:v2"}
+
+
+def test_every_fleet_cluster_gets_its_cluster_api_cluster() -> None:
+    fleet = load(EXAMPLE)
+    store = Store(seed=0)
+    World(store, fleet, clock=ManualClock(), heartbeats=False).seed()
+    clusters = store.list("", CLUSTERS)[0]
+    assert sorted((c["metadata"]["namespace"], c["metadata"]["name"]) for c in clusters) == sorted(
+        (c.namespace, c.name) for c in fleet.clusters
+    )
+    for cluster in clusters:
+        assert cluster["status"]["phase"] == "Provisioned"
+        assert_valid_crd(cluster)
+        assert_valid_crd(
+            store.get(
+                "", CLUSTERS_V1BETA1, cluster["metadata"]["namespace"], cluster["metadata"]["name"]
+            )
+        )

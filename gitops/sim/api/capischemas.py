@@ -272,6 +272,7 @@ _VERSION = {"type": "string", "minLength": 1, "maxLength": 256}
 CLUSTER_SPEC_V1BETA1 = obj(
     {
         "paused": BOOL,
+        "controlPlaneEndpoint": obj({"host": {"type": "string", "maxLength": 512}, "port": INT}),
         "infrastructureRef": REF_V1BETA1,
         "controlPlaneRef": REF_V1BETA1,
         "topology": obj(
@@ -289,6 +290,13 @@ CLUSTER_SPEC_V1BETA1 = obj(
 CLUSTER_SPEC_V1BETA2 = obj(
     {
         "paused": BOOL,
+        "controlPlaneEndpoint": obj(
+            {
+                "host": {"type": "string", "minLength": 1, "maxLength": 512},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            },
+            minProperties=1,
+        ),
         "infrastructureRef": REF_V1BETA2,
         "controlPlaneRef": REF_V1BETA2,
         "topology": obj(
@@ -314,7 +322,8 @@ CLUSTER_SPEC_V1BETA2 = obj(
             },
             ("classRef", "version"),
         ),
-    }
+    },
+    minProperties=1,
 )
 _TEMPLATE_REF = obj({"templateRef": obj({"apiVersion": STRING, "kind": STRING, "name": STRING})})
 _JSON_PATCH = obj(

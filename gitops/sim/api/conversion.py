@@ -30,11 +30,10 @@ What is converted follows upstream (``api/core/v1beta1/conversion.go`` and
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 Obj = dict[str, Any]
 
@@ -61,6 +60,16 @@ _HUB_ONLY: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 ApiVersionGetter = Callable[[str, str], str]
+T = TypeVar("T")
+
+
+def _copy(value: T) -> T:
+    """A deep copy of a JSON-shaped value (as ``store.copy_obj``, far quicker than deepcopy)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [_copy(v) for v in value]  # type: ignore[return-value]
+    return value
 
 
 def default_api_version(group: str, kind: str) -> str:
@@ -152,7 +161,7 @@ def _timeouts_down(src: Obj, dst: Obj) -> None:
 
 
 def machine_spec_up(spec: Obj) -> Obj:
-    out = copy.deepcopy(spec)
+    out = dict(spec)
     infra = ref_up(out.pop("infrastructureRef", None))
     if infra is not None:
         out["infrastructureRef"] = infra
@@ -168,7 +177,7 @@ def machine_spec_up(spec: Obj) -> Obj:
 
 
 def machine_spec_down(spec: Obj, namespace: str | None, versions: ApiVersionGetter) -> Obj:
-    out = copy.deepcopy(spec)
+    out = dict(spec)
     infra = ref_down(out.pop("infrastructureRef", None), namespace, versions)
     if infra is not None:
         out["infrastructureRef"] = infra
@@ -220,7 +229,7 @@ _V1BETA2_IN_V1BETA1: dict[str, tuple[str, ...]] = {
 
 def status_up(kind: str, status: Obj) -> Obj:
     """A v1beta1 status in v1beta2 form (the common part; per kind fields done by callers)."""
-    src = copy.deepcopy(status)
+    src = dict(status)
     nested = src.pop("v1beta2", None) or {}
     old = {k: src.pop(k) for k in _V1BETA1_STATUS_ONLY[kind] if k in src}
     out = src
@@ -233,7 +242,7 @@ def status_up(kind: str, status: Obj) -> Obj:
 
 
 def status_down(kind: str, status: Obj) -> Obj:
-    src = copy.deepcopy(status)
+    src = dict(status)
     old = _deprecated(src)
     src.pop("deprecated", None)
     nested = {k: src.pop(k) for k in _V1BETA2_IN_V1BETA1[kind] if k in src}
@@ -540,7 +549,7 @@ _DOWN: dict[str, Callable[[Obj, ApiVersionGetter], None]] = {
 def to_v1beta2(obj: Obj) -> Obj:
     """A v1beta1 object in v1beta2 form, restoring what the conversion data kept."""
     kind = str(obj.get("kind") or "")
-    out = copy.deepcopy(obj)
+    out = _copy(obj)
     out["apiVersion"] = V1BETA2
     if kind not in _UP:
         return out
@@ -563,7 +572,7 @@ def to_v1beta2(obj: Obj) -> Obj:
 def to_v1beta1(obj: Obj, versions: ApiVersionGetter = default_api_version) -> Obj:
     """A v1beta2 object in v1beta1 form, keeping what v1beta1 cannot say in the conversion data."""
     kind = str(obj.get("kind") or "")
-    out = copy.deepcopy(obj)
+    out = _copy(obj)
     out["apiVersion"] = V1BETA1
     if kind not in _DOWN:
         return out

@@ -433,7 +433,7 @@ class Store:
                 raise ApiError.not_found(rtype, name)
             # The result is copied too: it may share dicts with the caller's own state, and
             # stored objects must never change behind the store's back.
-            if view is rtype:
+            if rtype.key not in conversion.CONVERTED:
                 new = copy_obj(fn(copy_obj(old)))
             else:
                 changed = fn(_outgoing(view, old))
@@ -1034,13 +1034,18 @@ def _storage(rtype: ResourceType) -> ResourceType:
 
 
 def _incoming(rtype: ResourceType, obj: Obj, subresource: str | None = None) -> Obj:
-    """A written object in the storage version: validated in the version it was written in
-    (what that version's CRD schema refuses is refused), then converted."""
-    if rtype.key not in conversion.CONVERTED or rtype.version == conversion.STORAGE_VERSION:
+    """A written object in the storage version: validated against the schema of the version
+    it was written in (as the API server validates a request, before converting it for
+    storage), then converted."""
+    if rtype.key not in conversion.CONVERTED:
         return obj
     obj = {**obj, "apiVersion": rtype.api_version, "kind": rtype.kind}
     if subresource is None:
-        resources.validate_capi("", copy_obj(obj), None)
+        # The check prunes unknown fields from what it is given: a copy of the spec only.
+        checked = {**obj, "spec": copy_obj(obj["spec"])} if "spec" in obj else obj
+        resources.validate_capi("", checked, None)
+    if rtype.version == conversion.STORAGE_VERSION:
+        return obj
     return conversion.to_v1beta2(obj)
 
 

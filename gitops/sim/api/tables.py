@@ -516,11 +516,15 @@ CRD_COLUMNS: dict[tuple[str, str], list[tuple[str, str, str, int]]] = {
 _FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')
 
 
+# One step of a path: a field, optionally with a filter (whose own dots do not split it).
+_STEP = re.compile(r'\w+(?:\[\?\(@\.\w+=="[^"]*"\)\])?')
+
+
 def json_path(obj: Any, path: str) -> Any:
     """The value at a printer column's JSONPath (dotted fields and one ``[?(@.k=="v")]``
     filter per step, all the CRDs use); None when absent."""
     node = obj
-    for step in path.strip(".").split("."):
+    for step in _STEP.findall(path):
         match = _FILTER.match(step)
         if match:
             items = node.get(match.group(1)) if isinstance(node, dict) else None

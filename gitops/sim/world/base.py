@@ -163,7 +163,7 @@ class PhysicsBase:
         *,
         subresource: str | None = None,
     ) -> Obj | None:
-        if rtype.key == MACHINES.key and subresource == "status":
+        if rtype == MACHINES and subresource == "status":
             fn = self._with_v1beta2_conditions(fn)
         try:
             out = self.store.mutate(

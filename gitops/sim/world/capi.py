@@ -181,8 +181,13 @@ def machine_labels(ms: Obj) -> dict[str, str]:
 
 
 def cluster_object(cluster: ClusterDocument, topology: Obj | None = None) -> Obj:
-    """The Cluster API Cluster of a fleet cluster (provisioned), with ``spec.topology``."""
-    spec: Obj = {"topology": topology} if topology is not None else {}
+    """The Cluster API Cluster of a fleet cluster (provisioned), with ``spec.topology``.
+
+    Its control plane endpoint names the workload cluster's API (the simulator serves it under
+    ``/clusters/<name>``; the endpoint is informative only)."""
+    spec: Obj = {"controlPlaneEndpoint": {"host": f"{cluster.name}.sim.local", "port": 6443}}
+    if topology is not None:
+        spec["topology"] = topology
     return {
         "apiVersion": API_VERSION,
         "kind": "Cluster",
@@ -340,7 +345,9 @@ def machine_v1beta2_conditions(status: Obj, *, deleting: bool, stamp: str) -> li
     for kind, ok, reason in wanted:
         new = condition(kind, ok, reason, stamp)
         prev = old.get(kind)
-        if prev is not None and prev.get("status") == new["status"]:
+        if kind == "UpToDate" and prev is not None:
+            new = dict(prev)  # the MachineSet controller's to say (machinesets.py)
+        elif prev is not None and prev.get("status") == new["status"]:
             new["lastTransitionTime"] = prev.get("lastTransitionTime", stamp)
         out.append(new)
     return out

@@ -26,7 +26,7 @@ It writes MachineDeployments (status only) and MachineSets, never Machines.
 from __future__ import annotations
 
 from gitops.fleet.quantities import resolve_int_or_percent
-from gitops.sim.api.resources import MACHINEDEPLOYMENTS, MACHINESETS
+from gitops.sim.api.resources import MACHINEDEPLOYMENTS, MACHINES_V1BETA2, MACHINESETS
 from gitops.sim.world import capi
 from gitops.sim.world import seed as seed_
 from gitops.sim.world.base import Obj, PhysicsBase, key_of
@@ -80,7 +80,41 @@ class MachineDeploymentController(PhysicsBase):
     def _deployment_statuses(self, ns: str) -> None:
         sets = self.store.list(MGMT, MACHINESETS, ns)[0]
         for md in self.store.list(MGMT, MACHINEDEPLOYMENTS, ns)[0]:
-            self._deployment_status(md, [s for s in sets if owned_by(s, md)])
+            owned = [s for s in sets if owned_by(s, md)]
+            self._mark_up_to_date(md, owned)
+            self._deployment_status(md, owned)
+
+    def _mark_up_to_date(self, md: Obj, sets: list[Obj]) -> None:
+        """Machines of the deployment's current set are UpToDate, the others' not (upstream
+        compares each Machine with the deployment's template the same way)."""
+        digest = capi.template_hash(md["spec"]["template"])
+        stamp = seed_.rfc3339(self.clock.now())
+        machines = None
+        for ms in sets:
+            current = (ms["metadata"].get("labels") or {}).get(capi.TEMPLATE_HASH_LABEL) == digest
+            want = "True" if current else "False"
+            if machines is None:
+                machines = self.store.list(MGMT, MACHINES_V1BETA2, ms["metadata"]["namespace"])[0]
+            for machine in machines:
+                if not owned_by(machine, ms):
+                    continue
+                conds = (machine.get("status") or {}).get("conditions") or []
+                have = next((c for c in conds if c.get("type") == "UpToDate"), None)
+                if have is not None and have.get("status") == want:
+                    continue
+                new = capi.condition(
+                    "UpToDate", current, "UpToDate" if current else "NotUpToDate", stamp
+                )
+
+                def mark(o: Obj, new: Obj = new) -> Obj:
+                    status = o.setdefault("status", {})
+                    others = [
+                        c for c in status.get("conditions") or [] if c.get("type") != "UpToDate"
+                    ]
+                    status["conditions"] = [*others, new]
+                    return o
+
+                self._write(mark, MGMT, MACHINES_V1BETA2, key_of(machine), subresource="status")
 
     def _sets_of(self, md: Obj, sets: list[Obj]) -> list[Obj]:
         """The deployment's MachineSets, adopting owner-less ones its selector matches."""

@@ -69,6 +69,12 @@ def selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
     return True
 
 
+def _up_to_date(machine: Obj) -> bool:
+    """A Machine's UpToDate condition (absent: a Machine just made from its set's template)."""
+    cond = _conditions(machine.get("status") or {}).get("UpToDate")
+    return cond is None or cond.get("status") == "True"
+
+
 def owned_by(machine: Obj, owner: Obj) -> bool:
     ref = capi.controller_of(machine)
     return ref is not None and ref.get("uid") == owner["metadata"]["uid"]
@@ -248,7 +254,11 @@ class MachineSetController(PhysicsBase):
                 len(owned) > desired,
                 "ScalingDown" if len(owned) > desired else "NotScalingDown",
             ),
-            ("MachinesUpToDate", True, "UpToDate"),
+            (
+                "MachinesUpToDate",
+                all(_up_to_date(m) for m in active),
+                "UpToDate" if all(_up_to_date(m) for m in active) else "NotUpToDate",
+            ),
             ("Paused", False, "NotPaused"),
         ]
         status: Obj = {
@@ -256,7 +266,7 @@ class MachineSetController(PhysicsBase):
             "replicas": len(owned),
             "readyReplicas": ready,
             "availableReplicas": available,
-            "upToDateReplicas": len(active),
+            "upToDateReplicas": sum(1 for m in active if _up_to_date(m)),
             "observedGeneration": int(ms["metadata"].get("generation") or 1),
             "conditions": keep_transitions(old, conds, stamp),
             "deprecated": {
