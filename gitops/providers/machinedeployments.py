@@ -35,7 +35,7 @@ from gitops.fleet.wellknown import (
 )
 from gitops.kube import capiversion
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
-from gitops.kube.errors import Conflict, call_json, write
+from gitops.kube.errors import Conflict, NotFound, call_json, write
 
 GROUP = capiversion.GROUP
 DEFAULT_IMAGE_FIELD = "spec.template.spec.image"
@@ -57,6 +57,105 @@ def _set_path(obj: dict[str, Any], dotted: str, value: Any) -> None:
 def int_or_percent(value: str) -> int | str:
     """A maxSurge/maxUnavailable as the API wants it: an int, or a percent string."""
     return int(value) if value.isdigit() else value
+
+
+def _strategy(max_surge: str, max_unavailable: str) -> dict[str, Any]:
+    rolling = {
+        "maxSurge": int_or_percent(max_surge),
+        "maxUnavailable": int_or_percent(max_unavailable),
+    }
+    return {"type": "RollingUpdate", "rollingUpdate": rolling}
+
+
+def deployment_patch(
+    version: str,
+    md: dict[str, Any],
+    *,
+    template: str,
+    image: str,
+    previous_image: str,
+    replicas: int,
+    max_surge: str,
+    max_unavailable: str,
+) -> dict[str, Any]:
+    """The merge patch rolling ``md`` (as read, in ``version``) to ``template``.
+
+    It carries the ``resourceVersion`` read: the precondition that makes a second swap
+    impossible (a deployment changed since is refused with 409 and read again).
+    """
+    meta = md["metadata"]
+    annotations = meta.get("annotations") or {}
+    current = str(md["spec"]["template"]["spec"]["infrastructureRef"].get("name", ""))
+    patch_annotations = {IMAGE_ANNOTATION: image}
+    if current != template:
+        patch_annotations.update(
+            {
+                PREVIOUS_TEMPLATE_ANNOTATION: current,
+                PREVIOUS_IMAGE_ANNOTATION: annotations.get(IMAGE_ANNOTATION) or previous_image,
+                TEMPLATE_BASE_ANNOTATION: annotations.get(TEMPLATE_BASE_ANNOTATION) or current,
+            }
+        )
+    body: dict[str, Any] = {
+        "metadata": {"resourceVersion": meta["resourceVersion"], "annotations": patch_annotations},
+        "spec": {
+            "replicas": replicas,
+            "paused": False,
+            "template": {
+                "metadata": {"annotations": {IMAGE_ANNOTATION: image}},
+                "spec": {"infrastructureRef": {"name": template}},
+            },
+        },
+    }
+    strategy = _strategy(max_surge, max_unavailable)
+    if version == "v1beta1":
+        body["spec"]["strategy"] = strategy
+    else:
+        body["spec"]["rollout"] = {"strategy": strategy}
+    return body
+
+
+def topology_patch(
+    version: str,
+    cluster: dict[str, Any],
+    *,
+    worker: str,
+    variable: str,
+    source: str,
+    replicas: int,
+    max_surge: str,
+    max_unavailable: str,
+) -> dict[str, Any] | None:
+    """The merge patch of ``cluster``'s topology worker ``worker`` (None: nothing to change).
+
+    A merge patch replaces lists whole, so it carries every worker, the others unchanged, and
+    the ``resourceVersion`` read so that a concurrent change is not overwritten.
+    """
+    workers = copy.deepcopy(
+        ((cluster["spec"].get("topology") or {}).get("workers") or {}).get("machineDeployments")
+        or []
+    )
+    entry = next((w for w in workers if w.get("name") == worker), None)
+    if entry is None:
+        meta = cluster["metadata"]
+        raise NotFound(
+            f"Cluster {meta['namespace']}/{meta['name']} has no topology worker {worker}"
+        )
+    before = copy.deepcopy(entry)
+    variables = entry.setdefault("variables", {})
+    overrides = [o for o in variables.get("overrides") or [] if o.get("name") != variable]
+    variables["overrides"] = [*overrides, {"name": variable, "value": source}]
+    entry["replicas"] = replicas
+    strategy = _strategy(max_surge, max_unavailable)
+    if version == "v1beta1":
+        entry["strategy"] = strategy
+    else:
+        entry["rollout"] = {"strategy": strategy}
+    if entry == before:
+        return None
+    return {
+        "metadata": {"resourceVersion": cluster["metadata"]["resourceVersion"]},
+        "spec": {"topology": {"workers": {"machineDeployments": workers}}},
+    }
 
 
 class MachineDeploymentProvider:
@@ -115,46 +214,22 @@ class MachineDeploymentProvider:
         assert ref is not None and ref.name is not None
         namespace = cluster.namespace
         md = self.get("machinedeployments", namespace, ref.name)
-        meta, spec = md["metadata"], md["spec"]
-        infra = spec["template"]["spec"]["infrastructureRef"]
-        current = str(infra.get("name", ""))
-        annotations = meta.get("annotations") or {}
+        current = str(md["spec"]["template"]["spec"]["infrastructureRef"].get("name", ""))
         swap = current != template
         if swap:
             field = pool.machine_template.image_field if pool.machine_template else None
+            infra = md["spec"]["template"]["spec"]["infrastructureRef"]
             self._clone(infra, namespace, template, field or DEFAULT_IMAGE_FIELD, source, cluster)
-        patch_meta: dict[str, Any] = {
-            "resourceVersion": meta["resourceVersion"],  # the precondition: no second swap
-            "annotations": {IMAGE_ANNOTATION: image},
-        }
-        if swap:
-            patch_meta["annotations"].update(
-                {
-                    PREVIOUS_TEMPLATE_ANNOTATION: current,
-                    PREVIOUS_IMAGE_ANNOTATION: annotations.get(IMAGE_ANNOTATION) or previous_image,
-                    TEMPLATE_BASE_ANNOTATION: annotations.get(TEMPLATE_BASE_ANNOTATION) or current,
-                }
-            )
-        rolling = {
-            "maxSurge": int_or_percent(max_surge),
-            "maxUnavailable": int_or_percent(max_unavailable),
-        }
-        strategy = {"type": "RollingUpdate", "rollingUpdate": rolling}
-        body: dict[str, Any] = {
-            "metadata": patch_meta,
-            "spec": {
-                "replicas": replicas,
-                "paused": False,
-                "template": {
-                    "metadata": {"annotations": {IMAGE_ANNOTATION: image}},
-                    "spec": {"infrastructureRef": {"name": template}},
-                },
-            },
-        }
-        if self.version == "v1beta1":
-            body["spec"]["strategy"] = strategy
-        else:
-            body["spec"]["rollout"] = {"strategy": strategy}
+        body = deployment_patch(
+            self.version,
+            md,
+            template=template,
+            image=image,
+            previous_image=previous_image,
+            replicas=replicas,
+            max_surge=max_surge,
+            max_unavailable=max_unavailable,
+        )
         self._patch("machinedeployments", namespace, ref.name, body)
         return swap
 
@@ -241,36 +316,18 @@ class MachineDeploymentProvider:
         ref = pool.machine_deployment
         assert ref is not None and ref.topology is not None
         obj = self.get("clusters", cluster.namespace, cluster.name)
-        workers = copy.deepcopy(
-            ((obj["spec"].get("topology") or {}).get("workers") or {}).get("machineDeployments")
-            or []
+        body = topology_patch(
+            self.version,
+            obj,
+            worker=ref.topology,
+            variable=ref.image_variable or DEFAULT_VARIABLE,
+            source=source,
+            replicas=replicas,
+            max_surge=max_surge,
+            max_unavailable=max_unavailable,
         )
-        entry = next((w for w in workers if w.get("name") == ref.topology), None)
-        if entry is None:
-            raise Conflict(
-                f"Cluster {cluster.namespace}/{cluster.name} has no topology worker {ref.topology}"
-            )
-        before = copy.deepcopy(entry)
-        variable = ref.image_variable or DEFAULT_VARIABLE
-        variables = entry.setdefault("variables", {})
-        overrides = [o for o in variables.get("overrides") or [] if o.get("name") != variable]
-        variables["overrides"] = [*overrides, {"name": variable, "value": source}]
-        entry["replicas"] = replicas
-        rolling = {
-            "maxSurge": int_or_percent(max_surge),
-            "maxUnavailable": int_or_percent(max_unavailable),
-        }
-        strategy = {"type": "RollingUpdate", "rollingUpdate": rolling}
-        if self.version == "v1beta1":
-            entry["strategy"] = strategy
-        else:
-            entry["rollout"] = {"strategy": strategy}
-        if entry == before:
+        if body is None:
             return False
-        body = {
-            "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-            "spec": {"topology": {"workers": {"machineDeployments": workers}}},
-        }
         self._patch("clusters", cluster.namespace, cluster.name, body)
         return True
 
