@@ -47,6 +47,7 @@ class PoolSpec:
     soak: str = "10s"
     image: str = "os-2"
     md: bool = False  # rolled through a MachineDeployment named like the pool
+    topology: str = ""  # rolled as this worker of the Cluster's ClusterClass topology
 
     def spec(self) -> synthetic.PoolSpec:
         update = {
@@ -63,7 +64,13 @@ class PoolSpec:
             image=self.image,
             zones=("z-a", "z-b"),
             update=update,
-            machine_deployment={"name": self.name} if self.md else None,
+            machine_deployment=(
+                {"topology": self.topology}
+                if self.topology
+                else {"name": self.name}
+                if self.md
+                else None
+            ),
         )
 
 
@@ -119,6 +126,7 @@ class Sims:
         seed: int = 7,
         faults: str = "",
         revision: str = "rev-1",
+        capi_version: str = "v1beta2",
     ) -> Rollout:
         fleet = load(root).with_revision(revision)
         audit = self.tmp_path / "audit.jsonl"
@@ -131,6 +139,7 @@ class Sims:
             faults=faults,
             kubeconfig_out=self.tmp_path / "kubeconfig",
             world_options=world or {},
+            capi_version=capi_version,
         )
         sim.start()
         self.started.append(sim)

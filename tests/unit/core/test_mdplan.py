@@ -146,6 +146,22 @@ def test_a_halt_pauses_a_deployment_still_rolling_and_starts_nothing() -> None:
     assert not [a for a in again.actions() if a.ready]
 
 
+def test_a_cluster_paused_in_git_pauses_its_rolling_deployment() -> None:
+    spec = f.pool(replicas=3)
+    spec["machineDeployment"] = {"name": "workers"}
+    fleet = f.fleet([f.cluster("prod", pools=[spec], paused=True)])
+    rolling = deployment(annotations={IMAGE_ANNOTATION: "img-2"}, up_to_date=1)
+    plan = make(fleet, observed(fleet, "img-1", rolling), RolloutState(), f.T0)
+    ready = [a for a in plan.actions() if a.ready]
+    assert [type(a) for a in ready] == [PauseMachineDeployment]
+    # Unpaused in git, the roll goes on: the deployment is unpaused by the same patch.
+    fleet = md_fleet()
+    paused = deployment(annotations={IMAGE_ANNOTATION: "img-2"}, up_to_date=1, paused=True)
+    plan = make(fleet, observed(fleet, "img-1", paused), RolloutState(), f.T0)
+    (roll,) = [a for a in plan.actions() if a.ready]
+    assert isinstance(roll, RollMachineDeployment) and "paused" in roll.reason
+
+
 def test_a_new_template_machine_not_ready_in_time_is_abandoned_and_counted() -> None:
     fleet = md_fleet()
     rolling = deployment(annotations={IMAGE_ANNOTATION: "img-2"}, up_to_date=1, available=3)
