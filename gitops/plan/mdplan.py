@@ -162,7 +162,11 @@ def plan_md_pool(
                 )
             )
         return now, [], f"not started: roll {md.name}: {why}" if why and not md.paused else ""
-    if why and not (work.rolling and not md.paused and md.image == pool.image):
+    # A deployment rolling to the pool's image is waited for, not rolled again; a topology
+    # worker's deployment carries no image annotation (the topology controller copies labels
+    # only), so while it rolls it is waited for all the same.
+    settling = work.rolling and not md.paused and (md.image == pool.image or bool(ref.topology))
+    if why and not settling:
         step = roll(ctx, work, md, why, ready=mode == "active")
         return ([*now, step], [], "") if mode == "active" else (now, [step], "")
     if work.rolling:

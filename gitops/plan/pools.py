@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from gitops import drift
 from gitops.drift import Finding
 from gitops.fleet import ClusterDocument, NodePool
+from gitops.fleet.wellknown import IMAGE_ANNOTATION
 from gitops.inventory import ClusterInventory, MachineDeployment, Member
 from gitops.plan.context import Context
 
@@ -210,7 +211,10 @@ def _ours(work: PoolWork, m: Member) -> bool:
     ``fleet.gitops.io/image`` annotation comes from that template)."""
     if m.by_controller:
         return True
-    image = m.machine.image if m.machine is not None else ""
+    machine = m.machine
+    # A topology worker's Machines carry the image as a label (the topology controller copies
+    # the worker's metadata labels, not annotations, down to them).
+    image = (machine.image or machine.labels.get(IMAGE_ANNOTATION, "")) if machine else ""
     return work.deployment is not None and bool(image) and image == work.pool.image
 
 

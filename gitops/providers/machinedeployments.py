@@ -120,6 +120,7 @@ def topology_patch(
     *,
     worker: str,
     variable: str,
+    image: str,
     source: str,
     replicas: int,
     max_surge: str,
@@ -145,6 +146,9 @@ def topology_patch(
     overrides = [o for o in variables.get("overrides") or [] if o.get("name") != variable]
     variables["overrides"] = [*overrides, {"name": variable, "value": source}]
     entry["replicas"] = replicas
+    # The worker's metadata labels reach the Machines its deployment makes: the image as a
+    # label tells the planner which Machines are the new template's (failure budget, soak).
+    entry.setdefault("metadata", {}).setdefault("labels", {})[IMAGE_ANNOTATION] = image
     strategy = _strategy(max_surge, max_unavailable)
     if version == "v1beta1":
         entry["strategy"] = strategy
@@ -307,6 +311,7 @@ class MachineDeploymentProvider:
         cluster: ClusterDocument,
         pool: NodePool,
         *,
+        image: str,
         source: str,
         replicas: int,
         max_surge: str,
@@ -321,6 +326,7 @@ class MachineDeploymentProvider:
             obj,
             worker=ref.topology,
             variable=ref.image_variable or DEFAULT_VARIABLE,
+            image=image,
             source=source,
             replicas=replicas,
             max_surge=max_surge,

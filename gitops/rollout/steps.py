@@ -233,6 +233,7 @@ def roll_deployment(
         changed = deployments.roll_topology(
             doc,
             pool,
+            image=action.image,
             source=source,
             replicas=action.replicas,
             max_surge=action.max_surge,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops.fleet.wellknown import IMAGE_ANNOTATION, POOL_LABEL
 from gitops.plan.mdplan import DEFAULT_IMAGE_FIELD, template_name
 from tests.adapters.rollout.fleets import ClusterSpec, PoolSpec, Sims, write_fleet
 from tests.adapters.rollout.invariants import check, load_events
@@ -60,3 +61,8 @@ def test_a_v1beta1_only_management_cluster_is_rolled_in_v1beta1(sims: Sims, tmp_
         [o["kind"] for o in m["metadata"].get("ownerReferences") or []] == ["MachineSet"]
         for m in machines
     )
+    # The topology worker's Machines say which image they are from (the worker's label, which
+    # the topology controller copies down), so their failures would count against the budget.
+    batch = [m for m in machines if m["metadata"]["labels"].get(POOL_LABEL) == "batch"]
+    assert len(batch) == 2
+    assert {m["metadata"]["labels"].get(IMAGE_ANNOTATION) for m in batch} == {"os-2"}

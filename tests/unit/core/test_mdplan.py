@@ -21,10 +21,11 @@ import yaml
 
 from gitops.fleet.wellknown import (
     IMAGE_ANNOTATION,
+    POOL_LABEL,
     PREVIOUS_IMAGE_ANNOTATION,
     PREVIOUS_TEMPLATE_ANNOTATION,
 )
-from gitops.inventory import ClusterInventory, Inventory, MachineDeployment
+from gitops.inventory import ClusterInventory, Inventory, Machine, MachineDeployment
 from gitops.kube import translate
 from gitops.plan import (
     AbandonMachine,
@@ -180,6 +181,28 @@ def test_a_new_template_machine_not_ready_in_time_is_abandoned_and_counted() -> 
     assert [a.what for a in waits] == ["m-young"] and waits[0].until == f.T0 - 10 + 600
 
 
+def test_a_topology_worker_counts_failures_by_the_image_label_it_gave_its_machines() -> None:
+    spec = f.pool(replicas=3)
+    spec["machineDeployment"] = {"topology": "md-0"}
+    fleet = f.fleet([f.cluster("prod", pools=[spec])])
+    managed = deployment(name="prod-md-0-abcde", topology_worker="md-0", up_to_date=1)
+    inv = f.declared(fleet, image="img-1")
+    (seen,) = inv.clusters
+    late = Machine(
+        name="m-new",
+        namespace="prod",
+        labels={POOL_LABEL: "workers", IMAGE_ANNOTATION: "img-2"},
+        created=f.T0 - 601,
+    )
+    cluster = ClusterInventory.build(
+        "prod", seen.nodes, (*seen.machines, late), deployments=(managed,)
+    )
+    plan = make(fleet, Inventory((cluster,)), RolloutState(), f.T0)
+    assert [a.machine for a in plan.actions() if isinstance(a, AbandonMachine)] == ["m-new"]
+    # The worker is rolling: it is waited for, not written again.
+    assert not [a for a in plan.actions() if isinstance(a, RollMachineDeployment)]
+
+
 # -- the writes, against the upstream CRDs ------------------------------------------------------
 
 
@@ -318,6 +341,7 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
         cluster,
         worker="md-0",
         variable="image",
+        image="img-2",
         source="registry/img:v2",
         replicas=3,
         max_surge="1",
@@ -333,12 +357,14 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
         "maxSurge": 1,
         "maxUnavailable": 0,
     }
+    assert workers[0]["metadata"]["labels"] == {IMAGE_ANNOTATION: "img-2"}
     assert workers[1] == {"class": "other", "name": "md-1", "replicas": 1}
     same = topology_patch(
         "v1beta2",
         patched,
         worker="md-0",
         variable="image",
+        image="img-2",
         source="registry/img:v2",
         replicas=3,
         max_surge="1",
