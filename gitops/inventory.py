@@ -130,13 +130,28 @@ class NodeTaint(NamedTuple):
 
 
 class Condition(NamedTuple):
-    """One ``status.conditions`` entry of a Node (without its heartbeat time)."""
+    """One ``status.conditions`` entry of a Node (without its heartbeat time), or of a Cluster
+    API object (a ``metav1.Condition``, whichever API version it was read in)."""
 
     type: str
     status: str  # "True", "False" or "Unknown", as in the API
     reason: str = ""
     message: str = ""
     last_transition: float = 0.0
+
+
+class ObjectRef(NamedTuple):
+    """A Cluster API reference (infrastructure, bootstrap config), read from either shape:
+    v1beta1 names ``apiVersion`` (and ``namespace``), v1beta2 only ``apiGroup``; the namespace
+    is then the referring object's."""
+
+    group: str
+    kind: str
+    name: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.group} {self.namespace}/{self.name}"
 
 
 class PdbCover(NamedTuple):
@@ -290,6 +305,15 @@ class Machine:
     annotations: Mapping[str, str] = EMPTY
     created: float = 0.0
     deleting: bool = False
+    # Read alike from v1beta1 and v1beta2 (``gitops.kube.capi``). Left out of ``canonical``
+    # (and so of the plan id): the planner decides on ``phase`` and ``node``, and a plan id
+    # that moved with every status write of Cluster API would rename a retried create.
+    infrastructure: ObjectRef | None = None
+    bootstrap: ObjectRef | None = None
+    drain_timeout: float | None = None  # Cluster API's own drain bound; None: unbounded
+    conditions: tuple[Condition, ...] = ()  # metav1.Conditions (Ready, UpToDate, Deleting...)
+    infrastructure_ready: bool = False
+    failure: str = ""  # failureReason: failureMessage, when Cluster API reported one
     content: str = field(default="", init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -320,6 +344,10 @@ class Machine:
             self.created,
             self.deleting,
         )
+
+    def condition(self, type_: str) -> Condition | None:
+        """The Cluster API condition ``type_`` (v1beta2 meaning), when reported."""
+        return next((c for c in self.conditions if c.type == type_), None)
 
     @property
     def replaces(self) -> str:
@@ -707,16 +735,92 @@ class ClusterInventory:
         return self.pools().get(pool, ())
 
 
+class Requirement(NamedTuple):
+    """One ``matchExpressions`` entry of a label selector."""
+
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: tuple[str, ...] = ()
+
+
+def selector_matches(
+    match_labels: Mapping[str, str], expressions: Iterable[Requirement], labels: Mapping[str, str]
+) -> bool:
+    """Whether a ``metav1.LabelSelector`` (its two parts) selects ``labels``; an empty one
+    selects everything, as ``LabelSelectorAsSelector`` makes it."""
+    if any(labels.get(key) != value for key, value in match_labels.items()):
+        return False
+    for req in expressions:
+        present = req.key in labels
+        if (
+            (req.operator == "In" and (not present or labels[req.key] not in req.values))
+            or (req.operator == "NotIn" and present and labels[req.key] in req.values)
+            or (req.operator == "Exists" and not present)
+            or (req.operator == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineOwner:
+    """A Cluster API MachineSet or MachineDeployment and the Machines its selector takes.
+
+    A MachineSet adopts every owner-less Machine of its cluster (``spec.clusterName``) in its
+    namespace that its selector matches, and then scales it like its own; a MachineDeployment's
+    selector is what its MachineSets' selectors start from. Read alike from v1beta1 and v1beta2
+    (the selector did not change between them).
+    """
+
+    kind: str  # MachineSet or MachineDeployment
+    namespace: str
+    name: str
+    cluster: str  # spec.clusterName
+    match_labels: Mapping[str, str] = EMPTY
+    match_expressions: tuple[Requirement, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "match_labels", _frozen(self.match_labels))
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        return selector_matches(self.match_labels, self.match_expressions, labels)
+
+    def selector(self) -> str:
+        """The selector as kubectl prints it: "a=b,c in (d,e)"."""
+        parts = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
+        for req in self.match_expressions:
+            if req.operator in ("In", "NotIn"):
+                parts.append(f"{req.key} {req.operator.lower()} ({','.join(req.values)})")
+            else:
+                parts.append(req.key if req.operator == "Exists" else f"!{req.key}")
+        return ",".join(parts) or "(everything)"
+
+    def canonical(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.namespace,
+            self.name,
+            self.cluster,
+            _plain(self.match_labels),
+            tuple(tuple(r[:2]) + r.values for r in self.match_expressions),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """The observed fleet: one ``ClusterInventory`` per cluster, sorted by name."""
+    """The observed fleet: one ``ClusterInventory`` per cluster, sorted by name, and the
+    management cluster's MachineSets and MachineDeployments (``owners``), which decide which
+    Machines Cluster API would adopt."""
 
     clusters: tuple[ClusterInventory, ...] = ()
+    owners: tuple[MachineOwner, ...] = ()
     _index: dict[str, ClusterInventory] = field(init=False, repr=False, compare=False, hash=False)
     _digest: list[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         _set(self, "clusters", tuple(sorted(self.clusters, key=lambda c: c.name)))
+        key = attrgetter("namespace", "kind", "name")
+        _set(self, "owners", tuple(sorted(self.owners, key=key)))
         _set(self, "_index", {c.name: c for c in self.clusters})
         _set(self, "_digest", [])
 
@@ -727,6 +831,8 @@ class Inventory:
         """A stable hex SHA-256 of the whole content (equal inventories, equal digests)."""
         if not self._digest:
             text = "\n".join(f"{c.name} {c.digest()}" for c in self.clusters)
+            if self.owners:  # absent from a fleet without any: its digests stay as they were
+                text += "\n" + "\n".join(repr(o.canonical()) for o in self.owners)
             self._digest.append(hashlib.sha256(text.encode()).hexdigest())
         return self._digest[0]
 

@@ -30,6 +30,8 @@ from ruamel.yaml import YAML
 
 from gitops.demo.summary import Page
 from gitops.fleet import Fleet, load
+from gitops.kube import capi
+from gitops.kube.errors import BadConfig
 from gitops.sim import TOKEN as SIM_TOKEN
 from gitops.sim import Simulator
 from gitops.sim.forges import FakeGitHub, FakePull
@@ -280,8 +282,7 @@ class Stage:
         """Machines that failed, and nodes that never booted, in the simulated fleet."""
         failed = 0
         for obj in self._machines():
-            status = obj.get("status") or {}
-            if status.get("phase") == "Failed" or status.get("failureReason"):
+            if (obj.get("status") or {}).get("phase") == "Failed" or capi.failure(obj):
                 failed += 1
         return failed + self.audit_count("node-boot-failed")
 
@@ -307,15 +308,23 @@ class Stage:
         return events
 
     def _machines(self) -> list[dict[str, Any]]:
-        assert self.sim is not None
-        url = self.sim.url + "/apis/cluster.x-k8s.io/v1beta1/machines"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {SIM_TOKEN}"})
+        """Every Machine, in the Cluster API version the simulator serves best (as the
+        controller chooses it: v1beta2 when served, else v1beta1)."""
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                items = json.loads(response.read()).get("items") or []
-        except (OSError, ValueError):
+            version = capi.choose(capi.served(self._get("/apis")))
+            items = self._get(f"/apis/{capi.GROUP}/{version}/machines").get("items") or []
+        except (OSError, ValueError, BadConfig):  # BadConfig: no Cluster API version served
             return []
         return list(items)
+
+    def _get(self, path: str) -> dict[str, Any]:
+        assert self.sim is not None
+        request = urllib.request.Request(
+            self.sim.url + path, headers={"Authorization": f"Bearer {SIM_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body: dict[str, Any] = json.loads(response.read())
+        return body
 
     # -- the engineer ------------------------------------------------------------------------
 

@@ -30,3 +30,9 @@ DRAIN_BLOCKED_ANNOTATION = PREFIX + "drain-blocked-by"  # on a Node: the PDB blo
 PREVIOUS_TEMPLATE_ANNOTATION = PREFIX + "previous-template"
 PREVIOUS_IMAGE_ANNOTATION = PREFIX + "previous-image"
 TEMPLATE_BASE_ANNOTATION = PREFIX + "template-base"
+
+
+def standalone_machine_labels(cluster: str, pool: str) -> dict[str, str]:
+    """Every label gitops puts on a Machine it creates itself (standalone mode): what a
+    MachineSet's selector must not match, or Cluster API would adopt the Machine."""
+    return {CLUSTER_NAME_LABEL: cluster, POOL_LABEL: pool}

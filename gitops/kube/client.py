@@ -51,6 +51,9 @@ class Kube:
 
     api: k8s.ApiClient
     name: str = ""
+    # The cluster.x-k8s.io version this server is spoken to in, once discovered
+    # (``gitops.kube.capi.version``); "" until then.
+    capi_version: str = ""
 
     @property
     def core(self) -> k8s.CoreV1Api:

@@ -1,7 +1,7 @@
 """Observe the live fleet: watch caches for every cluster, read out as an ``Inventory``.
 
-Adapter layer. Caches of Cluster API Machines and MachineDeployments (in the version the
-management cluster prefers, ``capiversion``) in the management cluster, and per workload
+Adapter layer. Caches of Cluster API Machines, MachineSets and MachineDeployments in the
+management cluster (in the version it serves best, ``gitops.kube.capi``), and per workload
 cluster (reached through its ``<cluster>-kubeconfig`` Secret) caches of Nodes, Pods and
 PodDisruptionBudgets. After the initial LIST of each, observing costs no request: ``inventory``
 reads the caches. A cluster that cannot be reached is reported as unreachable with the reason,
@@ -20,15 +20,14 @@ from typing import Any
 
 from gitops.errors import GitopsError
 from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
-from gitops.inventory import ClusterInventory, Inventory, PodDisruptionBudget
-from gitops.kube import capiversion, translate
+from gitops.inventory import ClusterInventory, Inventory, MachineOwner, PodDisruptionBudget
+from gitops.kube import capi, translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect_workload
 from gitops.kube.refs import MachineRef
 
 log = logging.getLogger(__name__)
 
-MACHINES = ("cluster.x-k8s.io", "v1beta1", "machines")
 RECONNECT_SECONDS = 10.0
 
 
@@ -66,6 +65,17 @@ def _join(caches: Iterable[WatchCache], timeout: float = STOP_JOIN_SECONDS) -> N
         cache.join(max(0.0, deadline - time.monotonic()))
 
 
+def _list_capi(management: Kube, plural: str, **kwargs: Any) -> Any:
+    """LIST (or WATCH) a Cluster API resource in the version the management cluster speaks best.
+
+    The version is discovered here, on the cache's first list, rather than when the observer
+    is built: the cache's thread retries a server that does not answer yet, and so the
+    discovery with it.
+    """
+    version = capi.version(management)
+    return management.custom.list_cluster_custom_object(capi.GROUP, version, plural, **kwargs)
+
+
 class Observer:
     """Watch caches over the whole fleet; ``inventory()`` is cheap once they have synced."""
 
@@ -88,26 +98,24 @@ class Observer:
         self.reconnect_interval = RECONNECT_SECONDS
         self.machines = WatchCache(
             "Machines in the management cluster",
-            functools.partial(management.custom.list_cluster_custom_object, *MACHINES),
+            functools.partial(_list_capi, management, "machines"),
             on_change=self._notify(""),
         ).start()
-        try:
-            md_version = capiversion.version(management)
-        except GitopsError:
-            md_version = "v1beta1"  # served by every Cluster API still in use
+        # MachineSets and MachineDeployments: their selectors decide which Machines Cluster
+        # API would adopt (``gitops.plan.adoption``).
+        self.machinesets = WatchCache(
+            "MachineSets in the management cluster",
+            functools.partial(_list_capi, management, "machinesets"),
+            on_change=self._notify(""),
+        ).start()
         self.deployments = WatchCache(
             "MachineDeployments in the management cluster",
-            functools.partial(
-                management.custom.list_cluster_custom_object,
-                capiversion.GROUP,
-                md_version,
-                "machinedeployments",
-            ),
+            functools.partial(_list_capi, management, "machinedeployments"),
             on_change=self._notify(""),
         ).start()
 
     def _management_caches(self) -> list[WatchCache]:
-        return [self.machines, self.deployments]
+        return [self.machines, self.machinesets, self.deployments]
 
     def _notify(self, cluster: str, *, wake: bool = True) -> Callable[[str, dict[str, Any]], None]:
         def changed(kind: str, obj: dict[str, Any]) -> None:
@@ -241,8 +249,19 @@ class Observer:
                         name, machines_by_cluster.get(name, []), deployments.get(name, [])
                     )
                     for name in names
-                )
+                ),
+                owners=self._owners(),
             )
+
+    def _owners(self) -> tuple[MachineOwner, ...]:
+        """The MachineSets and MachineDeployments, for the adoption guard (none until listed:
+        a cluster reads as unreachable until then, so nothing acts on the missing answer)."""
+        return tuple(
+            translate.machine_owner(obj)
+            for cache in (self.machinesets, self.deployments)
+            if cache.synced
+            for obj in cache.objects()
+        )
 
     def _observe(
         self, name: str, machines: list[dict[str, Any]], deployments: list[dict[str, Any]]

@@ -15,11 +15,15 @@ from gitops.inventory import (
     Condition,
     Machine,
     MachineDeployment,
+    MachineOwner,
     Node,
     NodeTaint,
     PdbCover,
     PodDisruptionBudget,
+    Requirement,
 )
+from gitops.inventory import selector_matches as inventory_selector_matches
+from gitops.kube import capi
 
 Obj = Mapping[str, Any]
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -58,10 +62,9 @@ def _meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 
 
-def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    info = status.get("nodeInfo") or {}
-    conditions = tuple(
+def conditions_of(entries: Iterable[Obj] | None) -> tuple[Condition, ...]:
+    """A ``status.conditions`` list (a Node's, or a ``metav1.Condition`` list) as values."""
+    return tuple(
         Condition(
             type=str(c.get("type", "")),
             status=str(c.get("status", "Unknown")),
@@ -69,8 +72,14 @@ def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
             message=str(c.get("message") or ""),
             last_transition=timestamp(c.get("lastTransitionTime")),
         )
-        for c in status.get("conditions") or []
+        for c in entries or []
     )
+
+
+def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    conditions = conditions_of(status.get("conditions"))
     ready = next((c for c in conditions if c.type == "Ready"), None)
     return Node(
         name=str(meta.get("name", "")),
@@ -99,10 +108,12 @@ def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
 
 
 def machine(obj: Obj) -> Machine:
+    """A Machine of either Cluster API version (``gitops.kube.capi`` reads what differs)."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    namespace = str(meta.get("namespace", ""))
     return Machine(
         name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "")),
+        namespace=namespace,
         phase=str(status.get("phase", "")),
         node=str((status.get("nodeRef") or {}).get("name", "")),
         zone=str(spec.get("failureDomain") or ""),
@@ -111,6 +122,12 @@ def machine(obj: Obj) -> Machine:
         annotations=meta.get("annotations") or {},
         created=timestamp(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
+        infrastructure=capi.object_ref(spec.get("infrastructureRef"), namespace),
+        bootstrap=capi.object_ref((spec.get("bootstrap") or {}).get("configRef"), namespace),
+        drain_timeout=capi.drain_timeout(obj),
+        conditions=conditions_of(capi.conditions(obj)),
+        infrastructure_ready=capi.infrastructure_ready(obj),
+        failure=capi.failure(obj),
     )
 
 
@@ -167,24 +184,39 @@ def pdb(obj: Obj) -> PodDisruptionBudget:
     )
 
 
+def requirements(selector: Obj) -> tuple[Requirement, ...]:
+    """A label selector's ``matchExpressions`` as values."""
+    return tuple(
+        Requirement(
+            key=str(req.get("key", "")),
+            operator=str(req.get("operator", "")),
+            values=tuple(str(v) for v in req.get("values") or []),
+        )
+        for req in selector.get("matchExpressions") or []
+    )
+
+
 def selector_matches(selector: Obj | None, labels: Mapping[str, str]) -> bool:
     """A metav1.LabelSelector; a PDB with a null selector selects nothing, an empty one all."""
     if selector is None:
         return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        present = key in labels
-        if (
-            (op == "In" and (not present or labels[key] not in values))
-            or (op == "NotIn" and present and labels[key] in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-        ):
-            return False
-    return True
+    return inventory_selector_matches(
+        selector.get("matchLabels") or {}, requirements(selector), labels
+    )
+
+
+def machine_owner(obj: Obj) -> MachineOwner:
+    """A MachineSet or MachineDeployment of either Cluster API version, for its selector."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    selector = spec.get("selector") or {}
+    return MachineOwner(
+        kind=str(obj.get("kind", "")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        cluster=str(spec.get("clusterName", "")),
+        match_labels={str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()},
+        match_expressions=requirements(selector),
+    )
 
 
 def evictable(pod: Obj) -> bool:

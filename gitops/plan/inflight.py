@@ -12,7 +12,7 @@ stale cordon. The budget is updated as the executor will find it.
 from __future__ import annotations
 
 from gitops.fleet.quantities import format_duration
-from gitops.inventory import Member
+from gitops.inventory import Machine, Member
 from gitops.plan import actions
 from gitops.plan.batches import Draft
 from gitops.plan.budget import Budget
@@ -65,6 +65,16 @@ def carry_on(d: Draft) -> None:
         )
 
 
+def _capi_says(machine: Machine) -> str:
+    """What Cluster API reported of a Machine that never became Ready, for the reason: its
+    failure, else that its infrastructure never got provisioned (either API version)."""
+    if machine.failure:
+        return f"; Cluster API reports {machine.failure}"
+    if machine.phase in ("Pending", "Provisioning") and not machine.infrastructure_ready:
+        return "; its infrastructure was never provisioned"
+    return ""
+
+
 def abandon_action(work: PoolWork, m: Member) -> AbandonMachine:
     machine = m.machine
     assert machine is not None
@@ -72,7 +82,8 @@ def abandon_action(work: PoolWork, m: Member) -> AbandonMachine:
     why = (
         f"marked failed: {m.failed}"
         if m.failed
-        else f"no Ready node {format_duration(timeout)} after creation (nodeStartupTimeout)"
+        else f"no Ready node {format_duration(timeout)} after creation (nodeStartupTimeout"
+        f"{_capi_says(machine)})"
     )
     return AbandonMachine(
         cluster=work.cluster,

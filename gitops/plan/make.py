@@ -64,6 +64,7 @@ from gitops.drift import Finding
 from gitops.fleet import Fleet
 from gitops.gcpause import collector_paused
 from gitops.inventory import Inventory
+from gitops.plan import adoption
 from gitops.plan.context import Context
 from gitops.plan.model import PLANNER_VERSION, Plan, PlanStatus, WavePlan
 from gitops.plan.pools import STARTUP_PHASES
@@ -113,6 +114,9 @@ def _make(
     drifted = drift.drifted_nodes(findings)
     observed = _observed_nodes(fleet, inventory)
     status, reason = _stop(fleet, state, len(drifted), observed, override_drift_limit)
+    if status != "halted" and (adopted := adoption.refusal(fleet, inventory)):
+        # Not overridable: acting would hand the pool's new Machines to a MachineSet.
+        status, reason = "refused", adopted
     ctx = Context(
         fleet=fleet,
         state=state,

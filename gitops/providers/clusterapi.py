@@ -29,15 +29,16 @@ from gitops.fleet.wellknown import (
     POOL_ANNOTATION,
     POOL_LABEL,
     REPLACES_ANNOTATION,
+    standalone_machine_labels,
 )
 from gitops.inventory import Machine
-from gitops.kube import translate
+from gitops.kube import capi, translate
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
 from gitops.kube.errors import Conflict, NotFound, call_json, write
 from gitops.kube.refs import MachineRef
 from gitops.providers.machinedeployments import MachineDeploymentProvider
 
-GROUP, VERSION, PLURAL = "cluster.x-k8s.io", "v1beta1", "machines"
+GROUP, PLURAL = capi.GROUP, "machines"
 MACHINE_FINALIZER = "machine.cluster.x-k8s.io"
 
 
@@ -96,6 +97,11 @@ def _set_path(obj: dict[str, Any], dotted: str, value: Any) -> None:
     obj[parts[-1]] = value
 
 
+def _ref(version: str, obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return capi.write_ref(version, obj["apiVersion"], obj["kind"], meta["name"], meta["namespace"])
+
+
 class ClusterAPIProvider:
     """Creates, lists and deletes a pool's Machines in the management cluster."""
 
@@ -116,6 +122,12 @@ class ClusterAPIProvider:
         # Pools that name a MachineDeployment are rolled through it instead (MachineDeployment
         # mode): the same management cluster, another kind of write.
         self.deployments = MachineDeploymentProvider(management)
+
+    @property
+    def version(self) -> str:
+        """The Cluster API version Machines are written and read in: v1beta2 when the
+        management cluster serves it, else v1beta1 (discovered once)."""
+        return capi.version(self.kube)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -152,7 +164,7 @@ class ClusterAPIProvider:
             f"listing Machines of {cluster.name}",
             self.kube.custom.list_namespaced_custom_object,
             GROUP,
-            VERSION,
+            self.version,
             cluster.namespace,
             PLURAL,
             label_selector=selector,
@@ -196,26 +208,21 @@ class ClusterAPIProvider:
     def machine_for(
         self, request: MachineRequest, infra: dict[str, Any], bootstrap: dict[str, Any] | None
     ) -> dict[str, Any]:
+        """The Machine to create, in the version the management cluster speaks."""
         cluster, pool = request.cluster, request.pool
-        name = machine_name(request)
+        version = self.version
+        boot: dict[str, Any]
         if bootstrap is not None:
-            boot: dict[str, Any] = {
-                "configRef": {
-                    "apiVersion": bootstrap["apiVersion"],
-                    "kind": bootstrap["kind"],
-                    "name": bootstrap["metadata"]["name"],
-                    "namespace": bootstrap["metadata"]["namespace"],
-                }
-            }
+            boot = {"configRef": _ref(version, bootstrap)}
         else:
             boot = {"dataSecretName": f"{cluster.name}-{pool.name}-bootstrap"}
         return {
-            "apiVersion": f"{GROUP}/{VERSION}",
+            "apiVersion": f"{GROUP}/{version}",
             "kind": "Machine",
             "metadata": {
-                "name": name,
+                "name": machine_name(request),
                 "namespace": cluster.namespace,
-                "labels": {CLUSTER_NAME_LABEL: cluster.name, POOL_LABEL: pool.name},
+                "labels": standalone_machine_labels(cluster.name, pool.name),
                 "annotations": {
                     POOL_ANNOTATION: pool.name,
                     IMAGE_ANNOTATION: request.image_name,
@@ -228,13 +235,12 @@ class ClusterAPIProvider:
                 "clusterName": cluster.name,
                 "version": cluster.spec.kubernetes_version,
                 "bootstrap": boot,
-                "infrastructureRef": {
-                    "apiVersion": infra["apiVersion"],
-                    "kind": infra["kind"],
-                    "name": infra["metadata"]["name"],
-                    "namespace": infra["metadata"]["namespace"],
-                },
+                "infrastructureRef": _ref(version, infra),
                 "failureDomain": request.zone,
+                # Cluster API drains a Machine it deletes; the executor drained it already,
+                # so this only bounds a second drain (after onDrainTimeout: force) by the
+                # pool's own drain timeout instead of Cluster API's default of forever.
+                **capi.write_drain_timeout(version, pool.update.drain_timeout),
             },
         }
 
@@ -247,7 +253,7 @@ class ClusterAPIProvider:
         if template is None:
             raise NotFound(f"pool {cluster.name}/{pool.name} declares no machineTemplate to clone")
         name = machine_name(request)
-        labels = {CLUSTER_NAME_LABEL: cluster.name, POOL_LABEL: pool.name}
+        labels = standalone_machine_labels(cluster.name, pool.name)
         infra = self.clone_template(
             template.infrastructure_ref,
             cluster.namespace,
@@ -291,7 +297,7 @@ class ClusterAPIProvider:
             f"annotating Machine {namespace}/{name}",
             self.kube.custom.patch_namespaced_custom_object,
             GROUP,
-            VERSION,
+            self.version,
             namespace,
             PLURAL,
             name,
@@ -306,7 +312,7 @@ class ClusterAPIProvider:
                 f"deleting Machine {namespace}/{name}",
                 self.kube.custom.delete_namespaced_custom_object,
                 GROUP,
-                VERSION,
+                self.version,
                 namespace,
                 PLURAL,
                 name,

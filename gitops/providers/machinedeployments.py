@@ -1,7 +1,7 @@
 """MachineDeployment mode: point a pool's MachineDeployment (or topology worker) at an image.
 
 Adapter layer, talking to the management cluster through ``gitops.kube`` in the
-``cluster.x-k8s.io`` version it prefers (``capiversion``: v1beta2 when served, else v1beta1).
+``cluster.x-k8s.io`` version it prefers (``gitops.kube.capi``: v1beta2 when served, else v1beta1).
 For a pool naming a MachineDeployment, a roll is two writes, each safe to repeat:
 
 1. the deployment's current infrastructure template is cloned under the content-hashed name
@@ -33,11 +33,11 @@ from gitops.fleet.wellknown import (
     PREVIOUS_TEMPLATE_ANNOTATION,
     TEMPLATE_BASE_ANNOTATION,
 )
-from gitops.kube import capiversion
+from gitops.kube import capi
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
 from gitops.kube.errors import Conflict, NotFound, call_json, write
 
-GROUP = capiversion.GROUP
+GROUP = capi.GROUP
 DEFAULT_IMAGE_FIELD = "spec.template.spec.image"
 DEFAULT_VARIABLE = "image"
 
@@ -167,14 +167,11 @@ class MachineDeploymentProvider:
 
     def __init__(self, management: Kube) -> None:
         self.kube = management
-        self._version = ""
 
     @property
     def version(self) -> str:
-        """The ``cluster.x-k8s.io`` version spoken: discovered once, on first use."""
-        if not self._version:
-            self._version = capiversion.version(self.kube)
-        return self._version
+        """The ``cluster.x-k8s.io`` version spoken: discovered once per client, on first use."""
+        return capi.version(self.kube)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -196,7 +193,7 @@ class MachineDeploymentProvider:
             group, _, version = str(ref["apiVersion"]).rpartition("/")
             return group, version
         group = str(ref.get("apiGroup", ""))
-        return group, capiversion.preferred(self.kube, group)
+        return group, capi.preferred(self.kube, group)
 
     # -- writing -------------------------------------------------------------------------
 

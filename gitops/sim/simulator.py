@@ -184,6 +184,7 @@ class Simulator:
                         time_scale=self.time_scale,
                         audit=self.audit,
                         server_url=self.url,
+                        infra_contract="v1beta2" if "v1beta2" in self.capi_versions else "v1beta1",
                         **self.world_options,
                     )
                     with _no_cyclic_gc():

@@ -68,7 +68,7 @@ def close(schema: Obj) -> None:
 def crd_schema(kind: str, version: str) -> Obj:
     path = CRDS / f"cluster.x-k8s.io_{PLURALS[kind]}.yaml"
     assert path.exists(), f"the upstream {kind} CRD must be at {path} (shared/ beside the project)"
-    crd = yaml.safe_load(path.read_text())
+    crd = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)  # the files are large
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema = to_json_schema(served["schema"]["openAPIV3Schema"])
     schema["additionalProperties"] = False  # apiVersion, kind, metadata, spec, status only
@@ -77,10 +77,15 @@ def crd_schema(kind: str, version: str) -> Obj:
     return schema
 
 
+@functools.cache
+def _validator(kind: str, version: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(crd_schema(kind, version))
+
+
 def crd_problems(obj: Obj) -> list[str]:
     """How ``obj`` breaks the upstream CRD of its kind, in the version its apiVersion names."""
     version = str(obj["apiVersion"]).rpartition("/")[2]
-    validator = jsonschema.Draft7Validator(crd_schema(str(obj["kind"]), version))
+    validator = _validator(str(obj["kind"]), version)
     return [
         f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)
     ]

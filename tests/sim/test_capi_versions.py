@@ -401,7 +401,9 @@ def test_tables_print_the_upstream_printer_columns(kind: str, version: str) -> N
     from gitops.sim.api.resources import resource_for
     from gitops.sim.api.tables import table
 
-    crd = yaml.safe_load((CRDS / f"cluster.x-k8s.io_{PLURALS[kind]}.yaml").read_text())
+    crd = yaml.load(
+        (CRDS / f"cluster.x-k8s.io_{PLURALS[kind]}.yaml").read_text(), Loader=yaml.CSafeLoader
+    )
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     upstream = [c for c in served["additionalPrinterColumns"] if c.get("priority", 0) == 0]
     rtype = resource_for(f"cluster.x-k8s.io/{version}", kind)
@@ -463,6 +465,12 @@ def test_gitops_sim_serve_capi_version_v1beta1(tmp_path: Path) -> None:
         with pytest.raises(k8s.ApiException) as err:
             custom.list_cluster_custom_object("cluster.x-k8s.io", "v1beta2", "machines")
         assert err.value.status == 404
+        # Its infrastructure provider follows the v1beta1 contract: status.ready.
+        sims = custom.list_cluster_custom_object(
+            "infrastructure.cluster.x-k8s.io", "v1alpha1", "simmachines"
+        )["items"]
+        assert sims and all(s["status"].get("ready") is True for s in sims)
+        assert not any("initialization" in s["status"] for s in sims)
         api.close()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -497,7 +505,7 @@ def test_the_official_client_patches_and_watches_either_version(
         "machinedeployments",
         watch=True,
         resource_version=rv,
-        timeout_seconds=2,
+        timeout_seconds=1,
         _preload_content=False,
     )
     events = [json.loads(line) for line in stream.read().splitlines() if line.strip()]

@@ -35,6 +35,7 @@ from gitops.sim.api.resources import (
 )
 from gitops.sim.api.store import Store
 from gitops.sim.world import capi
+from gitops.sim.world import seed as seed_
 from gitops.sim.world.clock import ManualClock
 from gitops.sim.world.world import World
 from tests.conftest import EXAMPLE
@@ -203,6 +204,10 @@ def test_a_template_change_rolls_within_the_budgets(
     after = machines_of(store, "workers")
     assert len(after) == 4 and not before & {m["metadata"]["name"] for m in after}
     assert {image_of(store, m) for m in after} == {"registry/img:v2"}
+    for m in after:  # Cluster API copies the node.cluster.x-k8s.io labels onto the Node
+        node = store.get(NS, NODES, None, m["status"]["nodeRef"]["name"])
+        assert node["metadata"]["labels"][POOL_LABEL] == "workers"
+        assert node["status"]["nodeInfo"]["osImage"] == "OS (v2)"
     sets = [
         s
         for s in store.list("", MACHINESETS, NS)[0]
@@ -450,3 +455,72 @@ def test_every_fleet_cluster_gets_its_cluster_api_cluster() -> None:
                 "", CLUSTERS_V1BETA1, cluster["metadata"]["namespace"], cluster["metadata"]["name"]
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("contract", "expected"),
+    [("v1beta2", {"initialization": {"provisioned": True}}), ("v1beta1", {"ready": True})],
+)
+def test_sim_machines_follow_the_infrastructure_contract_of_the_version(
+    tmp_path: Path, contract: str, expected: Obj
+) -> None:
+    """An old management cluster's providers say ``status.ready``, v1beta2 ones
+    ``status.initialization.provisioned``: seeded, and made at run time by a MachineSet."""
+    from tests.sim.mdfleet import md_fleet
+
+    store, clock = Store(seed=0), ManualClock()
+    world = World(store, md_fleet(tmp_path), clock=clock, heartbeats=False, infra_contract=contract)
+    world.seed()
+    edit(store, "workers", lambda s: s.update(replicas=4))
+    roll(store, clock, "workers")
+    sims = store.list("", SIMMACHINES, NS)[0]
+    assert len(sims) == 2 + 4 + 2
+    for sim in sims:
+        status = {k: v for k, v in sim["status"].items() if k != "addresses"}
+        assert status == expected, sim["metadata"]["name"]
+
+
+def test_min_ready_seconds_holds_old_machines_until_new_ones_are_available(
+    tmp_path: Path,
+) -> None:
+    _, store, clock = md_world(tmp_path)
+    clock.advance(0)
+    before = {m["metadata"]["name"] for m in machines_of(store, "workers")}
+    edit(store, "workers", lambda s: s["template"]["spec"].update(minReadySeconds=60))
+    roll(store, clock, "workers")  # a template change too: the set is replaced once
+    before = {m["metadata"]["name"] for m in machines_of(store, "workers")}
+    swap_template(store, "workers", "registry/img:v2")
+    first_ready: float | None = None
+    first_deleted: float | None = None
+    for _ in range(400):
+        clock.advance(2)
+        for m in machines_of(store, "workers"):
+            name = m["metadata"]["name"]
+            conds = {c["type"]: c for c in (m.get("status") or {}).get("conditions") or []}
+            if name not in before and conds.get("Ready", {}).get("status") == "True":
+                since = seed_.parse_rfc3339(conds["Ready"]["lastTransitionTime"])
+                first_ready = since if first_ready is None else min(first_ready, since)
+            if name in before and m["metadata"].get("deletionTimestamp") and first_deleted is None:
+                first_deleted = clock.now()
+        if rolled(store, "workers"):
+            break
+    assert first_ready is not None and first_deleted is not None
+    assert first_deleted >= first_ready + 60
+
+
+def test_deleting_a_deployment_takes_its_sets_and_drained_machines_with_it(
+    tmp_path: Path,
+) -> None:
+    _, store, clock = md_world(tmp_path)
+    clock.advance(0)
+    nodes = {m["status"]["nodeRef"]["name"] for m in machines_of(store, "workers")}
+    assert len(nodes) == 3
+    store.delete("", MACHINEDEPLOYMENTS, NS, "workers")
+    clock.advance(300)
+    assert machines_of(store, "workers") == []
+    assert not [
+        s
+        for s in store.list("", MACHINESETS, NS)[0]
+        if s["metadata"]["name"].startswith("workers-")
+    ]
+    assert not nodes & {n["metadata"]["name"] for n in store.list(NS, NODES)[0]}

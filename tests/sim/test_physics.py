@@ -173,7 +173,8 @@ def test_the_node_boots_the_source_its_simmachine_names_not_a_stale_image_name()
     assert ready(node)
     sim = store.get("", SIMMACHINES, NS, "canary-eu-1-general-bbbbb")
     assert (
-        sim["status"]["ready"] is True and sim["spec"]["providerID"] == node["spec"]["providerID"]
+        sim["status"]["initialization"] == {"provisioned": True}  # the v1beta2 contract
+        and sim["spec"]["providerID"] == node["spec"]["providerID"]
     )
 
 

@@ -131,7 +131,8 @@ def test_machines_are_cluster_api_machines_running_their_node() -> None:
         assert ref["kind"] == "SimMachine"
         sim = infra[(ref["namespace"], ref["name"])]
         assert sim["spec"]["image"] == fleet.images[pool.image].source
-        assert sim["status"]["ready"] is True
+        # SimMachines follow the v1beta2 infrastructure contract by default.
+        assert sim["status"]["initialization"] == {"provisioned": True}
         assert status["phase"] == "Running"
         assert status["bootstrapReady"] is True and status["infrastructureReady"] is True
 

@@ -109,6 +109,7 @@ class PhysicsBase:
         audit: Audit | None = None,
         time_scale: float = 1.0,
         heartbeats: bool = True,
+        infra_contract: str = "v1beta2",
     ) -> None:
         if not 0.0 <= boot_failure_rate <= 1.0:
             raise ValueError(f"boot failure rate must be between 0 and 1, not {boot_failure_rate}")
@@ -121,6 +122,9 @@ class PhysicsBase:
         self.boot_failure_rate = boot_failure_rate
         self.time_scale = time_scale  # for Kubernetes' own periods (grace, heartbeats, drains)
         self.heartbeats = heartbeats
+        # The Cluster API contract SimMachines follow (v1beta1: status.ready; v1beta2:
+        # status.initialization.provisioned), as the management cluster's version implies.
+        self.infra_contract = infra_contract
         self.audit: Audit = audit or _NoAudit()
         self.lock = threading.RLock()
         self._events: deque[Event] = deque()
@@ -138,6 +142,7 @@ class PhysicsBase:
         # Namespaces of the management cluster whose Cluster API objects (MachineDeployments,
         # MachineSets, topology Clusters) need a reconcile.
         self._dirty_capi: set[str] = set()
+        self._capi_wakeups: set[tuple[str, float]] = set()  # (namespace, when) scheduled
         self.errors: list[str] = []  # actions that failed unexpectedly (for tests and logs)
 
     def cluster(self, name: str) -> ClusterCache:

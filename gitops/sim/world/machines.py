@@ -136,6 +136,7 @@ class Machines(Disruption):
             pool=(machine["metadata"].get("labels") or {}).get(POOL_LABEL, ""),
             spec=dict(((template.get("spec") or {}).get("template") or {}).get("spec") or {}),
             template=template["metadata"]["name"],
+            contract=self.infra_contract,
         )
         infra["metadata"]["ownerReferences"] = [
             {
@@ -244,7 +245,9 @@ class Machines(Disruption):
 
         self._write(infra_ready, seed_.MANAGEMENT, SIMMACHINES, infra_key)
         self._write(
-            lambda o: with_status(o, {"ready": True, "addresses": addrs}),
+            lambda o: with_status(
+                o, {**seed_.infra_status(True, self.infra_contract), "addresses": addrs}
+            ),
             seed_.MANAGEMENT,
             SIMMACHINES,
             infra_key,

@@ -192,6 +192,7 @@ class MachineSetController(PhysicsBase):
             pool=labels.get(POOL_LABEL, ""),
             spec=dict(((source.get("spec") or {}).get("template") or {}).get("spec") or {}),
             template=source["metadata"]["name"],
+            contract=self.infra_contract,
         )
         infra["metadata"]["ownerReferences"] = [capi.owner_ref(created)]
         self._create(MGMT, SIMMACHINES, infra)
@@ -294,9 +295,14 @@ class MachineSetController(PhysicsBase):
         for m in active:
             since = ready_since(m)
             if since is not None and now - since < min_ready:
-                self.scheduler.call_later(
-                    since + min_ready - now, partial(self._dirty_capi.add, ns)
-                )
+                due = (ns, since + min_ready)
+                if due not in self._capi_wakeups:  # one wake-up per moment, however often
+                    self._capi_wakeups.add(due)
+                    self.scheduler.call_later(since + min_ready - now, partial(self._wake, due))
+
+    def _wake(self, due: tuple[str, float]) -> None:
+        self._capi_wakeups.discard(due)
+        self._dirty_capi.add(due[0])
 
 
 def keep_transitions(old: Obj, wanted: list[tuple[str, bool, str]], stamp: str) -> list[Obj]:

@@ -271,6 +271,14 @@ def set_path(obj: Obj, dotted: str, value: Any) -> None:
     obj[parts[-1]] = value
 
 
+def infra_status(ready: bool, contract: str) -> Obj:
+    """An infrastructure machine's readiness as its Cluster API contract says it: v1beta2
+    providers set ``status.initialization.provisioned``, v1beta1 ones ``status.ready``."""
+    if contract == "v1beta1":
+        return {"ready": ready}
+    return {"initialization": {"provisioned": ready}}
+
+
 def sim_machine(
     *,
     namespace: str,
@@ -282,6 +290,7 @@ def sim_machine(
     provider_id: str | None = None,
     ready: bool = False,
     addresses: list[Obj] | None = None,
+    contract: str = "v1beta2",
 ) -> Obj:
     meta: Obj = {
         "name": name,
@@ -296,7 +305,7 @@ def sim_machine(
     full_spec = dict(spec)
     if provider_id:
         full_spec["providerID"] = provider_id
-    status: Obj = {"ready": ready}
+    status: Obj = infra_status(ready, contract)
     if addresses:
         status["addresses"] = addresses
     return {
@@ -550,8 +559,11 @@ def build(
     initial: Initial = "declared",
     server_url: str = "http://127.0.0.1",
     now: float,
+    infra_contract: str = "v1beta2",
 ) -> Seeding:
-    """Namespaces, Secrets, templates, Machines, SimMachines and Nodes for every cluster."""
+    """Namespaces, Secrets, templates, Machines, SimMachines and Nodes for every cluster.
+
+    ``infra_contract`` is the Cluster API contract the SimMachines follow (``infra_status``)."""
     if initial not in ("declared", "previous"):
         raise ValueError(f"--initial must be declared or previous, not {initial!r}")
     names = stream(seed, "names")
@@ -644,6 +656,7 @@ def build(
                     provider_id=provider_id(cluster.name, name),
                     ready=True,
                     addresses=addresses(name, ip),
+                    contract=infra_contract,
                 )
                 out.add(MANAGEMENT, SIM_MACHINES, infra, created - 60.0)
                 out.add(MANAGEMENT, MACHINES, machine, created - 60.0)
@@ -671,7 +684,8 @@ def _seed_cluster_objects(
             image_name = pool.image if initial == "declared" else fleet.previous_image(pool.image)
             workers.append(capi.topology_worker(pool, fleet.images[image_name]))
         pools = [(p, template_name(p)) for p in topology_pools]
-        out.add(MANAGEMENT, CLUSTERCLASSES, capi.cluster_class(cluster, pools, SIM_API_VERSION))
+        cls = capi.cluster_class(cluster, pools, SIM_API_VERSION)
+        out.add(MANAGEMENT, CLUSTERCLASSES, cls, now - 60 * 86400.0)
         topology = capi.topology(cluster, workers)
     obj = capi.cluster_object(cluster, topology)
     obj["status"] = capi.cluster_status(stamp)

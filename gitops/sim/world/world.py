@@ -52,6 +52,7 @@ class World:
         clock: Clock | None = None,
         heartbeats: bool = True,
         pod_grace_seconds: int | None = None,
+        infra_contract: str = "v1beta2",
     ) -> None:
         if time_scale <= 0:
             raise ValueError(f"--time-scale must be more than 0, not {time_scale}")
@@ -78,6 +79,7 @@ class World:
             audit=audit,
             time_scale=time_scale,
             heartbeats=heartbeats,
+            infra_contract=infra_contract,
         )
         self.pod_grace_seconds = pod_grace_seconds
         self.injected: list[drift_.Injected] = []
@@ -98,6 +100,7 @@ class World:
             initial=self.initial,
             server_url=self.server_url,
             now=now,
+            infra_contract=self.physics.infra_contract,
         )
         self.injected = drift_.inject(
             seeding, self.fleet, self.drift_counts, self.seed_value, now=now

@@ -30,7 +30,6 @@ from gitops.kube.errors import (
     Unavailable,
     call,
 )
-from gitops.kube.observe import MACHINES
 from gitops.sim import Simulator, kubeconfig_text
 from gitops.sim.api.audit import read
 from gitops.sim.api.resources import PDBS, PODS
@@ -107,9 +106,10 @@ def test_422_is_invalid_with_the_causes(management: Kube) -> None:
         call(
             "creating Machine broken",
             management.custom.create_namespaced_custom_object,
-            *MACHINES[:2],
+            "cluster.x-k8s.io",
+            "v1beta1",  # the version the body is written in
             CANARY,
-            MACHINES[2],
+            "machines",
             machine,
         )
     assert_typed(caught.value, Invalid, 422, Stalled)

@@ -32,9 +32,10 @@ from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
 from gitops.inventory import ClusterInventory, Inventory, NodeTaint
 from gitops.kube import actions, translate
 from gitops.kube.cache import WatchCache
+from gitops.kube.capi import machines as machine_resource
 from gitops.kube.client import Kube, connect, connect_workload
 from gitops.kube.errors import BadConfig, NotFound
-from gitops.kube.observe import MACHINES, Observer
+from gitops.kube.observe import Observer
 from gitops.sim import Simulator, kubeconfig_text
 from gitops.sim.api.audit import read
 from gitops.sim.api.resources import MACHINES as SIM_MACHINES
@@ -47,6 +48,8 @@ USER_AGENT = f"gitops/{__version__}"
 SYNC_TIMEOUT = 20.0
 # Per workload cluster: Nodes, Pods and PodDisruptionBudgets; plus Machines in the management.
 CACHES_PER_CLUSTER = 3
+# In the management cluster: Machines, MachineSets and MachineDeployments.
+MANAGEMENT_CACHES = 3
 
 
 def requests(audit: Path, verb: str, **where: str) -> list[dict[str, Any]]:
@@ -146,7 +149,7 @@ def synced(fx: Fixture) -> Iterator[tuple[Fixture, Observer]]:
 
 
 def test_connect_reads_the_kubeconfig_and_identifies_itself(fx: Fixture) -> None:
-    machines = fx.management.custom.list_cluster_custom_object(*MACHINES)
+    machines = fx.management.custom.list_cluster_custom_object(*machine_resource(fx.management))
     stored, _ = fx.sim.store.list("", SIM_MACHINES)
     assert sorted(m["metadata"]["name"] for m in machines["items"]) == sorted(
         m["metadata"]["name"] for m in stored
@@ -207,8 +210,7 @@ def test_a_missing_or_empty_kubeconfig_secret_is_a_typed_error(fx: Fixture) -> N
 def test_repeated_observations_issue_no_new_list(synced: tuple[Fixture, Observer]) -> None:
     fx, observer = synced
     clusters = len(fx.fleet.clusters)
-    # Machines and MachineDeployments in the management cluster, then each cluster's caches.
-    expected_lists = 2 + CACHES_PER_CLUSTER * clusters
+    expected_lists = MANAGEMENT_CACHES + CACHES_PER_CLUSTER * clusters
     first = observer.inventory()
     assert all(c.reachable for c in first.clusters)
     assert first.nodes == sum(len(fx.sim.store.list(c.name, NODES)[0]) for c in fx.fleet.clusters)
@@ -254,8 +256,9 @@ def test_changes_arrive_through_watches_without_a_new_list(
 
     # A change in the management cluster arrives through the Machine watch just the same.
     machine = before.machines[0]
+    group, version, plural = machine_resource(fx.management)
     fx.management.custom.patch_namespaced_custom_object(
-        *MACHINES[:2], machine.namespace, MACHINES[2], machine.name,
+        group, version, machine.namespace, plural, machine.name,
         {"metadata": {"annotations": {"example.com/seen": "yes"}}},
     )  # fmt: skip
 
@@ -266,7 +269,9 @@ def test_changes_arrive_through_watches_without_a_new_list(
 
     poll(annotated, what=f"machine {machine.name} to show its new annotation")
     assert len(requests(fx.audit, "list")) == lists
-    assert len(requests(fx.audit, "watch")) == 2 + CACHES_PER_CLUSTER * len(fx.fleet.clusters)
+    assert len(requests(fx.audit, "watch")) == MANAGEMENT_CACHES + CACHES_PER_CLUSTER * len(
+        fx.fleet.clusters
+    )
 
 
 # -- translation ------------------------------------------------------------------------------
@@ -341,7 +346,9 @@ def test_a_node_without_pool_label_or_machine_annotation_is_joined_to_its_machin
         kube.close()
     raw_machines = [
         m
-        for m in fx.management.custom.list_cluster_custom_object(*MACHINES)["items"]
+        for m in fx.management.custom.list_cluster_custom_object(*machine_resource(fx.management))[
+            "items"
+        ]
         if m["spec"]["clusterName"] == CANARY
     ]
     stripped = raw_nodes[0]
@@ -449,11 +456,7 @@ def test_a_dropped_watch_resumes_without_listing_again(fleet_sim: Callable[..., 
     observer = fx.observer([CANARY])
     try:
         assert observer.wait_synced(SYNC_TIMEOUT)
-        caches = [
-            observer.machines,
-            observer.deployments,
-            *observer._workloads[CANARY].caches.values(),
-        ]
+        caches = [*observer._management_caches(), *observer._workloads[CANARY].caches.values()]
         poll(lambda: all(c.watches >= 3 for c in caches), timeout=15, what="watches to resume")
         drops = [line for line in requests(fx.audit, "watch") if line["fault"] == "watch-drop"]
         assert len(drops) >= len(caches)
@@ -515,3 +518,64 @@ def test_a_watch_too_far_behind_gets_410_and_lists_again(tmp_path: Path) -> None
             cache.stop()
             cache.join(5)
             kube.close()
+
+
+# -- Cluster API versions -----------------------------------------------------------------------
+
+
+def _machine_facts(inventory: Inventory) -> list[tuple[Any, ...]]:
+    """What the inventory says of every Machine, but their creation times (two simulators
+    started one after the other stamp different ones)."""
+    return sorted(
+        (
+            cluster.name,
+            m.name,
+            m.pool,
+            m.phase,
+            m.node,
+            m.zone,
+            m.version,
+            m.infrastructure,
+            m.bootstrap,
+            m.drain_timeout,
+            m.infrastructure_ready,
+            m.failure,
+            tuple((c.type, c.status, c.reason) for c in m.conditions),
+        )
+        for cluster in inventory.clusters
+        for m in cluster.machines
+    )
+
+
+def test_the_inventory_is_the_same_whichever_cluster_api_version_is_served(
+    fleet_sim: Callable[..., Fixture],
+) -> None:
+    seen: dict[str, Inventory] = {}
+    for version in ("v1beta2", "v1beta1"):
+        fx = fleet_sim(capi_version=version)
+        observer = fx.observer()
+        try:
+            assert observer.wait_synced(SYNC_TIMEOUT)
+            seen[version] = observer.inventory()
+        finally:
+            observer.stop()
+        # The Machines were listed and watched in the version discovery chose, asked once
+        # for all the caches that speak Cluster API.
+        lists = requests(fx.audit, "list", resource="machines", cluster="")
+        assert lists and {line["path"].split("/")[3] for line in lists} == {version}
+        discoveries = [
+            line
+            for line in read(fx.audit)
+            if line["kind"] == "request"
+            and line.get("path", "").rstrip("/") == "/apis"
+            and line["userAgent"].startswith(USER_AGENT)
+        ]
+        assert len(discoveries) == 1
+    facts = _machine_facts(seen["v1beta2"])
+    assert len(facts) > 10
+    assert facts == _machine_facts(seen["v1beta1"])
+    # Read from either shape: infrastructure references, readiness and conditions are there.
+    assert all(f[7] is not None and f[7].namespace for f in facts)
+    assert any(f[10] for f in facts) and any(f[12] for f in facts)
+    nodes = {v: sorted(n.name for c in i.clusters for n in c.nodes) for v, i in seen.items()}
+    assert nodes["v1beta2"] and nodes["v1beta2"] == nodes["v1beta1"]

@@ -126,6 +126,7 @@ def rollout(tmp_path: Path) -> Iterator[Callable[..., Rollout]]:
         world: dict[str, Any] | None = None,
         seed: int = 7,
         md: bool = False,
+        capi_version: str = "v1beta2",
     ) -> Rollout:
         path = write_fleet(tmp_path / "fleet", paused=paused, max_failed=max_failed, md=md)
         fleet = load(path).with_revision("rev-1")
@@ -140,6 +141,7 @@ def rollout(tmp_path: Path) -> Iterator[Callable[..., Rollout]]:
             faults=faults,
             kubeconfig_out=tmp_path / "kubeconfig",
             world_options=world or {},
+            capi_version=capi_version,
         )
         sim.start()
         started.append(sim)

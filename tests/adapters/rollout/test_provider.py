@@ -4,8 +4,11 @@
 the pool's ``SimMachineTemplate`` into a ``SimMachine`` whose spec is the template's, with the
 image's source written at the pool's ``imageField``; then create the Machine pointing at it,
 carrying the labels and annotations the planner reads back. Creating twice for the same step
-creates nothing new. Every Machine it builds, as sent and as the server returns it, validates
-against the upstream v1beta1 CRD schema read in place from ``../shared/crds``.
+creates nothing new. Machines are written in the version the management cluster serves best:
+v1beta2 (references by ``apiGroup``, ``spec.deletion``) by default, v1beta1 against a server
+that serves only v1beta1. Every Machine it builds, as sent and as the server returns it in the
+version written, validates against the upstream CRD schema of that version, read in place from
+``../shared/crds``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from gitops.fleet.wellknown import (
     CLUSTER_NAME_LABEL,
@@ -29,7 +34,9 @@ from gitops.kube.refs import MachineRef
 from gitops.providers.clusterapi import ClusterAPIProvider, MachineRequest, machine_name
 from tests.adapters.rollout.conftest import Rollout
 from tests.adapters.rollout.invariants import load_events
-from tests.sim.test_machine_crd import assert_valid
+from tests.sim.crds import assert_valid_crd
+
+VERSIONS = pytest.mark.parametrize("capi_version", ["v1beta2", "v1beta1"])
 
 SIM_GROUP, SIM_VERSION = "infrastructure.cluster.x-k8s.io", "v1alpha1"
 
@@ -64,10 +71,11 @@ def _count(r: Rollout, group: str, version: str, plural: str, namespace: str) ->
     return len(json.loads(response.data)["items"])
 
 
+@VERSIONS
 def test_create_replacement_clones_the_template_and_builds_the_machine(
-    rollout: Callable[..., Rollout],
+    rollout: Callable[..., Rollout], capi_version: str
 ) -> None:
-    r = rollout(initial="previous")
+    r = rollout(initial="previous", capi_version=capi_version)
     request = _request(r)
     template_ref = request.pool.machine_template.infrastructure_ref
     ns = request.cluster.namespace
@@ -94,8 +102,10 @@ def test_create_replacement_clones_the_template_and_builds_the_machine(
         f"SimMachineTemplate.{SIM_GROUP}"
     )
 
-    # The Machine, as the server holds it.
-    machine = _get(r, "cluster.x-k8s.io", "v1beta1", "machines", ns, name)
+    # The Machine, as the server holds it, in the version it was written in.
+    assert provider.version == capi_version
+    machine = _get(r, "cluster.x-k8s.io", capi_version, "machines", ns, name)
+    assert machine["apiVersion"] == f"cluster.x-k8s.io/{capi_version}"
     meta, spec = machine["metadata"], machine["spec"]
     assert meta["labels"][CLUSTER_NAME_LABEL] == "canary"
     assert meta["labels"][POOL_LABEL] == "workers"
@@ -118,31 +128,54 @@ def test_create_replacement_clones_the_template_and_builds_the_machine(
     assert spec["clusterName"] == "canary"
     assert spec["version"] == "v1.31.4"
     assert spec["bootstrap"] == {"dataSecretName": "canary-workers-bootstrap"}
-    assert spec["infrastructureRef"] == {
-        "apiVersion": f"{SIM_GROUP}/{SIM_VERSION}",
-        "kind": "SimMachine",
-        "name": name,
-        "namespace": ns,
-    }
+    drain = int(request.pool.update.drain_timeout)
+    if capi_version == "v1beta2":
+        assert spec["infrastructureRef"] == {
+            "apiGroup": SIM_GROUP,
+            "kind": "SimMachine",
+            "name": name,
+        }
+        assert spec["deletion"] == {"nodeDrainTimeoutSeconds": drain}
+    else:
+        assert spec["infrastructureRef"] == {
+            "apiVersion": f"{SIM_GROUP}/{SIM_VERSION}",
+            "kind": "SimMachine",
+            "name": name,
+            "namespace": ns,
+        }
+        assert spec["nodeDrainTimeout"] == "30m0s" and drain == 1800
     assert spec["failureDomain"] == "z-b"
 
     # Valid against the upstream CRD, as built (from the clone it points at) and as served.
-    assert_valid(provider.machine_for(request, clone, None))
-    assert_valid(machine)
+    built = provider.machine_for(request, clone, None)
+    assert built["apiVersion"] == f"cluster.x-k8s.io/{capi_version}"
+    assert_valid_crd(built)
+    assert_valid_crd(machine)
+    # Read back, both shapes give the same typed values.
+    (seen,) = [m for m in provider.list_machines(request.cluster, "workers") if m.name == name]
+    assert seen.infrastructure is not None
+    assert (seen.infrastructure.group, seen.infrastructure.kind, seen.infrastructure.name) == (
+        SIM_GROUP,
+        "SimMachine",
+        name,
+    )
+    assert seen.infrastructure.namespace == ns
+    assert seen.drain_timeout == drain
 
 
+@VERSIONS
 def test_creating_twice_for_the_same_step_creates_nothing_new(
-    rollout: Callable[..., Rollout],
+    rollout: Callable[..., Rollout], capi_version: str
 ) -> None:
-    r = rollout(initial="previous")
+    r = rollout(initial="previous", capi_version=capi_version)
     provider = ClusterAPIProvider(r.management)
     ns = "canary"
-    machines_before = _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns)
+    machines_before = _count(r, "cluster.x-k8s.io", capi_version, "machines", ns)
     clones_before = _count(r, SIM_GROUP, SIM_VERSION, "simmachines", ns)
     first = provider.create_replacement(_request(r))
     again = provider.create_replacement(_request(r))  # a retry, or a restart after a crash
     assert again == first
-    assert _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns) == machines_before + 1
+    assert _count(r, "cluster.x-k8s.io", capi_version, "machines", ns) == machines_before + 1
     assert _count(r, SIM_GROUP, SIM_VERSION, "simmachines", ns) == clones_before + 1
     # The world records a Machine's creation on its next tick, not in the request: wait for it.
     deadline = time.monotonic() + 10
@@ -160,15 +193,16 @@ def test_creating_twice_for_the_same_step_creates_nothing_new(
     # Another step (another node, or the same node under another plan) is another Machine.
     other = provider.create_replacement(_request(r, replaces="canary-workers-old02"))
     assert other.name != first.name
-    assert _count(r, "cluster.x-k8s.io", "v1beta1", "machines", ns) == machines_before + 2
+    assert _count(r, "cluster.x-k8s.io", capi_version, "machines", ns) == machines_before + 2
 
 
+@VERSIONS
 def test_a_bootstrap_template_is_referenced_and_the_machine_stays_valid(
-    rollout: Callable[..., Rollout],
+    rollout: Callable[..., Rollout], capi_version: str
 ) -> None:
     """With a bootstrap template the Machine names the clone as configRef (built offline: the
     simulator serves no bootstrap provider) and still validates against the CRD."""
-    r = rollout(initial="previous")
+    r = rollout(initial="previous", capi_version=capi_version)
     request = _request(r)
     provider = ClusterAPIProvider(r.management)
     infra = {
@@ -182,15 +216,13 @@ def test_a_bootstrap_template_is_referenced_and_the_machine_stays_valid(
         "metadata": {"name": "m", "namespace": "canary"},
     }
     machine = provider.machine_for(request, infra, bootstrap)
-    assert machine["spec"]["bootstrap"] == {
-        "configRef": {
-            "apiVersion": "bootstrap.cluster.x-k8s.io/v1beta1",
-            "kind": "KubeadmConfig",
-            "name": "m",
-            "namespace": "canary",
-        }
-    }
-    assert_valid(machine)
+    expected: dict[str, str] = {"kind": "KubeadmConfig", "name": "m"}
+    if capi_version == "v1beta2":
+        expected["apiGroup"] = "bootstrap.cluster.x-k8s.io"
+    else:
+        expected.update(apiVersion="bootstrap.cluster.x-k8s.io/v1beta1", namespace="canary")
+    assert machine["spec"]["bootstrap"] == {"configRef": expected}
+    assert_valid_crd(machine)
 
 
 def test_list_a_pools_machines_and_delete_one_idempotently(

@@ -11,8 +11,9 @@ import pytest
 
 from gitops import drift
 from gitops.fleet.wellknown import PHASE_ANNOTATION
+from gitops.kube.capi import machines as machine_resource
 from gitops.kube.client import connect
-from gitops.kube.observe import MACHINES, Observer
+from gitops.kube.observe import Observer
 from gitops.plan import Plan
 from tests.adapters.rollout.conftest import Rollout
 from tests.adapters.rollout.invariants import check, load_events
@@ -51,7 +52,9 @@ def test_image_bump_rolls_through_three_waves_in_order(rollout: Callable[..., Ro
     assert _last(events, "node-removed", "staging") < _first(events, "machine-created", "prod-a")
     assert _last(events, "node-removed", "prod-a") < _first(events, "machine-created", "prod-b")
     # Every replacement carries its last phase, ready, recorded on the Machine itself.
-    machines = r.management.custom.list_cluster_custom_object(*MACHINES)["items"]
+    machines = r.management.custom.list_cluster_custom_object(*machine_resource(r.management))[
+        "items"
+    ]
     phases = {
         m["metadata"]["name"]: (m["metadata"].get("annotations") or {}).get(PHASE_ANNOTATION)
         for m in machines

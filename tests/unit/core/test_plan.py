@@ -650,3 +650,23 @@ def test_planning_again_from_the_same_inventory_gives_what_a_fresh_plan_gives() 
     make(fleet, inv, RolloutState(), T0)  # remembered before the deadline ...
     late = make(fleet, inv, RolloutState(), T0 + 3600)  # ... must not hide it after
     assert [a for a in late.actions() if isinstance(a, AbandonMachine)]
+
+
+def test_an_abandoned_replacement_says_what_cluster_api_reported() -> None:
+    """The failure or the unprovisioned infrastructure, read alike from v1beta1 and v1beta2."""
+    fleet, inv = in_flight(ready=False, created=T0 - 601)
+    (repl,) = [m for m in inv.cluster("prod").machines if m.name == "new-1"]  # type: ignore[union-attr]
+
+    def reason(machine: Machine) -> str:
+        (action,) = next_actions(
+            make(fleet, add(inv, "prod", machines=(machine,)), RolloutState(), T0)
+        )
+        assert isinstance(action, AbandonMachine)
+        return action.reason
+
+    timeout = "abandon new-1: no Ready node 10m after creation (nodeStartupTimeout"
+    assert reason(repl) == f"{timeout}; its infrastructure was never provisioned)"
+    provisioned = replace(repl, phase="Provisioned", infrastructure_ready=True)
+    assert reason(provisioned) == f"{timeout})"
+    failed = replace(provisioned, failure="CreateError: no capacity in eu-1a")
+    assert reason(failed) == f"{timeout}; Cluster API reports CreateError: no capacity in eu-1a)"
