@@ -19,6 +19,7 @@ from gitops.plan.mdplan import DEFAULT_IMAGE_FIELD, template_name
 from tests.adapters.rollout.fleets import ClusterSpec, PoolSpec, Sims, write_fleet
 from tests.adapters.rollout.invariants import check, load_events
 
+pytestmark = pytest.mark.slow  # a whole rollout, end to end
 GROUP = "cluster.x-k8s.io"
 
 
