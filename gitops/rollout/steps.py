@@ -247,7 +247,7 @@ def roll_deployment(
             template=action.template,
             image=action.image,
             source=source,
-            previous_image=ctx.fleet.previous_image(action.image),
+            previous_image=_running(ctx, action),
             replicas=action.replicas,
             max_surge=action.max_surge,
             max_unavailable=action.max_unavailable,
@@ -256,6 +256,17 @@ def roll_deployment(
     verb = "rolled" if changed else "kept"
     ctx.emit(doc.name, pool.name, action.deployment, f"{verb} {what} ({action.image})")
     return SETTLED
+
+
+def _running(ctx: Context, action: RollMachineDeployment) -> str:
+    """The one image the pool's Outdated nodes run ("" when they run several, or none): what a
+    deployment gitops never rolled before ran, and so what a rollback would point back to."""
+    images = {
+        f.observed
+        for f in ctx.plan.findings
+        if f.kind == "Outdated" and f.cluster == action.cluster and f.pool == action.pool
+    }
+    return images.pop() if len(images) == 1 else ""
 
 
 def pause_deployment(

@@ -23,6 +23,7 @@ import pytest
 
 from gitops.fleet.wellknown import (
     IMAGE_ANNOTATION,
+    PREVIOUS_IMAGE_ANNOTATION,
     PREVIOUS_TEMPLATE_ANNOTATION,
 )
 from gitops.plan.mdplan import DEFAULT_IMAGE_FIELD, template_name
@@ -79,6 +80,8 @@ def _assert_rolled_by_cluster_api(r: Rollout, templates_before: int) -> None:
         want = template_name(base, DEFAULT_IMAGE_FIELD, source)
         assert md["spec"]["template"]["spec"]["infrastructureRef"]["name"] == want
         assert annotations[IMAGE_ANNOTATION] == pool.image
+        # What a rollback points back to: the image the Outdated nodes ran, seen, not guessed.
+        assert annotations[PREVIOUS_IMAGE_ANNOTATION] == "os-1"
         assert not md["spec"].get("paused")
         owned = [
             s
