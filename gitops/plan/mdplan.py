@@ -171,6 +171,15 @@ def plan_md_pool(
         return ([*now, step], [], "") if mode == "active" else (now, [step], "")
     if work.rolling:
         now.append(actions.wait(work, "rollout", md.name, _progress(md)))
+    elif work.targets:
+        # Rolled by Cluster API's rule, yet nodes still run another image (a node the caches
+        # still show, or a Machine no MachineSet of the deployment owns): say so rather than
+        # hold the wave open without a word.
+        reason = (
+            f"MachineDeployment {md.name} is rolled to {md.image or 'its template'}, but "
+            f"{len(work.targets)} nodes still run another image"
+        )
+        now.append(actions.wait(work, "rollout", md.name, reason))
     timeout = pool.update.node_startup_timeout
     for m in work.provisioning:
         machine = m.machine

@@ -117,6 +117,15 @@ def test_a_rolling_deployment_is_waited_for_by_the_v1beta2_rule() -> None:
     assert deployment(annotations={IMAGE_ANNOTATION: "img-2"}).rolled
 
 
+def test_a_rolled_deployment_with_nodes_left_behind_says_so() -> None:
+    fleet = md_fleet()
+    rolled = deployment(template="workers-new", annotations={IMAGE_ANNOTATION: "img-2"})
+    plan = make(fleet, observed(fleet, "img-1", rolled), RolloutState(), f.T0)
+    (wait,) = list(plan.actions())
+    assert isinstance(wait, Wait) and wait.on == "rollout"
+    assert "3 nodes still run another image" in wait.reason
+
+
 def test_rolling_back_points_at_the_template_used_before() -> None:
     fleet = md_fleet(image="img-1")
     rolled = deployment(
