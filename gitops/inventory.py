@@ -372,6 +372,71 @@ class Machine:
         return PLAN_ID_ANNOTATION in self.annotations
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineDeployment:
+    """A Cluster API MachineDeployment in the management cluster, translated (either version).
+
+    ``template`` is the name of the infrastructure template ``spec.template.spec
+    .infrastructureRef`` names; ``max_surge``/``max_unavailable`` the rolling update's, as written
+    (int or percent, "" when unset). The counters are v1beta2's: ``up_to_date`` is
+    ``upToDateReplicas`` (v1beta1 servers: ``updatedReplicas``), ``available`` is
+    ``availableReplicas``; ``observed_generation`` against ``generation`` says whether the status
+    speaks of the current spec. ``image`` is the ``fleet.gitops.io/image`` annotation: the
+    catalog image gitops last pointed it at ("" before gitops rolled it).
+    """
+
+    name: str
+    namespace: str = ""
+    template: str = ""
+    replicas: int = 0
+    max_surge: str = ""
+    max_unavailable: str = ""
+    paused: bool = False
+    generation: int = 0
+    observed_generation: int = 0
+    status_replicas: int = 0
+    up_to_date: int = 0
+    available: int = 0
+    topology_worker: str = ""  # the topology.cluster.x-k8s.io/deployment-name label
+    annotations: Mapping[str, str] = EMPTY
+    content: str = field(default="", init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _set(self, "annotations", _frozen(self.annotations))
+        _set(self, "content", _content(self.canonical()))
+
+    def canonical(self) -> tuple[Any, ...]:
+        return (
+            self.name,
+            self.namespace,
+            self.template,
+            self.replicas,
+            self.max_surge,
+            self.max_unavailable,
+            self.paused,
+            self.generation,
+            self.observed_generation,
+            self.status_replicas,
+            self.up_to_date,
+            self.available,
+            self.topology_worker,
+            _plain(self.annotations),
+        )
+
+    @property
+    def image(self) -> str:
+        return self.annotations.get(IMAGE_ANNOTATION, "")
+
+    @property
+    def rolled(self) -> bool:
+        """Cluster API's rule for a finished rollout: the status speaks of the current spec, and
+        every replica is up to date and available (no extra Machine left)."""
+        return (
+            self.observed_generation >= self.generation
+            and self.up_to_date == self.available == self.status_replicas == self.replicas
+        )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Member:
     """One member of a node pool: a node, its machine, or both, with the facts the core asks.
@@ -509,6 +574,8 @@ class ClusterInventory:
     nodes: tuple[Node, ...] = ()
     machines: tuple[Machine, ...] = ()
     pdbs: tuple[PodDisruptionBudget, ...] = ()
+    # The MachineDeployments of the cluster's machines namespace (MachineDeployment mode).
+    deployments: tuple[MachineDeployment, ...] = ()
     _node_index: dict[str, Node] = field(init=False, repr=False, compare=False, hash=False)
     _pdb_index: dict[str, PodDisruptionBudget] = field(
         init=False, repr=False, compare=False, hash=False
@@ -525,6 +592,7 @@ class ClusterInventory:
         _set(self, "nodes", tuple(sorted(self.nodes, key=lambda n: n.name)))
         _set(self, "machines", tuple(sorted(self.machines, key=lambda m: (m.namespace, m.name))))
         _set(self, "pdbs", tuple(sorted(self.pdbs, key=lambda p: (p.namespace, p.name))))
+        _set(self, "deployments", tuple(sorted(self.deployments, key=lambda d: d.name)))
         _set(self, "_node_index", {n.name: n for n in self.nodes})
         _set(self, "_pdb_index", {p.key: p for p in self.pdbs})
         _set(self, "_pools", None)
@@ -538,6 +606,7 @@ class ClusterInventory:
         nodes: Iterable[Node],
         machines: Iterable[Machine] = (),
         pdbs: Iterable[PodDisruptionBudget] = (),
+        deployments: Iterable[MachineDeployment] = (),
     ) -> ClusterInventory:
         """Join nodes with their machines, as the kube adapter should construct a cluster.
 
@@ -558,7 +627,13 @@ class ClusterInventory:
                     zone=node.zone or machine.zone,
                 )
             joined.append(node)
-        return cls(name=name, nodes=tuple(joined), machines=tuple(machine_list), pdbs=tuple(pdbs))
+        return cls(
+            name=name,
+            nodes=tuple(joined),
+            machines=tuple(machine_list),
+            pdbs=tuple(pdbs),
+            deployments=tuple(deployments),
+        )
 
     @classmethod
     def unreachable(cls, name: str, error: str) -> ClusterInventory:
@@ -604,11 +679,19 @@ class ClusterInventory:
             parts += [n.content for n in self.nodes]
             parts += [m.content for m in self.machines]
             parts += [repr(_pdb(p)) for p in self.pdbs]
+            parts += [d.content for d in self.deployments]
             self._digest.append(hashlib.sha256("\n".join(parts).encode()).hexdigest())
         return self._digest[0]
 
     def pdb(self, key: str) -> PodDisruptionBudget | None:
         return self._pdb_index.get(key)
+
+    def deployment(self, name: str) -> MachineDeployment | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+    def topology_deployment(self, worker: str) -> MachineDeployment | None:
+        """The MachineDeployment the topology controller manages for ``worker``."""
+        return next((d for d in self.deployments if d.topology_worker == worker), None)
 
     def drain_blockers(self, node: Node) -> tuple[str, ...]:
         """PDBs ("ns/name") that cannot allow evicting all of this node's pods they cover now."""

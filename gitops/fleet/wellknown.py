@@ -38,6 +38,13 @@ PHASES = ("planned", "provisioning", "ready", "cordoned", "draining", "retired")
 DRAIN_STARTED_ANNOTATION = PREFIX + "drain-started"  # on a Node: when its drain began (epoch s)
 DRAIN_BLOCKED_ANNOTATION = PREFIX + "drain-blocked-by"  # on a Node: the PDB blocking its drain
 
+# On a MachineDeployment gitops rolls (MachineDeployment mode): the image it was last pointed at
+# is IMAGE_ANNOTATION; the template and image it pointed at before (what a rollback points back
+# at), and the template the content-hashed clones are named after.
+PREVIOUS_TEMPLATE_ANNOTATION = PREFIX + "previous-template"
+PREVIOUS_IMAGE_ANNOTATION = PREFIX + "previous-image"
+TEMPLATE_BASE_ANNOTATION = PREFIX + "template-base"
+
 
 def standalone_machine_labels(cluster: str, pool: str) -> dict[str, str]:
     """Every label gitops puts on a Machine it creates itself (standalone mode): what a

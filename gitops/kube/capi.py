@@ -81,6 +81,20 @@ def version(kube: Kube) -> str:
         return kube.capi_version
 
 
+def preferred(kube: Kube, group: str) -> str:
+    """The preferred version the server serves of API ``group``: what an infrastructure
+    template a v1beta2 reference names (by ``apiGroup`` only) is read and written in."""
+    body = read_json(
+        f"discovering the API group {group}",
+        k8s.ApisApi(kube.api).get_api_versions,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+    for found in body.get("groups") or []:
+        if found.get("name") == group:
+            return str((found.get("preferredVersion") or {}).get("version", ""))
+    raise BadConfig(f"the management cluster serves no API group {group}")
+
+
 def machines(kube: Kube) -> tuple[str, str, str]:
     """(group, version, plural) of Machines as ``kube`` is spoken to: the arguments the
     client's custom-object calls take."""

@@ -242,8 +242,14 @@ class Observer:
                         obj.get("spec") or {}
                     ).get("clusterName")
                     machines_by_cluster.setdefault(str(owner), []).append(obj)
+            deployments = _by_cluster(self.deployments.objects()) if self.deployments.synced else {}
             return Inventory(
-                tuple(self._observe(name, machines_by_cluster.get(name, [])) for name in names),
+                tuple(
+                    self._observe(
+                        name, machines_by_cluster.get(name, []), deployments.get(name, [])
+                    )
+                    for name in names
+                ),
                 owners=self._owners(),
             )
 
@@ -257,7 +263,9 @@ class Observer:
             for obj in cache.objects()
         )
 
-    def _observe(self, name: str, machines: list[dict[str, Any]]) -> ClusterInventory:
+    def _observe(
+        self, name: str, machines: list[dict[str, Any]], deployments: list[dict[str, Any]]
+    ) -> ClusterInventory:
         workload = self._workloads.get(name)
         if workload is None:
             return ClusterInventory.unreachable(name, "not tracked")
@@ -282,7 +290,7 @@ class Observer:
                     (m.get("metadata") or {}).get("name"),
                     (m.get("metadata") or {}).get("resourceVersion"),
                 )
-                for m in machines
+                for m in machines + deployments
             ),
         )
         if workload.translated is not None and workload.translated[0] == key:
@@ -294,6 +302,11 @@ class Observer:
             pods=workload.caches["pods"].objects(),
             pdbs=workload.caches["pdbs"].objects(),
             memo=workload.memo,
+            deployments=[
+                d
+                for d in deployments
+                if (d.get("metadata") or {}).get("namespace") == workload.namespace
+            ],
         )
         workload.translated = (key, inventory)
         return inventory
@@ -334,3 +347,13 @@ class Observer:
             for workload in self._workloads.values():
                 workload.stop()
             self._workloads.clear()
+
+
+def _by_cluster(objects: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Management-cluster objects by the workload cluster they belong to (label, else spec)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        owner = labels.get(CLUSTER_NAME_LABEL) or (obj.get("spec") or {}).get("clusterName")
+        grouped.setdefault(str(owner), []).append(obj)
+    return grouped

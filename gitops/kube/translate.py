@@ -14,6 +14,7 @@ from gitops.inventory import (
     ClusterInventory,
     Condition,
     Machine,
+    MachineDeployment,
     MachineOwner,
     Node,
     NodeTaint,
@@ -130,6 +131,46 @@ def machine(obj: Obj) -> Machine:
     )
 
 
+TOPOLOGY_WORKER_LABEL = "topology.cluster.x-k8s.io/deployment-name"
+
+
+def machine_deployment(obj: Obj) -> MachineDeployment:
+    """A MachineDeployment in either served version, read the same way.
+
+    v1beta2 keeps the rolling update under ``spec.rollout.strategy`` and its counters at the top
+    of ``status``; v1beta1 under ``spec.strategy``, with ``status.updatedReplicas`` and the
+    v1beta2 counters (when the server has them) under ``status.v1beta2``.
+    """
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    strategy = (spec.get("rollout") or {}).get("strategy") or spec.get("strategy") or {}
+    rolling = strategy.get("rollingUpdate") or {}
+    infra = ((spec.get("template") or {}).get("spec") or {}).get("infrastructureRef") or {}
+    v1beta1 = str(obj.get("apiVersion", "")).endswith("/v1beta1")
+    counters = (status.get("v1beta2") or {}) if v1beta1 else status
+    up_to_date = counters.get("upToDateReplicas")
+    if up_to_date is None:
+        up_to_date = status.get("updatedReplicas", 0)
+    available = counters.get("availableReplicas")
+    if available is None:
+        available = status.get("availableReplicas", 0)
+    return MachineDeployment(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        template=str(infra.get("name", "")),
+        replicas=int(spec.get("replicas", 1)),
+        max_surge=str(rolling.get("maxSurge", "")),
+        max_unavailable=str(rolling.get("maxUnavailable", "")),
+        paused=bool(spec.get("paused", False)),
+        generation=int(meta.get("generation") or 0),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        status_replicas=int(status.get("replicas") or 0),
+        up_to_date=int(up_to_date or 0),
+        available=int(available or 0),
+        topology_worker=str((meta.get("labels") or {}).get(TOPOLOGY_WORKER_LABEL, "")),
+        annotations=meta.get("annotations") or {},
+    )
+
+
 def pdb(obj: Obj) -> PodDisruptionBudget:
     meta, status = _meta(obj), obj.get("status") or {}
     return PodDisruptionBudget(
@@ -232,6 +273,7 @@ def cluster(
     pods: Iterable[Obj],
     pdbs: Iterable[Obj],
     memo: Memo | None = None,
+    deployments: Iterable[Obj] = (),
 ) -> ClusterInventory:
     """One cluster's inventory from its raw objects (machines already filtered to the cluster).
 
@@ -261,4 +303,5 @@ def cluster(
         nodes=[entry[2] for entry in seen_nodes.values()],
         machines=[entry[1] for entry in seen_machines.values()],
         pdbs=[pdb(p) for p in pdb_list],
+        deployments=[machine_deployment(d) for d in deployments],
     )

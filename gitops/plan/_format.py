@@ -16,9 +16,11 @@ from gitops.plan.model import (
     AbandonMachine,
     AnyAction,
     CreateReplacement,
+    PauseMachineDeployment,
     Plan,
     PoolPlan,
     RetireNode,
+    RollMachineDeployment,
     ScaleDown,
     ScaleUp,
     Uncordon,
@@ -72,9 +74,29 @@ def describe(action: AnyAction, now: float) -> str:
         )
     if isinstance(action, Uncordon):
         return f"uncordon {action.node}"
+    if isinstance(action, RollMachineDeployment):
+        return roll_text(action)
+    if isinstance(action, PauseMachineDeployment):
+        what = "topology worker" if action.topology else "MachineDeployment"
+        return f"pause {what} {action.deployment}"
     assert isinstance(action, Wait)
     until = f" until {when(action.until, now)}" if action.until is not None else ""
     return f"wait ({action.on}) for {action.what}{until}"
+
+
+def roll_text(action: RollMachineDeployment) -> str:
+    """ "roll MachineDeployment X to template Y (maxSurge …, maxUnavailable …)"."""
+    budgets = (
+        f"replicas {action.replicas}, maxSurge {action.max_surge}, "
+        f"maxUnavailable {action.max_unavailable}"
+    )
+    if action.topology:
+        return f"roll topology worker {action.deployment} to image {action.image} ({budgets})"
+    back = "back " if action.rollback else ""
+    return (
+        f"roll MachineDeployment {action.deployment} {back}to template {action.template} "
+        f"({action.image}; {budgets})"
+    )
 
 
 def kind_counts(actions: Iterable[AnyAction]) -> list[tuple[str, int]]:

@@ -23,7 +23,7 @@ from gitops.plan.pools import NO_REASON, PoolWork
 def carry_on(d: Draft) -> None:
     """Add the steps of the work in flight to batch 1, in the order they are to be done."""
     work, b = d.work, d.budget
-    d.actions.extend(_abandon(work, m) for m in work.abandon)
+    d.actions.extend(abandon_action(work, m) for m in work.abandon)
     for m in work.deleting:
         d.actions.append(
             actions.wait(
@@ -75,7 +75,7 @@ def _capi_says(machine: Machine) -> str:
     return ""
 
 
-def _abandon(work: PoolWork, m: Member) -> AbandonMachine:
+def abandon_action(work: PoolWork, m: Member) -> AbandonMachine:
     machine = m.machine
     assert machine is not None
     timeout = work.pool.update.node_startup_timeout

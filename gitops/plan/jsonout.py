@@ -24,9 +24,11 @@ from gitops.plan.model import (
     Batch,
     ClusterPlan,
     CreateReplacement,
+    PauseMachineDeployment,
     Plan,
     PoolPlan,
     RetireNode,
+    RollMachineDeployment,
     ScaleDown,
     ScaleUp,
     Uncordon,
@@ -172,6 +174,19 @@ def action_to_dict(action: AnyAction) -> dict[str, Any]:
         )
     elif isinstance(action, Uncordon):
         out.update(node=action.node)
+    elif isinstance(action, RollMachineDeployment):
+        out.update(
+            deployment=action.deployment,
+            topology=action.topology,
+            template=action.template,
+            image=action.image,
+            replicas=action.replicas,
+            maxSurge=action.max_surge,
+            maxUnavailable=action.max_unavailable,
+            rollback=action.rollback,
+        )
+    elif isinstance(action, PauseMachineDeployment):
+        out.update(deployment=action.deployment, topology=action.topology)
     else:
         assert isinstance(action, Wait)
         out.update(on=action.on, what=action.what, until=_time(action.until))

@@ -21,6 +21,13 @@ executor does with each (DESIGN section 5):
                        or not Ready within nodeStartupTimeout): mark it failed if not yet, count
                        it against the wave's maxFailedNodes once, delete it
 ``Uncordon``           a node the controller cordoned for a replacement that no longer exists
+``RollMachineDeployment``  MachineDeployment mode: clone the deployment's infrastructure template
+                       as ``template`` (the image's source at ``imageField``), point the
+                       deployment at it with the pool's replicas and rolling update, unpaused;
+                       for a topology pool, write the Cluster's topology worker entry instead.
+                       Cluster API replaces the machines; idempotent on the template name
+``PauseMachineDeployment``  a halt: ``spec.paused`` on the rolling deployment (topology pools:
+                       the Cluster's topology worker entry's paused annotation)
 ``Wait``               nothing to do until ``until`` (seconds since the epoch) or until the
                        thing named in ``on`` changes; never ``ready``
 """
@@ -43,6 +50,8 @@ ActionKind = Literal[
     "ScaleDown",
     "AbandonMachine",
     "Uncordon",
+    "RollMachineDeployment",
+    "PauseMachineDeployment",
     "Wait",
 ]
 ACTION_KINDS: tuple[ActionKind, ...] = (
@@ -52,6 +61,8 @@ ACTION_KINDS: tuple[ActionKind, ...] = (
     "ScaleDown",
     "ScaleUp",
     "CreateReplacement",
+    "PauseMachineDeployment",
+    "RollMachineDeployment",
     "Wait",
 )
 WaitOn = Literal[
@@ -65,6 +76,7 @@ WaitOn = Literal[
     "freeze",
     "rate",
     "gpu-driver-upgrade",
+    "rollout",
 ]
 PlanStatus = Literal["converged", "in-progress", "halted", "refused"]
 WaveStatus = Literal["complete", "soaking", "active", "blocked", "pending", "stopped"]
@@ -168,6 +180,34 @@ class Uncordon(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RollMachineDeployment(Action):
+    kind: ClassVar[ActionKind] = "RollMachineDeployment"
+    deployment: str  # the MachineDeployment (for a topology pool: the topology worker)
+    topology: bool = False  # a ClusterClass-managed worker of Cluster.spec.topology
+    template: str  # the infrastructure template it is pointed at ("" for a topology pool)
+    image: str
+    replicas: int
+    max_surge: str
+    max_unavailable: str
+    rollback: bool = False  # pointing back at the template it used before
+
+    @property
+    def subject(self) -> str:
+        return self.deployment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseMachineDeployment(Action):
+    kind: ClassVar[ActionKind] = "PauseMachineDeployment"
+    deployment: str
+    topology: bool = False
+
+    @property
+    def subject(self) -> str:
+        return self.deployment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Wait(Action):
     kind: ClassVar[ActionKind] = "Wait"
     on: WaitOn
@@ -179,7 +219,17 @@ class Wait(Action):
         return f"{self.on}:{self.what}"
 
 
-AnyAction = ScaleUp | CreateReplacement | RetireNode | ScaleDown | AbandonMachine | Uncordon | Wait
+AnyAction = (
+    ScaleUp
+    | CreateReplacement
+    | RetireNode
+    | ScaleDown
+    | AbandonMachine
+    | Uncordon
+    | RollMachineDeployment
+    | PauseMachineDeployment
+    | Wait
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

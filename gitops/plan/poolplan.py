@@ -17,7 +17,7 @@ from gitops.facts import pool_fingerprints
 from gitops.fleet.quantities import format_duration
 from gitops.fleet.wellknown import GPU_DRIVER_UPGRADE_DONE, GPU_DRIVER_UPGRADE_LABEL
 from gitops.inventory import ClusterInventory, Member
-from gitops.plan import actions
+from gitops.plan import actions, mdplan
 from gitops.plan.batches import (
     Draft,
     add_capacity,
@@ -55,6 +55,8 @@ def planned(
 def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
     """The pool's batches and status."""
     pool = work.pool
+    if pool.machine_deployment is not None:
+        return _md_pool(ctx, work, mode, cluster_status)
     first = Draft(
         work=work,
         budget=Budget(
@@ -88,6 +90,32 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
         batches=tuple(batches),
         fingerprints=prints.distinct,
         odd_nodes=tuple(o.node for o in prints.odd),
+    )
+
+
+def _md_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
+    """A MachineDeployment-mode pool: batch 1 now, the roll as a projected batch when it may
+    not start yet (``mdplan``)."""
+    pool = work.pool
+    first, later, reason = mdplan.plan_md_pool(ctx, work, mode, cluster_status)
+    batches: list[Batch] = []
+    if first:
+        batches.append(Batch(index=1, actions=tuple(first)))
+    if later:
+        batches.append(Batch(index=len(batches) + 1, actions=tuple(later), projected=True))
+    return PoolPlan(
+        name=pool.name,
+        image=pool.image,
+        replicas=pool.replicas,
+        max_surge=pool.surge,
+        max_unavailable=pool.unavailable,
+        machines=len(work.members),
+        available=sum(1 for m in work.members if m.available),
+        outdated=work.outdated,
+        drifted=len(work.drifted),
+        status=pool_status(batches, reason, cluster_status),
+        reason=reason,
+        batches=tuple(batches),
     )
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from gitops import drift
 from gitops.drift import Finding
 from gitops.fleet import ClusterDocument, NodePool
-from gitops.inventory import ClusterInventory, Member
+from gitops.fleet.wellknown import IMAGE_ANNOTATION
+from gitops.inventory import ClusterInventory, MachineDeployment, Member
 from gitops.plan.context import Context
 
 # Phases of a machine the controller created before its node was first seen Ready: the
@@ -63,11 +64,16 @@ class PoolWork:
     # whether it has outlived nodeStartupTimeout depends on ``now``. Only work that did not
     # consult the clock may be remembered between plans (``analysed``).
     clock_bound: bool = False
+    # MachineDeployment mode: the pool's deployment as observed (None: not observed, or a
+    # standalone pool), and whether Cluster API is still rolling it.
+    deployment: MachineDeployment | None = None
+    rolling: bool = False
 
     @property
     def in_flight(self) -> bool:
         return bool(
-            self.abandon
+            self.rolling
+            or self.abandon
             or self.deleting
             or self.leaving
             or self.pairs
@@ -105,6 +111,12 @@ def analysed(
 def analyse(ctx: Context, doc: ClusterDocument, pool: NodePool, seen: ClusterInventory) -> PoolWork:
     """Sort the pool's members: abandoned, paired with a replacement, leaving, due, ..."""
     work = PoolWork(cluster=doc.name, pool=pool, members=seen.members(pool.name))
+    ref = pool.machine_deployment
+    if ref is not None:
+        work.deployment = (
+            seen.deployment(ref.name) if ref.name else seen.topology_deployment(ref.topology or "")
+        )
+        work.rolling = work.deployment is not None and not work.deployment.rolled
     abandoned = _abandoned(work, ctx.now - pool.update.node_startup_timeout)
     paired, replacing = _paired(work, abandoned)
     _sort(ctx, work, abandoned, paired, replacing)
@@ -119,7 +131,7 @@ def _abandoned(work: PoolWork, deadline: float) -> set[Member]:
     for m in work.members:
         if m.deleting or m.machine is None:
             continue
-        starting = m.by_controller and not m.ready and not m.leaving and m.phase in STARTUP_PHASES
+        starting = _ours(work, m) and not m.ready and not m.leaving and m.phase in STARTUP_PHASES
         work.clock_bound = work.clock_bound or (starting and not m.failed)
         if m.failed or (starting and m.machine.created <= deadline):
             work.abandon.append(m)
@@ -173,7 +185,7 @@ def _sort(
             continue
         if m in abandoned:
             continue
-        if m.ready and m.by_controller:
+        if m.ready and _ours(work, m):
             assert node is not None
             work.newest_ready = max(work.newest_ready, node.ready_since)
             if m.replaces and m.machine is not None and node.ready_since > m.machine.created > 0:
@@ -191,11 +203,24 @@ def _sort(
             continue
         if node is not None and node.unschedulable and node.cordoned_by:
             work.uncordon.append(m)
-        if m.by_controller and not m.ready and m.phase in STARTUP_PHASES:
+        if _ours(work, m) and not m.ready and m.phase in STARTUP_PHASES:
             work.provisioning.append(m)
         if node is not None and m.name in work.why:
             work.targets.append(m)
     work.slots = slots
+
+
+def _ours(work: PoolWork, m: Member) -> bool:
+    """Whether the controller made ``m``: created it (standalone), or, in MachineDeployment
+    mode, a MachineSet made it from the template gitops pointed the deployment at (its
+    ``fleet.gitops.io/image`` annotation comes from that template)."""
+    if m.by_controller:
+        return True
+    machine = m.machine
+    # A topology worker's Machines carry the image as a label (the topology controller copies
+    # the worker's metadata labels, not annotations, down to them).
+    image = (machine.image or machine.labels.get(IMAGE_ANNOTATION, "")) if machine else ""
+    return work.deployment is not None and bool(image) and image == work.pool.image
 
 
 def _note(ctx: Context, work: PoolWork, member: Member, found: Finding | list[Finding]) -> None:
@@ -204,7 +229,13 @@ def _note(ctx: Context, work: PoolWork, member: Member, found: Finding | list[Fi
     for finding in (found,) if isinstance(found, Finding) else found:
         if finding.kind in drift.NODE_DRIFT_KINDS:
             work.drifted.add(member.name)
-            if ctx.replace_drift and (due is None or due.kind == "Outdated"):
+            # A MachineDeployment's machines are Cluster API's to replace: drift in such a
+            # pool is reported, not remedied one node at a time.
+            if (
+                ctx.replace_drift
+                and work.pool.machine_deployment is None
+                and (due is None or due.kind == "Outdated")
+            ):
                 due = finding
         elif finding.kind == "Outdated":
             work.outdated += 1

@@ -96,6 +96,20 @@ ACTION: dict[str, Any] = {
         ),
         _action("Uncordon", {"node": _STR}),
         _action(
+            "RollMachineDeployment",
+            {
+                "deployment": _STR,
+                "topology": _BOOL,
+                "template": _STR,
+                "image": _STR,
+                "replicas": _INT,
+                "maxSurge": _STR,
+                "maxUnavailable": _STR,
+                "rollback": _BOOL,
+            },
+        ),
+        _action("PauseMachineDeployment", {"deployment": _STR, "topology": _BOOL}),
+        _action(
             "Wait",
             {
                 "on": {
@@ -110,6 +124,7 @@ ACTION: dict[str, Any] = {
                         "freeze",
                         "rate",
                         "gpu-driver-upgrade",
+                        "rollout",
                     ]
                 },
                 "what": _STR,

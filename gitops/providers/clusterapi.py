@@ -36,6 +36,7 @@ from gitops.kube import capi, translate
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
 from gitops.kube.errors import Conflict, NotFound, call_json, write
 from gitops.kube.refs import MachineRef
+from gitops.providers.machinedeployments import MachineDeploymentProvider
 
 GROUP, PLURAL = capi.GROUP, "machines"
 MACHINE_FINALIZER = "machine.cluster.x-k8s.io"
@@ -118,6 +119,9 @@ class ClusterAPIProvider:
         self.template_ttl = template_ttl
         self.clock = clock
         self._templates: dict[tuple[str, str, str, str], tuple[float, dict[str, Any]]] = {}
+        # Pools that name a MachineDeployment are rolled through it instead (MachineDeployment
+        # mode): the same management cluster, another kind of write.
+        self.deployments = MachineDeploymentProvider(management)
 
     @property
     def version(self) -> str:

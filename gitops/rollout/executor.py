@@ -24,7 +24,7 @@ from gitops.errors import GitopsError
 from gitops.fleet import Fleet
 from gitops.inventory import Inventory, PodDisruptionBudget
 from gitops.kube.observe import Observer
-from gitops.plan import AbandonMachine, AnyAction, Plan, RolloutState
+from gitops.plan import AbandonMachine, AnyAction, PauseMachineDeployment, Plan, RolloutState
 from gitops.plan.make import STARTUP_PHASES
 from gitops.plan.state import record_progress
 from gitops.providers.clusterapi import ClusterAPIProvider
@@ -137,14 +137,32 @@ class Executor:
             # Nothing else runs: each mark is written now, in this thread.
             for mark in marks:
                 self._finish_mark(mark, steps.mark_ready(ctx, *mark), scheduled=False)
-        if plan.status == "halted" and not state.halted:
-            state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
-            self._emit("", "", "", plan.reason, "error")
+        if plan.status == "halted":
+            if not state.halted:
+                state = state.halt(plan.reason.removeprefix("rollout halted: "), now)
+                self._emit("", "", "", plan.reason, "error")
+            self._pause_deployments(self._context(plan, inventory, now), state)
         state, milestones = record_progress(state, plan, now)
         for wave, what in milestones:
             self._emit("", "", wave, f"wave {wave} {what}")
         self.store.save(state)
         return self._result(plan, state)
+
+    def _pause_deployments(self, ctx: steps.Context, state: RolloutState) -> None:
+        """A halt stops Cluster API too: pause every MachineDeployment still rolling, in this
+        thread (nothing else runs in a halted pass). A pause that failed shows in the next
+        plan again, which tries it again."""
+        for action in planner.next_actions(ctx.plan):
+            if isinstance(action, PauseMachineDeployment):
+                outcome = steps.perform(ctx, action, 0, state)
+                if outcome.failure is not None:
+                    self._emit(
+                        action.cluster,
+                        action.pool,
+                        action.subject,
+                        outcome.failure.message,
+                        "warning",
+                    )
 
     def _result(self, plan: Plan, state: RolloutState) -> PassResult:
         """What the pass leaves: the halt, the failure budgets, the steps ended since the last."""

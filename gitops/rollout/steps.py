@@ -38,8 +38,10 @@ from gitops.plan import (
     AbandonMachine,
     AnyAction,
     CreateReplacement,
+    PauseMachineDeployment,
     Plan,
     RetireNode,
+    RollMachineDeployment,
     RolloutState,
     ScaleDown,
     ScaleUp,
@@ -98,6 +100,10 @@ def perform(ctx: Context, action: AnyAction, slot: int, state: RolloutState) -> 
             return scale_down(ctx, action, doc, pool)
         if isinstance(action, Uncordon):
             return uncordon(ctx, action)
+        if isinstance(action, RollMachineDeployment):
+            return roll_deployment(ctx, action, doc, pool)
+        if isinstance(action, PauseMachineDeployment):
+            return pause_deployment(ctx, action, doc, pool)
     except GitopsError as err:
         return failed(action, err)
     return SETTLED
@@ -211,6 +217,65 @@ def abandon(
         outcome = failed(action, err)
         return StepOutcome(False, failure=outcome.failure, failed_node=failed_node), state
     return StepOutcome(True, failed_node=failed_node), counted
+
+
+# -- MachineDeployment mode ---------------------------------------------------------------
+
+
+def roll_deployment(
+    ctx: Context, action: RollMachineDeployment, doc: ClusterDocument, pool: NodePool
+) -> StepOutcome:
+    """Point the pool's MachineDeployment (or topology worker) at the image; Cluster API then
+    replaces the machines. Repeating it finds the template made and the swap done."""
+    source = ctx.fleet.images[action.image].source
+    deployments = ctx.provider.deployments
+    if action.topology:
+        changed = deployments.roll_topology(
+            doc,
+            pool,
+            image=action.image,
+            source=source,
+            replicas=action.replicas,
+            max_surge=action.max_surge,
+            max_unavailable=action.max_unavailable,
+        )
+        what = f"topology worker {action.deployment} to {action.image}"
+    else:
+        changed = deployments.roll(
+            doc,
+            pool,
+            template=action.template,
+            image=action.image,
+            source=source,
+            previous_image=_running(ctx, action),
+            replicas=action.replicas,
+            max_surge=action.max_surge,
+            max_unavailable=action.max_unavailable,
+        )
+        what = f"MachineDeployment {action.deployment} to template {action.template}"
+    verb = "rolled" if changed else "kept"
+    ctx.emit(doc.name, pool.name, action.deployment, f"{verb} {what} ({action.image})")
+    return SETTLED
+
+
+def _running(ctx: Context, action: RollMachineDeployment) -> str:
+    """The one image the pool's Outdated nodes run ("" when they run several, or none): what a
+    deployment gitops never rolled before ran, and so what a rollback would point back to."""
+    images = {
+        f.observed
+        for f in ctx.plan.findings
+        if f.kind == "Outdated" and f.cluster == action.cluster and f.pool == action.pool
+    }
+    return images.pop() if len(images) == 1 else ""
+
+
+def pause_deployment(
+    ctx: Context, action: PauseMachineDeployment, doc: ClusterDocument, pool: NodePool
+) -> StepOutcome:
+    """Stop Cluster API rolling the pool (a halt, or the cluster paused in git)."""
+    ctx.provider.deployments.pause(doc, pool)
+    ctx.emit(doc.name, pool.name, action.deployment, f"paused {action.deployment}", "warning")
+    return SETTLED
 
 
 # -- taking nodes down ---------------------------------------------------------------------

@@ -78,7 +78,9 @@ def test_changes_exit_2_and_every_format_renders_the_same_plan(
     jsonschema.validate(doc, PLAN_SCHEMA)
     assert doc["schemaVersion"] == "gitops.plan/v1"
     assert doc["status"] == "in-progress"
-    assert doc["summary"]["byKind"]["CreateReplacement"] == 122
+    # prod-us-1's system (3 nodes) and gpu-a100 (8) pools roll through MachineDeployments
+    assert doc["summary"]["byKind"]["CreateReplacement"] == 122 - 3 - 8
+    assert doc["summary"]["byKind"]["RollMachineDeployment"] == 2
     assert doc["summary"]["findings"] == 123
 
     text = plan(served)

@@ -127,7 +127,16 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, fleet_remote: Callable[..., tuple[Path, Path]]) -> Iterator[World]:
-    source = write_fleet(tmp_path / "source")
+    made = build_world(tmp_path, fleet_remote)
+    yield made
+    made.sim.stop()
+
+
+def build_world(
+    tmp_path: Path, fleet_remote: Callable[..., tuple[Path, Path]], *, md: bool = False
+) -> World:
+    """The controller stories' world, started; with ``md`` its pools are MachineDeployments."""
+    source = write_fleet(tmp_path / "source", md=md)
     set_image(source, "os-2", "os-1")
     fleet_yaml = source / "fleet.yaml"
     fleet_yaml.write_text(fleet_yaml.read_text().replace("  rollout:\n", OS3 + "  rollout:\n"))
@@ -141,8 +150,7 @@ def world(tmp_path: Path, fleet_remote: Callable[..., tuple[Path, Path]]) -> Ite
         kubeconfig_out=tmp_path / "kubeconfig",
     ).start()
     status = StatusWriter(tmp_path / "reader", Remote(f"file://{bare}"), branch="gitops/status")
-    yield World(tmp_path, bare, work, sim, audit, status)
-    sim.stop()
+    return World(tmp_path, bare, work, sim, audit, status)
 
 
 # -- a controller in a thread of this process ------------------------------------------------

@@ -36,22 +36,30 @@ WAVES = (
 )
 
 
-def pool(name: str, replicas: int, surge: int, unavailable: int) -> synthetic.PoolSpec:
+def pool(
+    name: str, replicas: int, surge: int, unavailable: int, *, md: bool = False
+) -> synthetic.PoolSpec:
+    """A pool of the small fleet; with ``md``, rolled through a MachineDeployment of its name."""
     update = {
         "maxSurge": surge,
         "maxUnavailable": unavailable,
         "soak": "10s",
         "drainTimeout": "30m",
     }
-    return synthetic.PoolSpec(name, replicas, zones=("z-a", "z-b"), update=update)
+    deployment = {"name": name} if md else None
+    return synthetic.PoolSpec(
+        name, replicas, zones=("z-a", "z-b"), update=update, machine_deployment=deployment
+    )
 
 
-def write_fleet(root: Path, *, paused: tuple[str, ...] = (), max_failed: int = 1) -> Path:
+def write_fleet(
+    root: Path, *, paused: tuple[str, ...] = (), max_failed: int = 1, md: bool = False
+) -> Path:
     pools = {
-        "canary": (pool("workers", 2, 1, 0),),
-        "staging": (pool("workers", 3, 1, 1),),
-        "prod-a": (pool("workers", 4, 2, 1), pool("system", 2, 1, 0)),
-        "prod-b": (pool("workers", 4, 2, 1), pool("system", 2, 1, 0)),
+        "canary": (pool("workers", 2, 1, 0, md=md),),
+        "staging": (pool("workers", 3, 1, 1, md=md),),
+        "prod-a": (pool("workers", 4, 2, 1, md=md), pool("system", 2, 1, 0, md=md)),
+        "prod-b": (pool("workers", 4, 2, 1, md=md), pool("system", 2, 1, 0, md=md)),
     }
     clusters = [
         synthetic.ClusterSpec(name, name.partition("-")[0], p, paused=name in paused)
@@ -117,9 +125,10 @@ def rollout(tmp_path: Path) -> Iterator[Callable[..., Rollout]]:
         faults: str = "",
         world: dict[str, Any] | None = None,
         seed: int = 7,
+        md: bool = False,
         capi_version: str = "v1beta2",
     ) -> Rollout:
-        path = write_fleet(tmp_path / "fleet", paused=paused, max_failed=max_failed)
+        path = write_fleet(tmp_path / "fleet", paused=paused, max_failed=max_failed, md=md)
         fleet = load(path).with_revision("rev-1")
         audit = tmp_path / "audit.jsonl"
         sim = Simulator(

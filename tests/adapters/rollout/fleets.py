@@ -46,6 +46,8 @@ class PoolSpec:
     node_startup_timeout: str = "10m"
     soak: str = "10s"
     image: str = "os-2"
+    md: bool = False  # rolled through a MachineDeployment named like the pool
+    topology: str = ""  # rolled as this worker of the Cluster's ClusterClass topology
 
     def spec(self) -> synthetic.PoolSpec:
         update = {
@@ -57,7 +59,18 @@ class PoolSpec:
             "nodeStartupTimeout": self.node_startup_timeout,
         }
         return synthetic.PoolSpec(
-            self.name, self.replicas, image=self.image, zones=("z-a", "z-b"), update=update
+            self.name,
+            self.replicas,
+            image=self.image,
+            zones=("z-a", "z-b"),
+            update=update,
+            machine_deployment=(
+                {"topology": self.topology}
+                if self.topology
+                else {"name": self.name}
+                if self.md
+                else None
+            ),
         )
 
 
@@ -113,6 +126,7 @@ class Sims:
         seed: int = 7,
         faults: str = "",
         revision: str = "rev-1",
+        capi_version: str = "v1beta2",
     ) -> Rollout:
         fleet = load(root).with_revision(revision)
         audit = self.tmp_path / "audit.jsonl"
@@ -125,6 +139,7 @@ class Sims:
             faults=faults,
             kubeconfig_out=self.tmp_path / "kubeconfig",
             world_options=world or {},
+            capi_version=capi_version,
         )
         sim.start()
         self.started.append(sim)

@@ -11,6 +11,7 @@ import sys
 from gitops import drift
 from gitops.kube.client import connect
 from gitops.kube.observe import Observer
+from gitops.sim.api.resources import RESOURCES
 from tests.adapters.rollout.conftest import POLICY_SCALE, Rollout
 
 
@@ -43,3 +44,17 @@ def assert_converged(r: Rollout) -> None:
     assert [
         f for f in findings if f.kind in ("Outdated", "ImageMismatch", "CapacityMismatch")
     ] == []
+
+
+def work_remains(r: Rollout) -> bool:
+    """Whether a machine of the fleet before the rollout is still there and not being deleted.
+
+    Read after a kill, from the simulator's store: with no controller alive nothing deletes a
+    machine, so such a machine was still to be retired when the kill landed.
+    """
+    machines, _ = r.sim.store.list("", RESOURCES["machines.cluster.x-k8s.io"])
+    return any(
+        (m["spec"]["clusterName"], m["metadata"]["name"]) in r.snap.machine_pool
+        and not m["metadata"].get("deletionTimestamp")
+        for m in machines
+    )

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops.sim.api.resources import RESOURCES
 from gitops.sim.world.base import Latencies
 from tests.adapters.rollout.conftest import SIM_SCALE, Rollout
 from tests.adapters.rollout.fleets import ClusterSpec, PoolSpec, Sims, write_fleet
 from tests.adapters.rollout.invariants import check, load_events
-from tests.stories.rollout.helpers import apply_argv, assert_converged
+from tests.stories.rollout.helpers import apply_argv, assert_converged, work_remains
 
 # At SIM_SCALE: provisioning 2.5 s and boot 1.5 s, so a batch's replacements are Ready 4 s after
 # they are created at the earliest.
@@ -73,20 +72,6 @@ def sims(tmp_path: Path) -> Iterator[Sims]:
     started.stop()
 
 
-def _work_remains(r: Rollout) -> bool:
-    """Whether a machine of the fleet before the rollout is still there and not being deleted.
-
-    Read after a kill, from the simulator's store: with no controller alive nothing deletes a
-    machine, so such a machine was still to be retired when the kill landed.
-    """
-    machines, _ = r.sim.store.list("", RESOURCES["machines.cluster.x-k8s.io"])
-    return any(
-        (m["spec"]["clusterName"], m["metadata"]["name"]) in r.snap.machine_pool
-        and not m["metadata"].get("deletionTimestamp")
-        for m in machines
-    )
-
-
 def _crash_loop(r: Rollout, pauses: list[float]) -> int:
     """Start ``gitops apply``, kill it after each pause; the kills that landed on work left."""
     kills = 0
@@ -101,7 +86,7 @@ def _crash_loop(r: Rollout, pauses: list[float]) -> int:
             break  # it ended on its own (converged, or failed: the final run says which)
         proc.kill()
         proc.wait()
-        if not _work_remains(r):
+        if not work_remains(r):
             break  # the rollout was done: this kill tested nothing
         kills += 1
     final = subprocess.run(
@@ -124,7 +109,7 @@ def _schedule(seed: int, kills: int) -> list[float]:
 @pytest.mark.slow
 def test_sigkill_at_random_instants_breaks_nothing(sims: Sims, tmp_path: Path) -> None:
     r = sims.start(_fleet(tmp_path / "fleet"), seed=11, world={"latencies": LATENCIES})
-    assert _work_remains(r)
+    assert work_remains(r)
     kills = _crash_loop(r, _schedule(20261127, 12))
     assert kills >= 12
     assert check(r.audit, r.snap, r.fleet) == []

@@ -23,7 +23,14 @@ from gitops.fleet.wellknown import (
     REPLACES_ANNOTATION,
     ZONE_LABEL,
 )
-from gitops.inventory import ClusterInventory, Inventory, Machine, Node, NodeTaint
+from gitops.inventory import (
+    ClusterInventory,
+    Inventory,
+    Machine,
+    MachineDeployment,
+    Node,
+    NodeTaint,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "fleet-repo-example"
@@ -296,8 +303,37 @@ def declared(
                         created=made.created,
                     )
                 )
-        clusters.append(ClusterInventory.build(doc.name, nodes, machines))
+        clusters.append(
+            ClusterInventory.build(doc.name, nodes, machines, deployments=deployments(doc))
+        )
     return Inventory(tuple(clusters))
+
+
+def deployments(doc: ClusterDocument) -> tuple[MachineDeployment, ...]:
+    """The MachineDeployments of the cluster's MachineDeployment-mode pools, as Cluster API
+    left them after their last rollout (before gitops ever rolled them)."""
+    out = []
+    for p in doc.spec.node_pools:
+        ref = p.machine_deployment
+        if ref is None:
+            continue
+        out.append(
+            MachineDeployment(
+                name=ref.name or f"{doc.name}-{ref.topology}",
+                namespace=doc.namespace,
+                template=p.name,
+                replicas=p.replicas,
+                max_surge=str(p.update.max_surge),
+                max_unavailable=str(p.update.max_unavailable),
+                generation=1,
+                observed_generation=1,
+                status_replicas=p.replicas,
+                up_to_date=p.replicas,
+                available=p.replicas,
+                topology_worker=ref.topology or "",
+            )
+        )
+    return tuple(out)
 
 
 def cordoned_by_us(n: Node, phase: str = "") -> dict[str, Any]:

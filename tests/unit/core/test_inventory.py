@@ -122,7 +122,11 @@ def test_digest_ignores_input_order_and_sees_every_change() -> None:
     shuffled = Inventory(
         tuple(
             ClusterInventory(
-                name=c.name, nodes=c.nodes[::-1], machines=c.machines[::-1], pdbs=c.pdbs
+                name=c.name,
+                nodes=c.nodes[::-1],
+                machines=c.machines[::-1],
+                pdbs=c.pdbs,
+                deployments=c.deployments[::-1],
             )
             for c in inv.clusters[::-1]
         )
@@ -139,6 +143,10 @@ def test_digest_ignores_input_order_and_sees_every_change() -> None:
         )
     )
     assert changed.digest() != inv.digest()
+    with_md = next(c for c in inv.clusters if c.deployments)
+    rolled = replace(with_md.deployments[0], template="another")
+    moved = replace(with_md, deployments=(rolled, *with_md.deployments[1:]))
+    assert moved.digest() != with_md.digest()  # a deployment's change is seen too
     relabelled = replace(first.nodes[0], labels={**first.nodes[0].labels, "x": "y"})
     assert relabelled.content != first.nodes[0].content
     assert len(inv.digest()) == 64

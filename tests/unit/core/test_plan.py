@@ -20,6 +20,7 @@ from gitops.plan import (
     Plan,
     PoolProgress,
     RetireNode,
+    RollMachineDeployment,
     RolloutState,
     ScaleDown,
     ScaleUp,
@@ -103,7 +104,13 @@ def test_example_fleet_rolls_a_new_image_canary_first() -> None:
     ]
     # Only the canary acts; everything else is shown, projected.
     assert {c for _, c, _ in steps(plan, only_ready=True)} == {"canary-eu-1"}
-    assert len([a for a in plan.actions() if isinstance(a, CreateReplacement)]) == 122
+    # prod-us-1's system (3 nodes) and gpu-a100 (8) pools are MachineDeployments: one roll each
+    assert len([a for a in plan.actions() if isinstance(a, CreateReplacement)]) == 122 - 3 - 8
+    rolls = [a for a in plan.actions() if isinstance(a, RollMachineDeployment)]
+    assert [(a.cluster, a.pool, a.topology) for a in rolls] == [
+        ("prod-us-1", "system", False),
+        ("prod-us-1", "gpu-a100", True),
+    ]
     golden.check("example-rollout.txt", text.render(plan, findings=False))
 
 

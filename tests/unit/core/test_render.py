@@ -16,7 +16,9 @@ from gitops.plan import (
     ACTION_KINDS,
     AbandonMachine,
     CreateReplacement,
+    PauseMachineDeployment,
     RetireNode,
+    RollMachineDeployment,
     RolloutState,
     ScaleDown,
     ScaleUp,
@@ -149,7 +151,18 @@ def test_every_action_kind_validates() -> None:
         ScaleDown(node="", machine="m", **common),
         AbandonMachine(machine="m", counted=True, **common),
         Uncordon(node="n", **common),
+        RollMachineDeployment(
+            deployment="workers",
+            template="workers-0123456789",
+            image="i",
+            replicas=3,
+            max_surge="1",
+            max_unavailable="25%",
+            **common,
+        ),
+        PauseMachineDeployment(deployment="workers", **common),
         Wait(on="soak", what="p", until=f.T0, **common),
+        Wait(on="rollout", what="workers", **common),
         Wait(on="human", what="n", **common),
     ]
     assert {a.kind for a in actions} == set(ACTION_KINDS)
