@@ -11,13 +11,9 @@ the upstream CRDs of the version they are written in (read in place from ../shar
 from __future__ import annotations
 
 import copy
-import functools
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 
 from gitops.fleet.wellknown import (
     IMAGE_ANNOTATION,
@@ -40,10 +36,10 @@ from gitops.plan import (
 )
 from gitops.plan.mdplan import DEFAULT_IMAGE_FIELD, template_name
 from gitops.providers.machinedeployments import deployment_patch, topology_patch
+from tests.sim.crds import assert_valid_crd
 from tests.unit.core import factories as f
 
 Obj = dict[str, Any]
-CRDS = Path(__file__).resolve().parents[3].parent / "shared" / "crds"
 
 
 def md_fleet(**pool: Any):  # type: ignore[no-untyped-def]
@@ -215,36 +211,6 @@ def test_a_topology_worker_counts_failures_by_the_image_label_it_gave_its_machin
 # -- the writes, against the upstream CRDs ------------------------------------------------------
 
 
-def _json_schema(node: Any) -> Any:
-    """A Kubernetes structural schema as a JSON Schema: int-or-string and nullable spelled out."""
-    if isinstance(node, list):
-        return [_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {
-        k: ({p: _json_schema(s) for p, s in v.items()} if k == "properties" else _json_schema(v))
-        for k, v in node.items()
-        if not k.startswith("x-kubernetes-") and k not in ("description", "nullable", "format")
-    }
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if out.get("type") == "object" and "properties" in out:
-        out.setdefault("additionalProperties", False)  # a real server prunes what it does not know
-    return out
-
-
-@functools.cache
-def _schema(kind: str, version: str) -> Obj:
-    path = CRDS / f"cluster.x-k8s.io_{kind}.yaml"
-    assert path.exists(), f"the upstream CRD must be at {path} (read in place)"
-    crd = yaml.safe_load(path.read_text())
-    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
-    schema = _json_schema(served["schema"]["openAPIV3Schema"])
-    schema["properties"]["metadata"] = {"type": "object"}
-    return schema  # type: ignore[no-any-return]
-
-
 def _merge(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch, as the API server applies one."""
     if not isinstance(patch, dict):
@@ -303,7 +269,7 @@ def test_the_roll_patch_gives_a_deployment_valid_in_the_version_written(version:
     )
     assert patch["metadata"]["resourceVersion"] == "7"  # the precondition against a second swap
     patched = _merge(md, patch)
-    jsonschema.validate(patched, _schema("machinedeployments", version))
+    assert_valid_crd(patched)
     seen = translate.machine_deployment(patched)
     assert (seen.template, seen.replicas, seen.max_surge, seen.max_unavailable) == (
         "t-0123456789",
@@ -358,7 +324,7 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
     )
     assert patch is not None
     patched = _merge(cluster, patch)
-    jsonschema.validate(patched, _schema("clusters", "v1beta2"))
+    assert_valid_crd(patched)
     workers = patched["spec"]["topology"]["workers"]["machineDeployments"]
     assert [w["name"] for w in workers] == ["md-0", "md-1"]
     assert workers[0]["variables"]["overrides"] == [{"name": "image", "value": "registry/img:v2"}]
