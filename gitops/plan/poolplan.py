@@ -74,6 +74,49 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
     if first.actions or first.after:
         batches.append(Batch(index=1, actions=first.steps()))
     reason = project(rest, batches) if mode != "inflight" else _not_started(work, rest.deficit)
+    return _pool_plan(
+        ctx,
+        work,
+        batches,
+        reason,
+        cluster_status,
+        machines=observed_machines,
+        available=observed_available,
+    )
+
+
+def _md_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
+    """A MachineDeployment-mode pool: batch 1 now, the roll as a projected batch when it may
+    not start yet (``mdplan``)."""
+    first, later, reason = mdplan.plan_md_pool(ctx, work, mode, cluster_status)
+    batches: list[Batch] = []
+    if first:
+        batches.append(Batch(index=1, actions=tuple(first)))
+    if later:
+        batches.append(Batch(index=len(batches) + 1, actions=tuple(later), projected=True))
+    return _pool_plan(
+        ctx,
+        work,
+        batches,
+        reason,
+        cluster_status,
+        machines=len(work.members),
+        available=sum(1 for m in work.members if m.available),
+    )
+
+
+def _pool_plan(
+    ctx: Context,
+    work: PoolWork,
+    batches: list[Batch],
+    reason: str,
+    cluster_status: ClusterStatus,
+    *,
+    machines: int,
+    available: int,
+) -> PoolPlan:
+    """The pool's plan as either mode lays it out, with its nodes' fingerprints."""
+    pool = work.pool
     prints = pool_fingerprints(work.cluster, pool.name, work.members, ctx.fact_keys)
     return PoolPlan(
         name=pool.name,
@@ -81,8 +124,8 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
         replicas=pool.replicas,
         max_surge=pool.surge,
         max_unavailable=pool.unavailable,
-        machines=observed_machines,
-        available=observed_available,
+        machines=machines,
+        available=available,
         outdated=work.outdated,
         drifted=len(work.drifted),
         status=pool_status(batches, reason, cluster_status),
@@ -90,32 +133,6 @@ def plan_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterS
         batches=tuple(batches),
         fingerprints=prints.distinct,
         odd_nodes=tuple(o.node for o in prints.odd),
-    )
-
-
-def _md_pool(ctx: Context, work: PoolWork, mode: Mode, cluster_status: ClusterStatus) -> PoolPlan:
-    """A MachineDeployment-mode pool: batch 1 now, the roll as a projected batch when it may
-    not start yet (``mdplan``)."""
-    pool = work.pool
-    first, later, reason = mdplan.plan_md_pool(ctx, work, mode, cluster_status)
-    batches: list[Batch] = []
-    if first:
-        batches.append(Batch(index=1, actions=tuple(first)))
-    if later:
-        batches.append(Batch(index=len(batches) + 1, actions=tuple(later), projected=True))
-    return PoolPlan(
-        name=pool.name,
-        image=pool.image,
-        replicas=pool.replicas,
-        max_surge=pool.surge,
-        max_unavailable=pool.unavailable,
-        machines=len(work.members),
-        available=sum(1 for m in work.members if m.available),
-        outdated=work.outdated,
-        drifted=len(work.drifted),
-        status=pool_status(batches, reason, cluster_status),
-        reason=reason,
-        batches=tuple(batches),
     )
 
 

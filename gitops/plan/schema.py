@@ -6,10 +6,10 @@ tests validate every rendered plan against them, so the two cannot drift apart u
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from gitops.drift import KINDS
-from gitops.plan.model import ACTION_KINDS, SCHEMA_VERSION
+from gitops.plan.model import ACTION_KINDS, SCHEMA_VERSION, WaitOn
 
 FINDINGS_SCHEMA_VERSION = "gitops.drift/v1"
 
@@ -112,21 +112,7 @@ ACTION: dict[str, Any] = {
         _action(
             "Wait",
             {
-                "on": {
-                    "enum": [
-                        "node-ready",
-                        "soak",
-                        "availability",
-                        "surge",
-                        "deletion",
-                        "human",
-                        "window",
-                        "freeze",
-                        "rate",
-                        "gpu-driver-upgrade",
-                        "rollout",
-                    ]
-                },
+                "on": {"enum": list(get_args(WaitOn))},
                 "what": _STR,
                 "until": _TIME,
             },
