@@ -398,6 +398,7 @@ class MachineDeployment:
     up_to_date: int = 0
     available: int = 0
     topology_worker: str = ""  # the topology.cluster.x-k8s.io/deployment-name label
+    min_ready_seconds: int = 0  # how long a new Machine's node is Ready before it counts
     annotations: Mapping[str, str] = EMPTY
     content: str = field(default="", init=False, repr=False, compare=False, hash=False)
 
@@ -420,6 +421,7 @@ class MachineDeployment:
             self.up_to_date,
             self.available,
             self.topology_worker,
+            self.min_ready_seconds,
             _plain(self.annotations),
         )
 

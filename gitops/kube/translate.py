@@ -144,7 +144,8 @@ def machine_deployment(obj: Obj) -> MachineDeployment:
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
     strategy = (spec.get("rollout") or {}).get("strategy") or spec.get("strategy") or {}
     rolling = strategy.get("rollingUpdate") or {}
-    infra = ((spec.get("template") or {}).get("spec") or {}).get("infrastructureRef") or {}
+    template_spec = (spec.get("template") or {}).get("spec") or {}
+    infra = template_spec.get("infrastructureRef") or {}
     v1beta1 = str(obj.get("apiVersion", "")).endswith("/v1beta1")
     counters = (status.get("v1beta2") or {}) if v1beta1 else status
     up_to_date = counters.get("upToDateReplicas")
@@ -167,6 +168,10 @@ def machine_deployment(obj: Obj) -> MachineDeployment:
         up_to_date=int(up_to_date or 0),
         available=int(available or 0),
         topology_worker=str((meta.get("labels") or {}).get(TOPOLOGY_WORKER_LABEL, "")),
+        # v1beta2 under the template's spec, v1beta1 at the top of spec
+        min_ready_seconds=int(
+            template_spec.get("minReadySeconds") or spec.get("minReadySeconds") or 0
+        ),
         annotations=meta.get("annotations") or {},
     )
 

@@ -90,6 +90,8 @@ def roll_text(action: RollMachineDeployment) -> str:
         f"replicas {action.replicas}, maxSurge {action.max_surge}, "
         f"maxUnavailable {action.max_unavailable}"
     )
+    if action.min_ready_seconds:
+        budgets += f", minReadySeconds {action.min_ready_seconds} (soak)"
     if action.topology:
         return f"roll topology worker {action.deployment} to image {action.image} ({budgets})"
     back = "back " if action.rollback else ""

@@ -183,6 +183,7 @@ def action_to_dict(action: AnyAction) -> dict[str, Any]:
             replicas=action.replicas,
             maxSurge=action.max_surge,
             maxUnavailable=action.max_unavailable,
+            minReadySeconds=action.min_ready_seconds,
             rollback=action.rollback,
         )
     elif isinstance(action, PauseMachineDeployment):

@@ -4,8 +4,9 @@ Part of the pure core (gitops.plan), called by ``poolplan`` instead of the node-
 rules for a pool that names a ``machineDeployment``. Cluster API replaces the machines (its
 MachineSets honour the pool's maxSurge and maxUnavailable, one Machine at a time); what stays
 gitops' own is decided here and upstream of here exactly as for standalone pools: the wave
-gate, ``maxClustersInParallel``, the wave soak (from the Ready time of the nodes the new
-template made), the failure budget (a Machine of the new template whose node is not Ready
+gate, ``maxClustersInParallel``, the pool soak (written as the deployment's
+``minReadySeconds``, so Cluster API soaks each new machine before it goes on), the wave soak
+(from the Ready time of the nodes the new template made), the failure budget (a Machine of the new template whose node is not Ready
 ``nodeStartupTimeout`` after its creation is abandoned and counted, ``inflight._abandon``) and
 halts (a stopped or paused cluster pauses a deployment that is still rolling).
 
@@ -67,9 +68,24 @@ def _due(ctx: Context, work: PoolWork, md: MachineDeployment) -> str:
             f"the deployment rolls with maxSurge {md.max_surge or 'default'}, maxUnavailable "
             f"{md.max_unavailable or 'default'}; the pool declares {surge}, {unavailable}"
         )
+    if md.min_ready_seconds != min_ready_seconds(pool.update.soak):
+        return (
+            f"the deployment counts a new machine after minReadySeconds "
+            f"{md.min_ready_seconds}; the pool soaks {min_ready_seconds(pool.update.soak)}s"
+        )
     if md.paused:
         return "the deployment is paused (by a halt or a paused cluster) and may go on"
     return ""
+
+
+def min_ready_seconds(soak: float) -> int:
+    """The pool's soak as Cluster API's minReadySeconds (whole seconds, rounded down).
+
+    Cluster API counts a new Machine available only once its node has been Ready that long, so
+    the next machines of its rolling update start, and old ones go, only after each new one
+    soaked: the pool soak of the standalone mode, played by Cluster API.
+    """
+    return int(soak)
 
 
 def roll(ctx: Context, work: PoolWork, md: MachineDeployment, why: str, ready: bool) -> AnyAction:
@@ -104,6 +120,7 @@ def roll(ctx: Context, work: PoolWork, md: MachineDeployment, why: str, ready: b
         replicas=pool.replicas,
         max_surge=_strategy(pool.update.max_surge),
         max_unavailable=_strategy(pool.update.max_unavailable),
+        min_ready_seconds=min_ready_seconds(pool.update.soak),
         rollback=rollback and md.image != pool.image,
         reason=f"roll: {why}",
         budget=(

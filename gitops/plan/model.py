@@ -189,6 +189,7 @@ class RollMachineDeployment(Action):
     replicas: int
     max_surge: str
     max_unavailable: str
+    min_ready_seconds: int = 0  # the pool's soak, as Cluster API's minReadySeconds
     rollback: bool = False  # pointing back at the template it used before
 
     @property

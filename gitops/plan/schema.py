@@ -105,6 +105,7 @@ ACTION: dict[str, Any] = {
                 "replicas": _INT,
                 "maxSurge": _STR,
                 "maxUnavailable": _STR,
+                "minReadySeconds": _INT,
                 "rollback": _BOOL,
             },
         ),

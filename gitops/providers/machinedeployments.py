@@ -77,6 +77,7 @@ def deployment_patch(
     replicas: int,
     max_surge: str,
     max_unavailable: str,
+    min_ready_seconds: int = 0,
 ) -> dict[str, Any]:
     """The merge patch rolling ``md`` (as read, in ``version``) to ``template``.
 
@@ -109,8 +110,10 @@ def deployment_patch(
     strategy = _strategy(max_surge, max_unavailable)
     if version == "v1beta1":
         body["spec"]["strategy"] = strategy
+        body["spec"]["minReadySeconds"] = min_ready_seconds
     else:
         body["spec"]["rollout"] = {"strategy": strategy}
+        body["spec"]["template"]["spec"]["minReadySeconds"] = min_ready_seconds
     return body
 
 
@@ -125,6 +128,7 @@ def topology_patch(
     replicas: int,
     max_surge: str,
     max_unavailable: str,
+    min_ready_seconds: int = 0,
 ) -> dict[str, Any] | None:
     """The merge patch of ``cluster``'s topology worker ``worker`` (None: nothing to change).
 
@@ -146,6 +150,7 @@ def topology_patch(
     overrides = [o for o in variables.get("overrides") or [] if o.get("name") != variable]
     variables["overrides"] = [*overrides, {"name": variable, "value": source}]
     entry["replicas"] = replicas
+    entry["minReadySeconds"] = min_ready_seconds  # the pool's soak, per new machine
     # The worker's metadata labels reach the Machines its deployment makes: the image as a
     # label tells the planner which Machines are the new template's (failure budget, soak).
     entry.setdefault("metadata", {}).setdefault("labels", {})[IMAGE_ANNOTATION] = image
@@ -209,6 +214,7 @@ class MachineDeploymentProvider:
         replicas: int,
         max_surge: str,
         max_unavailable: str,
+        min_ready_seconds: int = 0,
     ) -> bool:
         """Point the pool's MachineDeployment at ``template``; True when this call swapped it."""
         ref = pool.machine_deployment
@@ -230,6 +236,7 @@ class MachineDeploymentProvider:
             replicas=replicas,
             max_surge=max_surge,
             max_unavailable=max_unavailable,
+            min_ready_seconds=min_ready_seconds,
         )
         self._patch("machinedeployments", namespace, ref.name, body)
         return swap
@@ -313,6 +320,7 @@ class MachineDeploymentProvider:
         replicas: int,
         max_surge: str,
         max_unavailable: str,
+        min_ready_seconds: int = 0,
     ) -> bool:
         """Write the pool's topology worker entry; True when it changed anything."""
         ref = pool.machine_deployment
@@ -328,6 +336,7 @@ class MachineDeploymentProvider:
             replicas=replicas,
             max_surge=max_surge,
             max_unavailable=max_unavailable,
+            min_ready_seconds=min_ready_seconds,
         )
         if body is None:
             return False

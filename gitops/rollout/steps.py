@@ -238,6 +238,7 @@ def roll_deployment(
             replicas=action.replicas,
             max_surge=action.max_surge,
             max_unavailable=action.max_unavailable,
+            min_ready_seconds=action.min_ready_seconds,
         )
         what = f"topology worker {action.deployment} to {action.image}"
     else:
@@ -251,6 +252,7 @@ def roll_deployment(
             replicas=action.replicas,
             max_surge=action.max_surge,
             max_unavailable=action.max_unavailable,
+            min_ready_seconds=action.min_ready_seconds,
         )
         what = f"MachineDeployment {action.deployment} to template {action.template}"
     verb = "rolled" if changed else "kept"

@@ -351,6 +351,7 @@ def test_a_topology_override_rotates_the_template_and_rolls_the_managed_deployme
         worker["variables"]["overrides"] = [{"name": "image", "value": "registry/img:v2"}]
         worker["replicas"] = 3
         worker["rollout"]["strategy"]["rollingUpdate"] = {"maxSurge": 2, "maxUnavailable": 0}
+        worker["minReadySeconds"] = 5
         return o
 
     store.mutate("", CLUSTERS, NS, NS, override)
@@ -363,6 +364,7 @@ def test_a_topology_override_rotates_the_template_and_rolls_the_managed_deployme
     )
     assert md["spec"]["replicas"] == 3
     assert md["spec"]["rollout"]["strategy"]["rollingUpdate"]["maxSurge"] == 2
+    assert md["spec"]["template"]["spec"]["minReadySeconds"] == 5
     most, _, _ = roll(store, clock, name)
     assert most <= 3 + 2
     assert {image_of(store, m) for m in machines_of(store, name)} == {"registry/img:v2"}

@@ -13,7 +13,8 @@ replicas. Per worker of a Cluster with ``spec.topology``:
 * when the result differs from the template the managed MachineDeployment references, the
   result is created under a new, content-hashed name (upstream rotates templates the same way)
   and the deployment is pointed at it;
-* the worker's ``replicas``, ``rollout.strategy`` and ``metadata.labels`` go to the deployment,
+* the worker's ``replicas``, ``rollout.strategy``, ``minReadySeconds`` and ``metadata.labels``
+  go to the deployment,
   created (labelled ``topology.cluster.x-k8s.io/owned`` and ``.../deployment-name``, owned by
   the Cluster) when missing.
 
@@ -213,6 +214,8 @@ class TopologyController(PhysicsBase):
         strategy = (worker.get("rollout") or {}).get("strategy")
         if strategy:
             spec["rollout"] = {"strategy": copy.deepcopy(strategy)}
+        if "minReadySeconds" in worker:
+            spec["template"]["spec"]["minReadySeconds"] = int(worker["minReadySeconds"])
         md = {
             "apiVersion": capi.API_VERSION,
             "kind": "MachineDeployment",
@@ -235,6 +238,8 @@ class TopologyController(PhysicsBase):
             strategy = (worker.get("rollout") or {}).get("strategy")
             if strategy:
                 spec.setdefault("rollout", {})["strategy"] = copy.deepcopy(strategy)
+            if "minReadySeconds" in worker:
+                spec["template"]["spec"]["minReadySeconds"] = int(worker["minReadySeconds"])
             labels = (worker.get("metadata") or {}).get("labels") or {}
             if labels:
                 spec["template"].setdefault("metadata", {}).setdefault("labels", {}).update(labels)

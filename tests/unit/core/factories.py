@@ -331,6 +331,7 @@ def deployments(doc: ClusterDocument) -> tuple[MachineDeployment, ...]:
                 up_to_date=p.replicas,
                 available=p.replicas,
                 topology_worker=ref.topology or "",
+                min_ready_seconds=int(p.update.soak),  # rolled by gitops: the pool's soak
             )
         )
     return tuple(out)

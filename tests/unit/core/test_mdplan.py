@@ -91,6 +91,26 @@ def test_an_outdated_pool_is_one_roll_of_its_deployment_never_a_machine() -> Non
     assert not any(isinstance(a, CreateReplacement) for a in steps)
 
 
+def test_the_pool_soak_is_the_deployments_min_ready_seconds() -> None:
+    """Cluster API counts a new machine only after minReadySeconds: the pool's soak, per batch."""
+    fleet = md_fleet(soak="5m")
+    plan = make(fleet, observed(fleet, "img-1", deployment()), RolloutState(), f.T0)
+    (roll,) = list(plan.actions())
+    assert isinstance(roll, RollMachineDeployment) and roll.min_ready_seconds == 300
+    assert "minReadySeconds 300 (soak)" in text.render(plan)
+    # Rolled, but without the soak: the deployment is rolled again to get it.
+    unsoaked = make(
+        fleet,
+        observed(fleet, "img-2", deployment(annotations={IMAGE_ANNOTATION: "img-2"})),
+        RolloutState(),
+        f.T0,
+    )
+    (again,) = list(unsoaked.actions())
+    assert isinstance(again, RollMachineDeployment) and "minReadySeconds 0" in again.reason
+    soaked = deployment(annotations={IMAGE_ANNOTATION: "img-2"}, min_ready_seconds=300)
+    assert not list(make(fleet, observed(fleet, "img-2", soaked), RolloutState(), f.T0).actions())
+
+
 def test_a_rolling_deployment_is_waited_for_by_the_v1beta2_rule() -> None:
     fleet = md_fleet()
     rolling = deployment(
@@ -266,6 +286,7 @@ def test_the_roll_patch_gives_a_deployment_valid_in_the_version_written(version:
         replicas=4,
         max_surge="25%",
         max_unavailable="0",
+        min_ready_seconds=300,
     )
     assert patch["metadata"]["resourceVersion"] == "7"  # the precondition against a second swap
     patched = _merge(md, patch)
@@ -279,6 +300,7 @@ def test_the_roll_patch_gives_a_deployment_valid_in_the_version_written(version:
     )
     assert seen.annotations[PREVIOUS_TEMPLATE_ANNOTATION] == "t"
     assert seen.image == "img-2" and not seen.paused
+    assert seen.min_ready_seconds == 300  # the pool's soak, where this version keeps it
     # Applied again (after a crash, on the deployment as it now is), nothing is swapped twice.
     again = deployment_patch(
         version,
@@ -321,6 +343,7 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
         replicas=3,
         max_surge="1",
         max_unavailable="0",
+        min_ready_seconds=600,
     )
     assert patch is not None
     patched = _merge(cluster, patch)
@@ -333,6 +356,7 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
         "maxUnavailable": 0,
     }
     assert workers[0]["metadata"]["labels"] == {IMAGE_ANNOTATION: "img-2"}
+    assert workers[0]["minReadySeconds"] == 600
     assert workers[1] == {"class": "other", "name": "md-1", "replicas": 1}
     same = topology_patch(
         "v1beta2",
@@ -344,5 +368,6 @@ def test_the_topology_patch_gives_a_valid_cluster_and_is_idempotent() -> None:
         replicas=3,
         max_surge="1",
         max_unavailable="0",
+        min_ready_seconds=600,
     )
     assert same is None
