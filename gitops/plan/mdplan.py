@@ -68,11 +68,6 @@ def _due(ctx: Context, work: PoolWork, md: MachineDeployment) -> str:
             f"the deployment rolls with maxSurge {md.max_surge or 'default'}, maxUnavailable "
             f"{md.max_unavailable or 'default'}; the pool declares {surge}, {unavailable}"
         )
-    if md.min_ready_seconds != min_ready_seconds(pool.update.soak):
-        return (
-            f"the deployment counts a new machine after minReadySeconds "
-            f"{md.min_ready_seconds}; the pool soaks {min_ready_seconds(pool.update.soak)}s"
-        )
     if md.paused:
         return "the deployment is paused (by a halt or a paused cluster) and may go on"
     return ""
@@ -83,7 +78,9 @@ def min_ready_seconds(soak: float) -> int:
 
     Cluster API counts a new Machine available only once its node has been Ready that long, so
     the next machines of its rolling update start, and old ones go, only after each new one
-    soaked: the pool soak of the standalone mode, played by Cluster API.
+    soaked: the pool soak of the standalone mode, played by Cluster API. Every roll writes
+    it; a soak changed alone reaches the deployment with its next roll (a deployment gitops
+    never rolled keeps the value it has, so a first run is not a roll of every deployment).
     """
     return int(soak)
 
