@@ -98,6 +98,20 @@ from gitops.cli.forge_options import forge_flags, forge_options
 @click.option(
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
+@click.option(
+    "--sharding/--no-sharding",
+    default=False,
+    show_default=True,
+    help="Spread the workload clusters over every replica (owner Leases, fenced writes); "
+    "the holder of the Lease gitops-controller coordinates besides. Without it, only that "
+    "holder acts.",
+)
+@click.option(
+    "--replica-id",
+    default="",
+    help="This replica's name in the Leases and in its user agent (default: $POD_NAME, "
+    "else <hostname>-<pid>).",
+)
 @forge_options(controller=True)
 def run(
     repo: str,
@@ -120,11 +134,14 @@ def run(
     request_timeout: float,
     time_scale: float,
     log_format: str,
+    sharding: bool,
+    replica_id: str,
     **forge: Any,
 ) -> None:
     """Run the controller: pull the fleet repository, reconcile, write status to git.
 
-    Only the replica holding the Lease gitops-controller acts. The namespaces of the Lease and
+    Only the replica holding the Lease gitops-controller acts; with --sharding every replica
+    acts on the clusters it owns and that holder coordinates. The namespaces of the Lease and
     of the rollout record are created at start when missing, as `gitops apply` does; when this
     identity may not create them, start-up fails naming them. Exit status: 0 after SIGTERM or
     SIGINT, 1 when it cannot start (bad flags, unreachable management cluster, a missing
@@ -155,6 +172,8 @@ def run(
         request_timeout=request_timeout,
         time_scale=time_scale,
         log_format=log_format,
+        sharding=sharding,
+        replica_id=replica_id,
         forge=forge_flags(forge),
         announce=lambda line: click.echo(line, err=True),
     )

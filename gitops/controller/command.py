@@ -29,9 +29,11 @@ from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import CoalescingWriter, StatusWriter
 from gitops.gitrepo.verify import TrustStore
 from gitops.kube.actions import ensure_namespace
-from gitops.kube.client import Kube, connect, pod_namespace, probe
+from gitops.kube.client import USER_AGENT, Kube, connect, pod_namespace, probe
 from gitops.kube.errors import Forbidden
+from gitops.kube.fence import ClusterFence
 from gitops.kube.lease import LeaderElector
+from gitops.kube.shards import ShardManager
 from gitops.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,32 @@ def _namespaces(
             )
 
 
+def _lease_timing(time_scale: float) -> tuple[float, float]:
+    """(lease duration, renew period) in seconds: client-go's 15 s and 2 s, shortened with a
+    small --time-scale so that demos and tests fail over quickly."""
+    factor = min(1.0, time_scale * 10)
+    return max(1.0, 15.0 * factor), max(0.2, 2.0 * factor)
+
+
+def _shards(options: RunOptions, management: Kube, identity: str, trigger: Trigger) -> ShardManager:
+    """The member Lease, owner Leases and fences of a sharded replica.
+
+    Every request it sends names the replica in its user agent (workload clusters' clients
+    copy the management cluster's), so an API server's audit log tells replicas apart.
+    """
+    management.api.user_agent = f"{USER_AGENT} replica/{identity}"
+    duration, renew = _lease_timing(options.time_scale)
+    return ShardManager(
+        management,
+        options.lease_namespace,
+        identity,
+        lease_duration=duration,
+        renew_period=renew,
+        fence=ClusterFence(management, options.state_namespace, identity),
+        on_change=lambda owned: trigger.poke(),
+    )
+
+
 def _ready(controller: Controller, electors: list[LeaderElector]) -> tuple[bool, str]:
     """/readyz: the controller's readiness, or why this replica cannot take the Lease."""
     for elector in electors:
@@ -103,6 +131,10 @@ class RunOptions:
     time_scale: float = 1.0
     log_format: str = "json"
     forge: ForgeFlags | None = None
+    # ``--sharding``: every replica acts on the clusters it owns (``gitops.kube.shards``);
+    # the holder of the Lease gitops-controller coordinates besides.
+    sharding: bool = False
+    replica_id: str = ""  # default: $POD_NAME, else <hostname>-<pid>
     announce: Callable[[str], None] = field(default=lambda line: None, compare=False)
 
 
@@ -137,6 +169,9 @@ def run(options: RunOptions) -> None:
         raise Stalled(str(err)) from err
     trust = TrustStore(o.verify_signatures, cache / "trust") if o.verify_signatures else None
     metrics = Metrics()
+    trigger = Trigger(o.branch)
+    identity = o.replica_id or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    shards = _shards(o, management, identity, trigger) if o.sharding else None
     controller = Controller(
         mirror,
         management,
@@ -147,8 +182,8 @@ def run(options: RunOptions) -> None:
         metrics=metrics,
         state_namespace=o.state_namespace,
         time_scale=o.time_scale,
+        shards=shards,
     )
-    trigger = Trigger(o.branch)
     electors: list[LeaderElector] = []  # filled below; /readyz may be asked before
     host, _, port = o.http_addr.rpartition(":")
     secret = o.webhook_secret_file.read_bytes().strip() if o.webhook_secret_file else None
@@ -164,9 +199,7 @@ def run(options: RunOptions) -> None:
     ).start()
     loop_thread: list[threading.Thread] = []
 
-    def lead() -> None:
-        metrics.leader.set(1)
-        controller.resume()
+    def start_loop() -> None:
         thread = threading.Thread(
             target=lambda: controller.run(interval=o.interval, trigger=trigger),
             name="reconcile",
@@ -175,18 +208,29 @@ def run(options: RunOptions) -> None:
         loop_thread.append(thread)
         thread.start()
 
+    def lead() -> None:
+        metrics.leader.set(1)
+        if shards is not None:  # the loop runs anyway: leading adds the coordinator's share
+            controller.coordinating = True
+            trigger.poke()
+            return
+        controller.resume()
+        start_loop()
+
     def follow() -> None:
         metrics.leader.set(0)
+        if shards is not None:
+            controller.coordinating = False
+            return
         controller.pause()
 
-    identity = f"{socket.gethostname()}-{os.getpid()}"
     elector = LeaderElector(
         management,
         o.lease_namespace,
         "gitops-controller",
         identity,
-        lease_duration=max(1.0, 15.0 * min(1.0, o.time_scale * 10)),
-        retry_period=max(0.2, 2.0 * min(1.0, o.time_scale * 10)),
+        lease_duration=_lease_timing(o.time_scale)[0],
+        retry_period=_lease_timing(o.time_scale)[1],
         on_started=lead,
         on_stopped=follow,
     )
@@ -201,6 +245,9 @@ def run(options: RunOptions) -> None:
             f"identity {identity}"
         )
         elector.start()
+        if shards is not None:
+            shards.start()
+            start_loop()
         stop.wait()
         log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
         if watcher is not None:
@@ -208,6 +255,10 @@ def run(options: RunOptions) -> None:
         controller.pause()
         for thread in loop_thread:
             thread.join(30)
+        if shards is not None:
+            if controller.executor is not None:
+                controller.executor.close()  # the steps in flight end: a safe point for all
+            shards.stop(release=True)  # every owned cluster handed over at once
         controller.stop()
         elector.stop(release=True)
         http.stop()

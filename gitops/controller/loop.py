@@ -54,14 +54,17 @@ from gitops.fleet.openings import window_states
 from gitops.gitrepo.mirror import Mirror
 from gitops.gitrepo.status import CoalescingWriter
 from gitops.gitrepo.verify import TrustStore
+from gitops.inventory import Inventory
 from gitops.kube.client import Kube
 from gitops.kube.observe import Observer
+from gitops.kube.shards import ShardManager
 from gitops.plan import Plan, Wait, next_wakeup
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.report import status
 from gitops.rollout.clock import FunctionClock
 from gitops.rollout.executor import Executor
 from gitops.rollout.result import PassResult
+from gitops.rollout.sharded import ShardedStore
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,7 @@ class Controller:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
         board: Board | None = None,
+        shards: ShardManager | None = None,
     ) -> None:
         self.mirror = mirror
         self.management = management
@@ -162,6 +166,22 @@ class Controller:
         self.observer = Observer(management)
         self.provider = ClusterAPIProvider(management)
         self.store = StateStore(management, state_namespace, time_scale=time_scale)
+        # Sharded (``--sharding``): this replica acts on the clusters ``shards`` says it owns;
+        # the holder of the Lease gitops-controller is the coordinator besides (``coordinating``).
+        self.shards = shards
+        self.coordinating = shards is None
+        self.sharded: ShardedStore | None = None
+        if shards is not None:
+            self.sharded = ShardedStore(
+                management,
+                state_namespace,
+                identity=shards.identity,
+                fence=shards.fence,
+                owned=shards.owned,
+                coordinator=lambda: self.coordinating,
+                time_scale=time_scale,
+            )
+        self._owned: frozenset[str] = frozenset()  # what the observer tracks (sharded)
         self.executor: Executor | None = None
         self.state = LoopState()
         self.board = board or Board()  # the dashboard's page, published after every pass
@@ -210,16 +230,16 @@ class Controller:
         self.state.judged = revision
         self.state.fleet = fleet
         self.state.history.append(revision)
-        self.observer.track((c.name, c.namespace) for c in fleet.clusters)
-        self._tracked = True
         self.executor = Executor(
             fleet,
             self.observer,
             self.provider,
-            self.store,
+            self.sharded or self.store,
             time_scale=self.time_scale,
             clock=FunctionClock(self.clock),
+            fence=self.shards.check if self.shards is not None else None,
         )
+        self._track(fleet, force=True)
         log.info(
             "Fleet revision %s is in force: %s",
             revision[:12],
@@ -243,16 +263,39 @@ class Controller:
             problems = "; ".join(str(p) for p in err.problems[:10])
             raise Stalled(f"revision {revision[:12]} is invalid: {problems}") from err
 
+    def _track(self, fleet: Fleet, *, force: bool = False) -> None:
+        """Watch the fleet's clusters; sharded, only those this replica owns now."""
+        if self.shards is None:
+            self.observer.track((c.name, c.namespace) for c in fleet.clusters)
+            self._tracked = True
+            return
+        executor = self.executor
+        self.shards.set_inputs(
+            {c.name: max(1, sum(p.replicas for p in c.spec.node_pools)) for c in fleet.clusters},
+            executor.idle if executor is not None else (lambda cluster: True),
+        )
+        owned = self.shards.owned()
+        if owned != self._owned or force:
+            for gone in sorted(self._owned - owned):
+                if self.sharded is not None:
+                    self.sharded.forget(gone)
+            self._owned = owned
+            self.observer.track((c.name, c.namespace) for c in fleet.clusters if c.name in owned)
+            self._tracked = True
+
     def observe(self) -> PhaseOutcome:
         """Read the watch caches; say what could not be observed."""
         if self.state.fleet is None:
             return PhaseOutcome("observe", "waiting", "no fleet revision in force")
+        if self.shards is not None:
+            self._track(self.state.fleet)
+            self._shard_metrics(self.state.fleet)
         if self._tracked:
             # Clusters were just added: give their caches a bounded while to list, rather than
             # plan the first pass with them Unknown.
             self._tracked = False
             self.observer.wait_synced(SYNC_TIMEOUT)
-        inventory = self.observer.inventory()
+        inventory = self._inventory()
         ready = cordoned = not_ready = 0
         for cluster in inventory.clusters:
             for node in cluster.nodes:
@@ -277,6 +320,16 @@ class Controller:
         return PhaseOutcome(
             "observe", "ok", f"{len(inventory.clusters)} clusters, {inventory.nodes} nodes"
         )
+
+    def _shard_metrics(self, fleet: Fleet) -> None:
+        shards = self.shards
+        assert shards is not None
+        weights = {c.name: 1 for c in fleet.clusters}
+        self.metrics.shard_owned.set(len(shards.owned()))
+        self.metrics.shard_unowned.set(len(shards.unowned(weights)))
+        self.metrics.shard_handoffs.set(shards.handoffs)
+        refused = shards.fencing_refusals + (self.sharded.fenced if self.sharded else 0)
+        self.metrics.shard_fencing_refusals.set(refused)
 
     def plan_and_act(self) -> tuple[PhaseOutcome | None, PhaseOutcome]:
         """The executor's reconcile: the plan's outcome (None when unknown) and the act's."""
@@ -343,11 +396,22 @@ class Controller:
             self._report_to_forge(plan, fleet)
 
     def _report_status(self, plan: Plan | None, fleet: Fleet | None) -> PhaseOutcome:
+        if self.sharded is not None and plan is not None and fleet is not None:
+            self._publish_statuses(plan, fleet)
+        if not self.coordinating:
+            return PhaseOutcome("report", "ok", "the coordinator writes the status")
         if self.writer is None:
             return PhaseOutcome("report", "ok", "no status branch configured")
         if plan is None or fleet is None:
             return PhaseOutcome("report", "waiting", "nothing to report before a plan exists")
-        files = status.files(fleet, self.observer.inventory(), plan, stalled=self.state.stalled)
+        reports = (
+            self.sharded.reports(fleet.revision, exclude=self._owned)
+            if self.sharded is not None
+            else None
+        )
+        files = status.files(
+            fleet, self._inventory(), plan, stalled=self.state.stalled, reports=reports
+        )
         files[CONTROLLER_FILE] = self.controller_file()
         message = f"Status of {fleet.name} at {fleet.revision[:12]}: {plan.status}"
         result = self.writer.offer(files, message, fleet_revision=fleet.revision, plan_id=plan.id)
@@ -365,11 +429,27 @@ class Controller:
             return PhaseOutcome("report", "ok", f"committed status {result.revision or ''}")
         return PhaseOutcome("report", "ok", "the status branch is current")
 
+    def _publish_statuses(self, plan: Plan, fleet: Fleet) -> None:
+        """Sharded: the status of each owned cluster, into its record for the coordinator."""
+        assert self.sharded is not None
+        inventory = self._inventory()
+        every = self.writer.interval if self.writer is not None else 0.0
+        for name in sorted(self._owned):
+            if fleet.cluster(name) is None:
+                continue
+            report = status.cluster_status(fleet, inventory, plan, name, self.state.stalled)
+            self.sharded.publish_status(
+                name, report, now=self.clock(), every=every, urgent=plan.status in _STOPPED
+            )
+
+    def _inventory(self) -> Inventory:
+        return self.observer.inventory(self._owned if self.shards is not None else None)
+
     def _report_to_forge(self, plan: Plan | None, fleet: Fleet | None) -> None:
         """The bot's pass (drift, revert and deploy statuses, PR sweep); its errors only count."""
-        if self.bot is None or plan is None or fleet is None:
+        if self.bot is None or plan is None or fleet is None or not self.coordinating:
             return
-        result = self.bot.report(fleet, plan, self.observer.inventory())
+        result = self.bot.report(fleet, plan, self._inventory())
         for _ in result.errors:
             self.metrics.errors.labels("forge").inc()
 
@@ -577,6 +657,8 @@ class Controller:
             except GitopsError as err:
                 log.warning("Final status write failed: %s", err)
         self.observer.stop()
+        if self.sharded is not None:
+            self.sharded.stop()
 
 
 _MOVING = ("active", "soaking")

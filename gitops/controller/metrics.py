@@ -62,3 +62,22 @@ class Metrics:
             registry=r,
         )
         self.leader = Gauge("gitops_leader", "1 while this replica holds the Lease.", registry=r)
+        # Sharding (``gitops run --sharding``): read from the ShardManager at every pass.
+        self.shard_owned = Gauge(
+            "gitops_shard_clusters_owned", "Workload clusters this replica owns.", registry=r
+        )
+        self.shard_unowned = Gauge(
+            "gitops_shard_clusters_unowned",
+            "Workload clusters with no live owner, as this replica sees the Leases.",
+            registry=r,
+        )
+        self.shard_handoffs = Gauge(
+            "gitops_shard_handoffs_total",
+            "Clusters this replica handed over or took over since it started.",
+            registry=r,
+        )
+        self.shard_fencing_refusals = Gauge(
+            "gitops_shard_fencing_refusals_total",
+            "Writes this replica did not make because a cluster's fence refused them.",
+            registry=r,
+        )

@@ -225,4 +225,6 @@ def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
     ):
         loader = k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig)
         loader.load_and_set(configuration)
-    return _finish(configuration, cluster)
+    kube = _finish(configuration, cluster)
+    kube.api.user_agent = management.api.user_agent  # a sharded replica names itself in it
+    return kube

@@ -16,6 +16,7 @@ from gitops.facts import NO_FACT_KEYS, Keys
 from gitops.fleet import ClusterDocument, Fleet
 from gitops.fleet.windows import Calendar, Level, cluster_levels
 from gitops.plan.rates import RateLedger
+from gitops.plan.shard import Shard
 from gitops.plan.state import RolloutState
 
 # A node's findings, keyed by (cluster, node): the finding itself when it has one (nearly
@@ -39,6 +40,10 @@ class Context:
     rates: RateLedger | None = None
     # Which labels and annotations are node facts (for the pools' fingerprints).
     fact_keys: Keys = NO_FACT_KEYS
+    # A sharded replica's view of the clusters it does not observe (None: not sharded).
+    shard: Shard | None = None
+    # Sharded: (cluster, node) of every drifted node, for the clusters' summaries.
+    drifted: frozenset[tuple[str, str]] = frozenset()
 
     def levels(self, doc: ClusterDocument) -> tuple[Level, ...]:
         """The fleet, wave and cluster levels whose windows and freezes govern ``doc``."""

@@ -102,17 +102,23 @@ def _wave(wave: WavePlan) -> dict[str, Any]:
 
 
 def _cluster(cluster: ClusterPlan) -> dict[str, Any]:
-    return {
-        "name": cluster.name,
-        "status": cluster.status,
-        "reason": cluster.reason,
-        "soakUntil": _time(cluster.soak_until),
-        "pools": [_pool(p) for p in cluster.pools],
-    } | (
-        # Only when windows or freezes hold the cluster's new work back: plans of fleets that
-        # declare none keep their exact shape.
-        {"window": cluster.window, "nextStart": _time(cluster.next_start)} if cluster.window else {}
-    )
+    return (
+        {
+            "name": cluster.name,
+            "status": cluster.status,
+            "reason": cluster.reason,
+            "soakUntil": _time(cluster.soak_until),
+            "pools": [_pool(p) for p in cluster.pools],
+        }
+        | (
+            # Only when windows or freezes hold the cluster's new work back: plans of fleets that
+            # declare none keep their exact shape.
+            {"window": cluster.window, "nextStart": _time(cluster.next_start)}
+            if cluster.window
+            else {}
+        )
+        | ({"owner": cluster.owner} if cluster.owner else {})
+    )  # sharded: planned from a summary
 
 
 def _pool(pool: PoolPlan) -> dict[str, Any]:

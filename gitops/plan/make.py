@@ -71,6 +71,7 @@ from gitops.plan.context import Context
 from gitops.plan.model import PLANNER_VERSION, Plan, PlanStatus, WavePlan
 from gitops.plan.pools import STARTUP_PHASES
 from gitops.plan.rates import RateLedger, declares_rates
+from gitops.plan.shard import Shard
 from gitops.plan.state import RolloutState
 from gitops.plan.waves import plan_wave
 
@@ -101,14 +102,16 @@ def make(
     *,
     override_drift_limit: bool = False,
     ignore_windows: bool = False,
+    shard: Shard | None = None,
 ) -> Plan:
     """The plan for this fleet, as observed, at ``now``; pure and deterministic.
 
     ``ignore_windows`` lifts maintenance windows (never freezes) for this plan: what
-    ``gitops apply --ignore-windows`` asks for, after a human confirmed it.
+    ``gitops apply --ignore-windows`` asks for, after a human confirmed it. ``shard``: a
+    sharded replica's view of the clusters it does not observe (``gitops.plan.shard``).
     """
     with collector_paused():  # time only: see gitops.gcpause
-        return _make(fleet, inventory, state, now, override_drift_limit, ignore_windows)
+        return _make(fleet, inventory, state, now, override_drift_limit, ignore_windows, shard)
 
 
 def _calendar(fleet: Fleet, now: float, ignore_windows: bool) -> tuple[Calendar, str]:
@@ -137,11 +140,19 @@ def _make(
     now: float,
     override_drift_limit: bool,
     ignore_windows: bool = False,
+    shard: Shard | None = None,
 ) -> Plan:
     findings = drift.find(fleet, inventory, now)
     drifted = drift.drifted_nodes(findings)
     observed = _observed_nodes(fleet, inventory)
-    status, reason = _stop(fleet, state, len(drifted), observed, override_drift_limit)
+    drifted_count = len(drifted)
+    if shard is not None:  # the drift limit is fleet-wide: count what the others observe
+        for doc in fleet.clusters:
+            summary = shard.summary(doc.name, fleet.revision)
+            if summary is not None and inventory.cluster(doc.name) is None:
+                observed += summary.nodes
+                drifted_count += summary.drifted
+    status, reason = _stop(fleet, state, drifted_count, observed, override_drift_limit)
     if status != "halted" and (adopted := adoption.refusal(fleet, inventory)):
         # Not overridable: acting would hand the pool's new Machines to a MachineSet.
         status, reason = "refused", adopted
@@ -155,6 +166,8 @@ def _make(
         calendar=calendar,
         rates=RateLedger.observe(fleet, inventory, now) if declares_rates(fleet) else None,
         fact_keys=Keys.of(fleet),
+        shard=shard,
+        drifted=drifted if shard is not None else frozenset(),
     )
     rollout = fleet.document.spec.rollout
     plan = Plan(
@@ -166,7 +179,7 @@ def _make(
         now=now,
         status=status,
         reason=reason,
-        drifted_nodes=len(drifted),
+        drifted_nodes=drifted_count,
         observed_nodes=observed,
         max_drifted_fraction=rollout.max_drifted_fraction,
         override_drift_limit=override_drift_limit,

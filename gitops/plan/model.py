@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from gitops.drift import Finding
+from gitops.plan.shard import ClusterSummary
 
 PLANNER_VERSION = "1"
 SCHEMA_VERSION = "gitops.plan/v1"
@@ -277,6 +278,9 @@ class ClusterPlan:
     # or when nothing waits on time) and when it can start next (None: not within the horizon).
     window: str = ""
     next_start: float | None = None
+    # Sharded (``plan.shard``): the replica that observes this cluster and planned it from
+    # its summary; "" when this plan observed it.
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,6 +292,9 @@ class WavePlan:
     soak_until: float | None = None
     max_clusters_in_parallel: int | None = None
     clusters: tuple[ClusterPlan, ...] = ()
+    # Sharded replicas only (``plan.shard``): what this replica observed of each cluster it
+    # owns in the wave, for the others to plan it from; never rendered.
+    summaries: tuple[ClusterSummary, ...] = ()
 
     @property
     def next_start(self) -> float | None:
@@ -318,6 +325,11 @@ class Plan:
     override: str = ""
 
     @property
+    def summaries(self) -> tuple[ClusterSummary, ...]:
+        """What a sharded replica publishes of the clusters it observed (``plan.shard``)."""
+        return tuple(s for wave in self.waves for s in wave.summaries)
+
+    @property
     def drifted_fraction(self) -> float:
         return self.drifted_nodes / self.observed_nodes if self.observed_nodes else 0.0
 
@@ -336,7 +348,15 @@ class Plan:
         A cluster that could not be observed has no actions (nothing is planned blind), but
         that is not convergence: its nodes may well be outdated.
         """
-        return next(self.actions(), None) is None and not self.unknown_clusters()
+        return (
+            next(self.actions(), None) is None
+            and not self.unknown_clusters()
+            and not any(
+                c.owner and c.status not in ("converged", "soaking")
+                for wave in self.waves
+                for c in wave.clusters
+            )
+        )
 
     def unknown_clusters(self) -> tuple[str, ...]:
         return tuple(c.name for wave in self.waves for c in wave.clusters if c.status == "unknown")

@@ -238,7 +238,7 @@ PLAN_SCHEMA: dict[str, Any] = {
                                         ),
                                     },
                                 },
-                                optional={"window": _STR, "nextStart": _TIME},
+                                optional={"window": _STR, "nextStart": _TIME, "owner": _STR},
                             ),
                         },
                     },

@@ -53,6 +53,7 @@ class ClusterProgress:
     started_at: float | None = None
     converged_at: float | None = None
     soaked_at: float | None = None
+    failures: int = 0  # of the wave's failures, those of this cluster (sharded: summed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +75,8 @@ class RolloutState:
     waves: tuple[WaveProgress, ...] = ()
     clusters: tuple[ClusterProgress, ...] = ()
     pools: tuple[PoolProgress, ...] = ()
+    # Sharded (``gitops.plan.shard``): the clusters the coordinator lets start new work.
+    admitted: tuple[str, ...] = ()
     _waves: dict[str, WaveProgress] = field(init=False, repr=False, compare=False, hash=False)
     _clusters: dict[str, ClusterProgress] = field(init=False, repr=False, compare=False, hash=False)
     _pools: dict[tuple[str, str], PoolProgress] = field(
@@ -110,9 +113,13 @@ class RolloutState:
         rest = tuple(p for p in self.pools if (p.cluster, p.pool) != key)
         return replace(self, pools=(*rest, progress))
 
-    def record_failure(self, wave: str) -> RolloutState:
+    def record_failure(self, wave: str, cluster: str = "") -> RolloutState:
         current = self.wave(wave)
-        return self.with_wave(replace(current, failures=current.failures + 1))
+        state = self.with_wave(replace(current, failures=current.failures + 1))
+        if cluster:
+            progress = state.cluster(cluster)
+            state = state.with_cluster(replace(progress, failures=progress.failures + 1))
+        return state
 
     def halt(self, reason: str, now: float) -> RolloutState:
         return replace(self, halted=True, halt_reason=reason, halted_at=now)
@@ -152,6 +159,7 @@ class RolloutState:
                     "startedAt": c.started_at,
                     "convergedAt": c.converged_at,
                     "soakedAt": c.soaked_at,
+                    "failures": c.failures,
                 }
                 for c in self.clusters
             ],
@@ -159,6 +167,7 @@ class RolloutState:
                 {"cluster": p.cluster, "pool": p.pool, "lastBatchReadyAt": p.last_batch_ready_at}
                 for p in self.pools
             ],
+            "admitted": list(self.admitted),
         }
 
     @classmethod
@@ -192,6 +201,7 @@ class RolloutState:
                         started_at=_time(c, "startedAt"),
                         converged_at=_time(c, "convergedAt"),
                         soaked_at=_time(c, "soakedAt"),
+                        failures=int(c.get("failures", 0)),
                     )
                     for c in data.get("clusters", ())
                 ),
@@ -203,6 +213,7 @@ class RolloutState:
                     )
                     for p in data.get("pools", ())
                 ),
+                admitted=tuple(str(a) for a in data.get("admitted", ())),
             )
         except (AttributeError, TypeError) as err:
             raise ValueError(f"rollout state is malformed: {err}") from err

@@ -20,6 +20,7 @@ from gitops.plan.context import Context
 from gitops.plan.model import ClusterPlan, ClusterStatus, WavePlan, WaveStatus
 from gitops.plan.poolplan import Mode, planned
 from gitops.plan.pools import PoolWork, analysed
+from gitops.plan.shard import ClusterSummary
 from gitops.plan.timing import cluster_window
 
 
@@ -34,18 +35,36 @@ class Seat:
     soaking: bool  # converged, and its soak has not ended yet
 
 
-def slots(seats: Sequence[Seat], limit: int | None) -> tuple[set[str], str]:
+def slots(
+    seats: Sequence[Seat],
+    limit: int | None,
+    *,
+    admitted: frozenset[str] | None = None,
+    held: frozenset[str] = frozenset(),
+) -> tuple[set[str], str]:
     """The clusters that may act now, and why the others with work are queued.
 
     Clusters with work in flight (or, with a ``limit``, still soaking) keep their slot; free
     slots go to the other clusters with work in the order given (by name); a paused cluster
-    never takes one.
+    never takes one. Sharded (``plan.shard``): the coordinator counts the clusters it
+    admitted before (``held``) as busy while they have work, so a summary that lags behind
+    its owner never frees their slot; every other replica starts new work only in the
+    clusters the coordinator ``admitted``.
     """
-    busy = [s.name for s in seats if s.in_flight or (limit is not None and s.soaking)]
+    busy = [
+        s.name
+        for s in seats
+        if s.in_flight or (limit is not None and (s.soaking or (s.has_work and s.name in held)))
+    ]
     candidates = [s.name for s in seats if s.has_work and s.name not in busy and not s.paused]
     free = len(candidates) if limit is None else max(0, limit - len(busy))
     active = {s.name for s in seats if s.name in busy and s.has_work and not s.paused}
     active.update(candidates[:free])
+    if admitted is not None:
+        in_flight = {s.name for s in seats if s.in_flight}
+        active = {name for name in active if name in admitted or name in in_flight}
+        if limit is None:
+            return active, "waiting for the coordinator to admit it"
     if limit is None:
         return active, ""
     queued = f"maxClustersInParallel {limit}: waiting for a free slot" + (
@@ -129,6 +148,8 @@ class _Observed:
     unknown: dict[str, str] = field(default_factory=dict)  # why each could not be observed
     seats: dict[str, Seat] = field(default_factory=dict)
     soak_until: dict[str, float | None] = field(default_factory=dict)
+    remote: dict[str, ClusterSummary] = field(default_factory=dict)  # planned from summaries
+    newest: dict[str, float] = field(default_factory=dict)  # newest controller-made Ready time
 
 
 def _observe(ctx: Context, wave: Wave, names: tuple[str, ...], inventory: Inventory) -> _Observed:
@@ -139,24 +160,69 @@ def _observe(ctx: Context, wave: Wave, names: tuple[str, ...], inventory: Invent
         assert doc is not None  # the loader puts every wave member in fleet.clusters
         out.docs[name] = doc
         seen = inventory.cluster(name)
+        if seen is None and ctx.shard is not None:
+            summary = ctx.shard.summary(name, ctx.fleet.revision)
+            if summary is None:
+                out.unknown[name] = "owned by another replica, which has not planned it yet"
+                continue
+            out.remote[name] = summary
+            _seat(ctx, wave, out, doc, summary.has_work, summary.in_flight, summary.newest_ready)
+            continue
         if seen is None or not seen.reachable:
             out.unknown[name] = "not observed" if seen is None else (seen.error or "unreachable")
             continue
         out.seen[name] = seen
         works = out.works[name] = [analysed(ctx, doc, p, seen) for p in doc.spec.node_pools]
-        settled = max(
-            [ctx.state.cluster(name).converged_at or 0.0, *(w.newest_ready for w in works)]
-        )
-        out.soak_until[name] = until = soak_end(settled, wave.soak)
-        has_work = any(w.has_work for w in works)
-        out.seats[name] = Seat(
-            name=name,
-            paused=doc.spec.paused,
-            has_work=has_work,
-            in_flight=any(w.in_flight for w in works),
-            soaking=not has_work and until is not None and until > ctx.now,
+        _seat(
+            ctx,
+            wave,
+            out,
+            doc,
+            any(w.has_work for w in works),
+            any(w.in_flight for w in works),
+            max((w.newest_ready for w in works), default=0.0),
         )
     return out
+
+
+def _seat(
+    ctx: Context,
+    wave: Wave,
+    out: _Observed,
+    doc: ClusterDocument,
+    has_work: bool,
+    in_flight: bool,
+    newest: float,
+) -> None:
+    """Seat an observed cluster, or one planned from its owner's summary."""
+    settled = max(ctx.state.cluster(doc.name).converged_at or 0.0, newest)
+    out.soak_until[doc.name] = until = soak_end(settled, wave.soak)
+    out.newest[doc.name] = newest
+    out.seats[doc.name] = Seat(
+        name=doc.name,
+        paused=doc.spec.paused,
+        has_work=has_work,
+        in_flight=in_flight,
+        soaking=not has_work and until is not None and until > ctx.now,
+    )
+
+
+def _summaries(ctx: Context, seen: _Observed) -> tuple[ClusterSummary, ...]:
+    """Sharded: what this replica observed of each cluster, for the others to plan it."""
+    if ctx.shard is None:
+        return ()
+    return tuple(
+        ClusterSummary(
+            cluster=name,
+            revision=ctx.fleet.revision,
+            has_work=seen.seats[name].has_work,
+            in_flight=seen.seats[name].in_flight,
+            newest_ready=seen.newest[name],
+            nodes=len(cluster.nodes),
+            drifted=sum(1 for c, _ in ctx.drifted if c == name),
+        )
+        for name, cluster in sorted(seen.seen.items())
+    )
 
 
 def plan_wave(
@@ -173,12 +239,17 @@ def plan_wave(
     """The plan of one wave: ``gate_open`` when every earlier wave is complete."""
     seen = _observe(ctx, wave, names, inventory)
     seats = list(seen.seats.values())
-    active, queued = slots(seats, wave.max_clusters_in_parallel) if gate_open else (set(), "")
+    active, queued = _slots(ctx, seats, wave) if gate_open else (set(), "")
     clusters: list[ClusterPlan] = []
     for name in sorted(names):
         if name in seen.unknown:
             reason = f"could not be observed: {seen.unknown[name]}; nothing is planned here"
             clusters.append(ClusterPlan(name=name, status="unknown", reason=reason))
+            continue
+        if name in seen.remote:
+            clusters.append(
+                _remote_plan(seen, name, stopped, gate_open, active, queued, blocker, wave)
+            )
             continue
         mode, status, reason = cluster_ladder(
             seen.seats[name],
@@ -207,7 +278,7 @@ def plan_wave(
                 ),
             )
         )
-    newest = [w.newest_ready for works in seen.works.values() for w in works]
+    newest = list(seen.newest.values())
     wave_status, wave_reason, until = wave_ladder(
         seats,
         unknown=sorted(seen.unknown),
@@ -227,4 +298,43 @@ def plan_wave(
         soak_until=until,
         max_clusters_in_parallel=wave.max_clusters_in_parallel,
         clusters=tuple(clusters),
+        summaries=_summaries(ctx, seen),
+    )
+
+
+def _slots(ctx: Context, seats: list[Seat], wave: Wave) -> tuple[set[str], str]:
+    shard = ctx.shard
+    if shard is None:
+        return slots(seats, wave.max_clusters_in_parallel)
+    return slots(seats, wave.max_clusters_in_parallel, admitted=shard.admitted, held=shard.held)
+
+
+def _remote_plan(
+    seen: _Observed,
+    name: str,
+    stopped: bool,
+    gate_open: bool,
+    active: set[str],
+    queued: str,
+    blocker: str,
+    wave: Wave,
+) -> ClusterPlan:
+    """A cluster another replica owns, planned from its summary: its status, no pools."""
+    summary = seen.remote[name]
+    _, status, reason = cluster_ladder(
+        seen.seats[name],
+        stopped=stopped,
+        gate_open=gate_open,
+        active=name in active,
+        queued=queued,
+        blocker=blocker,
+        soak=wave.soak,
+    )
+    owned = f"owned by replica {summary.owner or '?'}"
+    return ClusterPlan(
+        name=name,
+        status=status,
+        reason=f"{reason} ({owned})" if reason else owned,
+        soak_until=seen.soak_until[name] if status == "soaking" else None,
+        owner=summary.owner or "?",
     )

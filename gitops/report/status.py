@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Mapping
 from typing import NotRequired, TypedDict
 
 from ruamel.yaml import YAML
@@ -261,13 +262,25 @@ def summary_markdown(fleet: Fleet, statuses: list[ClusterReport], plan: Plan) ->
     return "\n".join(lines)
 
 
-def files(fleet: Fleet, inventory: Inventory, plan: Plan, stalled: str = "") -> dict[str, str]:
+def files(
+    fleet: Fleet,
+    inventory: Inventory,
+    plan: Plan,
+    stalled: str = "",
+    reports: Mapping[str, ClusterReport] | None = None,
+) -> dict[str, str]:
     """Every file of the status branch, path → content.
 
     ``stalled`` says why the newest fetched revision is not the one in force (invalid,
     unsigned); it shows as each cluster's Stalled condition and at the top of the README.
+    ``reports``: sharded, the status documents the other replicas wrote of the clusters they
+    own (in their cluster records), used as they are for those clusters.
     """
-    statuses = [cluster_status(fleet, inventory, plan, c.name, stalled) for c in fleet.clusters]
+    theirs = reports or {}
+    statuses = [
+        theirs.get(c.name) or cluster_status(fleet, inventory, plan, c.name, stalled)
+        for c in fleet.clusters
+    ]
     out = {f"status/{s['cluster']}.yaml": render_yaml(s) for s in statuses}
     readme = summary_markdown(fleet, statuses, plan)
     if stalled:

@@ -32,6 +32,7 @@ from gitops.rollout import steps
 from gitops.rollout.clock import SYSTEM_CLOCK, Clock
 from gitops.rollout.result import PassResult, StepOutcome, StepResult, WaveBudget
 from gitops.rollout.scheduler import BudgetLookup, Mark, Pool, Scheduler
+from gitops.rollout.sharded import ShardedStore
 from gitops.rollout.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Executor:
         fleet: Fleet,
         observer: Observer,
         provider: ClusterAPIProvider,
-        store: StateStore,
+        store: StateStore | ShardedStore,
         *,
         time_scale: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
@@ -65,6 +66,7 @@ class Executor:
         override_drift_limit: bool = False,
         ignore_windows: bool = False,
         parallelism: int = 16,
+        fence: Callable[[str], None] | None = None,
     ) -> None:
         self.fleet = fleet.scaled(time_scale)
         self.observer = observer
@@ -79,6 +81,10 @@ class Executor:
         # Ready steps run on up to this many threads (see ``_act``); the pool is made on
         # first use and ``close`` waits for the steps in flight.
         self.parallelism = parallelism
+        # Sharded (``gitops run --sharding``): the store is a ``ShardedStore``, only owned
+        # clusters are observed and planned in full, and ``fence`` guards every write.
+        self.sharded = store if isinstance(store, ShardedStore) else None
+        self.fence = fence
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # around on_event
         # Around the scheduler and what the steps leave for the next result, which the
@@ -102,8 +108,9 @@ class Executor:
     def reconcile(self, *, resume: bool = False) -> PassResult:
         """One level-triggered pass; its result holds the plan whose ready steps it started."""
         now = self.clock.now()
-        inventory = self.observer.inventory()
+        inventory = self._inventory()
         state = self._effective_state(resume=resume, announce=True)
+        shard = self.sharded.shard(self.fleet.revision) if self.sharded is not None else None
         with self._book:
             halts, self._halts = self._halts, []
         if halts and not state.halted:
@@ -116,6 +123,7 @@ class Executor:
             now,
             override_drift_limit=self.override_drift_limit,
             ignore_windows=self.ignore_windows,
+            shard=shard,
         )
         marks = _started(inventory)
         ctx = self._context(plan, inventory, now)
@@ -132,6 +140,7 @@ class Executor:
                     now,
                     override_drift_limit=self.override_drift_limit,
                     ignore_windows=self.ignore_windows,
+                    shard=shard,
                 )
         else:
             # Nothing else runs: each mark is written now, in this thread.
@@ -145,7 +154,11 @@ class Executor:
         state, milestones = record_progress(state, plan, now)
         for wave, what in milestones:
             self._emit("", "", wave, f"wave {wave} {what}")
-        self.store.save(state)
+        if self.sharded is not None:
+            self.sharded.save(state, plan)
+        else:
+            assert isinstance(self.store, StateStore)
+            self.store.save(state)
         return self._result(plan, state)
 
     def _pause_deployments(self, ctx: steps.Context, state: RolloutState) -> None:
@@ -187,15 +200,31 @@ class Executor:
         state = self._effective_state(resume=resume, announce=False)
         return planner.make(
             self.fleet,
-            self.observer.inventory(),
+            self._inventory(),
             state,
             self.clock.now(),
             override_drift_limit=self.override_drift_limit,
             ignore_windows=self.ignore_windows,
+            shard=self.sharded.shard(self.fleet.revision) if self.sharded is not None else None,
         )
 
+    def _inventory(self) -> Inventory:
+        """The observed fleet; sharded, only the clusters this replica owns now."""
+        if self.sharded is None:
+            return self.observer.inventory()
+        return self.observer.inventory(self.sharded.owned())
+
+    def idle(self, cluster: str) -> bool:
+        """Whether no step of ``cluster`` is under way: a safe point to hand it over."""
+        with self._book:
+            return not self.scheduler.cluster_busy(cluster)
+
     def _effective_state(self, *, resume: bool, announce: bool) -> RolloutState:
-        state = self.store.load()
+        if self.sharded is not None:
+            state = self.sharded.load(revision=self.fleet.revision, fleet=self.fleet)
+        else:
+            assert isinstance(self.store, StateStore)
+            state = self.store.load()
         if state.revision != self.fleet.revision:
             # A new fleet revision is a new rollout: its waves start afresh and an old halt
             # no longer applies (the revision is what a human changed to fix it).
@@ -273,6 +302,7 @@ class Executor:
             inventory=inventory,
             now=now,
             wave_of=self._wave_of,
+            fence=self.fence or _unfenced,
         )
 
     def _busy_pools(self) -> set[Pool]:
@@ -399,6 +429,10 @@ class Executor:
         if self.on_event is not None:
             with self._lock:
                 self.on_event(event)
+
+
+def _unfenced(cluster: str) -> None:
+    """Not sharded: one replica acts (the Lease ``gitops-controller``), nothing to fence."""
 
 
 def _budgets(inventory: Inventory) -> BudgetLookup:

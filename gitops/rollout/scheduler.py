@@ -117,6 +117,16 @@ class Scheduler:
         """Whether any step or mark is in flight."""
         return bool(self.inflight) or bool(self.marks_inflight)
 
+    def cluster_busy(self, cluster: str) -> bool:
+        """Whether a step or mark of ``cluster`` is in flight, or a Machine it created is not
+        observed yet: a sharded replica hands a cluster over only when it is not."""
+        return (
+            any(key.split("/")[1] == cluster for key in self.inflight)
+            or any(mark[0] == cluster for mark in self.marks_inflight)
+            or any(pool[0] == cluster for pool in self.creating)
+            or any(pool[0] == cluster for pool, _ in self.expected.values())
+        )
+
     # -- expectations --------------------------------------------------------------------
 
     def busy_pools(self, observed: Callable[[MachineRef], bool]) -> tuple[set[Pool], list[Lost]]:

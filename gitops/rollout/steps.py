@@ -17,7 +17,7 @@ the durable record) and ``mark_ready`` are called directly. A step's failure is 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gitops.errors import GitopsError
@@ -75,6 +75,10 @@ class Context:
     inventory: Inventory
     now: float
     wave_of: Mapping[str, str]  # cluster -> its wave
+    # Sharded (``gitops run --sharding``): raises ``Fenced`` unless this replica still owns
+    # the cluster (its member Lease is current and the cluster's epoch is the one it took).
+    # Every step that writes calls it first, so an ex-owner woken from a pause writes nothing.
+    fence: Callable[[str], None] = field(default=lambda cluster: None)
 
 
 def failed(action: AnyAction, err: GitopsError) -> StepOutcome:
@@ -90,6 +94,7 @@ def perform(ctx: Context, action: AnyAction, slot: int, state: RolloutState) -> 
     if doc is None or pool is None:
         return SETTLED
     try:
+        ctx.fence(action.cluster)
         if isinstance(action, CreateReplacement):
             return create_replacement(ctx, action, doc, pool, state)
         if isinstance(action, ScaleUp):
@@ -178,6 +183,7 @@ def mark_ready(ctx: Context, cluster: str, machine: str) -> StepOutcome:
     if doc is None:
         return SETTLED
     try:
+        ctx.fence(cluster)
         ctx.provider.annotate_machine(doc.namespace, machine, {PHASE_ANNOTATION: "ready"})
     except GitopsError as err:
         message = f"cannot mark {machine} ready: {err}"
@@ -201,9 +207,10 @@ def abandon(
     """
     failed_node: Failure | None = None
     try:
+        ctx.fence(doc.name)
         counted = state
         if not action.counted:
-            counted = state.record_failure(ctx.wave_of[doc.name])
+            counted = state.record_failure(ctx.wave_of[doc.name], doc.name)
             save(counted)
             reason = action.reason.removeprefix(f"abandon {action.machine}: ")[:200]
             ctx.provider.annotate_machine(
