@@ -130,6 +130,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "--status-interval=200ms",
                 "--http-addr=127.0.0.1:0",
                 f"--cache-dir={tmp / 'cache'}",
+                "--sharding",  # as deploy/ runs it
                 f"--time-scale={POLICY_SCALE}",
             ],
             env=env,
