@@ -24,11 +24,11 @@ from gitops.kube.errors import Conflict, NotFound, call, call_json
 log = logging.getLogger(__name__)
 
 
-def _micro_time(ts: float) -> str:
+def micro_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(text: str | None) -> float:
+def parse_time(text: str | None) -> float:
     if not text:
         return 0.0
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -91,11 +91,11 @@ class LeaderElector:
             return self._write(None, now, transitions=0, acquire=now)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
-        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
         duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
         transitions = int(spec.get("leaseTransitions") or 0)
         if holder == self.identity:
-            return self._write(lease, now, transitions, _parse(spec.get("acquireTime")) or now)
+            return self._write(lease, now, transitions, parse_time(spec.get("acquireTime")) or now)
         if holder and renewed + duration > now:
             return False  # held by another, still valid
         return self._write(lease, now, transitions + 1, now)
@@ -119,8 +119,8 @@ class LeaderElector:
             "spec": {
                 "holderIdentity": self.identity,
                 "leaseDurationSeconds": max(1, round(self.lease_duration)),
-                "acquireTime": _micro_time(acquire),
-                "renewTime": _micro_time(now),
+                "acquireTime": micro_time(acquire),
+                "renewTime": micro_time(now),
                 "leaseTransitions": transitions,
             },
         }

@@ -21,7 +21,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from gitops.errors import GitopsError
@@ -29,6 +28,7 @@ from gitops.kube.cache import WatchCache
 from gitops.kube.client import REQUEST_TIMEOUT, Kube
 from gitops.kube.errors import Conflict, NotFound, call_json
 from gitops.kube.fence import ClusterFence, Fenced
+from gitops.kube.lease import micro_time, parse_time
 from gitops.placement import place
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,6 @@ MANAGED = "app.kubernetes.io/managed-by"
 KIND = "gitops.io/lease"
 SELECTOR = f"{MANAGED}=gitops,{KIND}"
 Safe = Callable[[str], bool]
-
-
-def _micro_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str | None) -> float:
-    if not text:
-        return 0.0
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def dns_label(identity: str, room: int = 63 - len("gitops-member-")) -> str:
@@ -128,7 +118,7 @@ class ShardManager:
             if (obj["metadata"].get("labels") or {}).get(KIND) != "member":
                 continue
             spec = obj.get("spec") or {}
-            renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+            renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
             if (
                 spec.get("holderIdentity")
                 and renewed + float(spec.get("leaseDurationSeconds") or 0) > now
@@ -167,8 +157,8 @@ class ShardManager:
             "spec": {
                 "holderIdentity": holder,
                 "leaseDurationSeconds": max(1, round(self.lease_duration)),
-                "acquireTime": _micro_time(now) if changed or not spec else spec.get("acquireTime"),
-                "renewTime": _micro_time(now),
+                "acquireTime": micro_time(now) if changed or not spec else spec.get("acquireTime"),
+                "renewTime": micro_time(now),
                 "leaseTransitions": int(spec.get("leaseTransitions") or 0)
                 + (1 if changed and old else 0),
             },

@@ -246,11 +246,6 @@ def plan_wave(
             reason = f"could not be observed: {seen.unknown[name]}; nothing is planned here"
             clusters.append(ClusterPlan(name=name, status="unknown", reason=reason))
             continue
-        if name in seen.remote:
-            clusters.append(
-                _remote_plan(seen, name, stopped, gate_open, active, queued, blocker, wave)
-            )
-            continue
         mode, status, reason = cluster_ladder(
             seen.seats[name],
             stopped=stopped,
@@ -260,6 +255,9 @@ def plan_wave(
             blocker=blocker,
             soak=wave.soak,
         )
+        if name in seen.remote:
+            clusters.append(_remote_plan(seen, name, status, reason))
+            continue
         window, next_start = (
             cluster_window(ctx, seen.docs[name], seen.works[name])
             if status in ("active", "queued", "pending")
@@ -309,32 +307,14 @@ def _slots(ctx: Context, seats: list[Seat], wave: Wave) -> tuple[set[str], str]:
     return slots(seats, wave.max_clusters_in_parallel, admitted=shard.admitted, held=shard.held)
 
 
-def _remote_plan(
-    seen: _Observed,
-    name: str,
-    stopped: bool,
-    gate_open: bool,
-    active: set[str],
-    queued: str,
-    blocker: str,
-    wave: Wave,
-) -> ClusterPlan:
+def _remote_plan(seen: _Observed, name: str, status: ClusterStatus, reason: str) -> ClusterPlan:
     """A cluster another replica owns, planned from its summary: its status, no pools."""
-    summary = seen.remote[name]
-    _, status, reason = cluster_ladder(
-        seen.seats[name],
-        stopped=stopped,
-        gate_open=gate_open,
-        active=name in active,
-        queued=queued,
-        blocker=blocker,
-        soak=wave.soak,
-    )
-    owned = f"owned by replica {summary.owner or '?'}"
+    owner = seen.remote[name].owner or "?"
+    owned = f"owned by replica {owner}"
     return ClusterPlan(
         name=name,
         status=status,
         reason=f"{reason} ({owned})" if reason else owned,
         soak_until=seen.soak_until[name] if status == "soaking" else None,
-        owner=summary.owner or "?",
+        owner=owner,
     )

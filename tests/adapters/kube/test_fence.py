@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from gitops.kube.actions import read_config_map, write_config_map
-from gitops.kube.client import Kube, connect
+from gitops.kube.client import Kube
 from gitops.kube.errors import Conflict
 from gitops.kube.fence import ClusterFence, Fenced
-from gitops.sim import Simulator
 
 NS = "kube-system"
-
-
-@pytest.fixture
-def kube(tmp_path: Path) -> Iterator[Kube]:
-    with Simulator(kubeconfig_out=tmp_path / "kubeconfig") as sim:
-        client = connect(sim.kubeconfig_path)
-        yield client
-        client.close()
 
 
 def test_take_creates_then_bumps_the_epoch_and_labels_the_record(kube: Kube) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gitops.kube.client import Kube, connect
 from gitops.kube.lease import LeaderElector
-from gitops.sim import Simulator
 
 
 class Clock:
@@ -18,14 +14,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def kube(tmp_path: Path) -> Iterator[Kube]:
-    with Simulator(kubeconfig_out=tmp_path / "kubeconfig") as sim:
-        client = connect(sim.kubeconfig_path)
-        yield client
-        client.close()
 
 
 def _pair(kube: Kube, clock: Clock, events: list[str]) -> tuple[LeaderElector, LeaderElector]:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from gitops.kube.client import Kube, connect
+from gitops.kube.client import Kube
 from gitops.kube.errors import Conflict, call
 from gitops.kube.fence import ClusterFence, Fenced
 from gitops.kube.shards import ShardManager
 from gitops.placement import place
-from gitops.sim import Simulator
 
 NS = "kube-system"
 WEIGHTS = {f"edge-{i}": 10 + i for i in range(8)}
@@ -25,14 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def kube(tmp_path: Path) -> Iterator[Kube]:
-    with Simulator(kubeconfig_out=tmp_path / "kubeconfig") as sim:
-        client = connect(sim.kubeconfig_path)
-        yield client
-        client.close()
 
 
 class Fleet:
