@@ -107,8 +107,13 @@ def _pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
 def test_the_deployment_is_locked_down_and_highly_available() -> None:
     objects = render(BASE)
     deployment = one(objects, "Deployment", "gitops-controller")
-    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["replicas"] == 3
     pod = _pod(objects)
+    (controller,) = pod["containers"]
+    # the replicas share the clusters, each named by its pod in its Leases
+    assert "--sharding" in controller["args"]
+    env = {e["name"]: e for e in controller["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert pod["serviceAccountName"] == "gitops-controller"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
