@@ -114,6 +114,8 @@ class Branches:
                     timeout=self.remote.timeout,
                     what=f"cannot fetch {ref} from {self.remote.display}",
                 )
+                # The ref may have moved since it was listed: answer what arrived.
+                tip = str(repo.git.rev_parse(f"{_TRACKING}{ref.removeprefix('refs/')}"))
         return tip
 
     def fetch_any(self, refs: Sequence[str], want: str) -> str | None:
@@ -121,7 +123,8 @@ class Branches:
         found = self.tips(*refs)
         for ref in refs:
             if found.get(ref) == want:
-                self.fetch_ref(ref)
+                if self.fetch_ref(ref) != want:  # moved on since it was listed
+                    self.fetch_commit(want)
                 return ref
         return None
 

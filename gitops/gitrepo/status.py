@@ -244,6 +244,9 @@ class StatusWriter:
                 timeout=self.remote.timeout,
                 what=f"cannot fetch {self.ref} from {self.remote.display}",
             )
+            # The branch may have moved between the listing and the fetch: the tip is what
+            # arrived, a newer state of the same branch, never the one we could not fetch.
+            tip = str(repo.git.rev_parse(self._tracking))
         return tip
 
     def _tree(self, repo: git.Repo, blobs: Mapping[str, bytes]) -> str:

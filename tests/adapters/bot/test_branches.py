@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops.gitrepo import branches as branches_module
 from gitops.gitrepo.branches import Branches, BranchMoved
 from gitops.gitrepo.mirror import Remote
 from gitops.gitrepo.status import is_own_commit
@@ -70,3 +71,30 @@ def test_put_keeps_the_other_files_and_commits_nothing_unchanged(
     assert same == first == repo.tip("gitops/status")
     fresh = branches.put("new-branch", "x.md", "x\n", "X", fleet_revision="h", plan_id="p")
     assert repo.tip("new-branch") == fresh
+
+
+def test_a_branch_moving_between_listing_and_fetching_answers_what_arrived(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A human pushes after our ``ls-remote`` and before our fetch: ``fetch`` names the commit
+    that arrived (present here), and ``fetch_any`` still brings the listed head it was asked for."""
+    branches = Branches(tmp_path / "cache", Remote(repo.url))
+    listed = repo.commit({"a": "1\n"}, "listed", branch="topic")
+    pushed: list[str] = []
+    real_fetch = branches_module._command.fetch
+
+    def racing_fetch(*args: object, **kwargs: object) -> object:
+        if not pushed:
+            pushed.append(repo.commit({"a": "2\n"}, "pushed meanwhile", branch="topic"))
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(branches_module._command, "fetch", racing_fetch)
+    tip = branches.fetch("topic")
+    assert tip == pushed[0] != listed and branches.has(tip)
+    assert branches.read(tip, "a") == b"2\n"
+
+    other = Branches(tmp_path / "other", Remote(repo.url))
+    newest = repo.commit({"a": "3\n"}, "newest", branch="topic")
+    pushed.clear()
+    assert other.fetch_any(["refs/heads/topic"], newest) == "refs/heads/topic"
+    assert other.has(newest) and other.read(newest, "a") == b"3\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitops.errors import Stalled, Transient
+from gitops.gitrepo import status as status_module
 from gitops.gitrepo.mirror import Mirror, Remote
 from gitops.gitrepo.status import (
     CoalescingWriter,
@@ -108,6 +109,26 @@ def test_the_file_set_is_the_whole_branch_content(upstream: Upstream, tmp_path: 
     result = writer.write(FILES, "Cluster gone removed", fleet_revision="r", plan_id="p")
     assert result.changed_paths == ("status/gone.yaml",)
     assert set(writer.read()) == set(FILES)
+
+
+def test_a_reader_whose_branch_moves_between_listing_and_fetching_reads_the_newer_tip(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits to the status branch after our ``ls-remote`` and before our
+    fetch: the read is of what arrived, never of a commit we do not have."""
+    other = _writer(upstream, tmp_path / "other")
+    other.write(FILES, "Status", fleet_revision="r1", plan_id="p1")
+    newer = {**FILES, "README.md": "# Fleet status, v2\n"}
+    real_fetch = status_module._command.fetch
+
+    def racing_fetch(*args: object, **kwargs: object) -> object:
+        other.write(newer, "Status v2", fleet_revision="r2", plan_id="p2")
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(status_module._command, "fetch", racing_fetch)
+    reader = _writer(upstream, tmp_path / "reader")
+    assert reader.read() == {k: v.encode() for k, v in newer.items()}
+    assert reader.tip() is not None and reader.tip().summary == "Status v2"  # type: ignore[union-attr]
 
 
 def test_a_push_racing_another_writer_is_rebased_and_retried(
