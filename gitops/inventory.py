@@ -115,7 +115,7 @@ def _set(obj: object, name: str, value: object) -> None:
 class NodeTaint(NamedTuple):
     """One ``spec.taints`` entry of a Node; ``value`` is "" when the taint has none.
 
-    Named tuples (here and for conditions and PDB covers) because there are tens of thousands
+    Named tuples (here and for conditions) because there are tens of thousands
     of them: they compare, sort and hash at C speed, and they are immutable all the same.
     """
 
@@ -154,13 +154,6 @@ class ObjectRef(NamedTuple):
         return f"{self.kind}.{self.group} {self.namespace}/{self.name}"
 
 
-class PdbCover(NamedTuple):
-    """A PodDisruptionBudget that covers ``pods`` evictable pods running on a given node."""
-
-    pdb: str  # "namespace/name"
-    pods: int
-
-
 @dataclass(frozen=True, slots=True)
 class PodDisruptionBudget:
     """A policy/v1 PodDisruptionBudget's status, as the disruption controller computed it."""
@@ -189,8 +182,7 @@ class Node:
     ``topology.kubernetes.io/zone``, else the Machine's failure domain. The four nodeInfo facts are
     copied verbatim. ``ready`` is the Ready condition being True and ``ready_since`` its last
     transition. ``unschedulable`` is ``spec.unschedulable`` (cordoned). ``machine`` is the owning
-    Machine's name ("" when none). ``pdbs`` lists, for this node's evictable pods (not DaemonSet or
-    mirror pods), each PDB that covers some of them and how many.
+    Machine's name ("" when none).
     """
 
     name: str
@@ -210,7 +202,6 @@ class Node:
     created: float = 0.0
     machine: str = ""
     deleting: bool = False
-    pdbs: tuple[PdbCover, ...] = ()
     content: str = field(default="", init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -220,7 +211,6 @@ class Node:
         _set(self, "annotations", annotations)
         _set(self, "taints", tuple(sorted(self.taints)))
         _set(self, "conditions", tuple(sorted(self.conditions)))
-        _set(self, "pdbs", tuple(sorted(self.pdbs)))
         if not self.pool:
             _set(self, "pool", labels.get(POOL_LABEL, ""))
         if not self.zone:
@@ -249,7 +239,6 @@ class Node:
             self.created,
             self.machine,
             self.deleting,
-            tuple(map(tuple, self.pdbs)),
         )
 
     @property
@@ -694,15 +683,6 @@ class ClusterInventory:
     def topology_deployment(self, worker: str) -> MachineDeployment | None:
         """The MachineDeployment the topology controller manages for ``worker``."""
         return next((d for d in self.deployments if d.topology_worker == worker), None)
-
-    def drain_blockers(self, node: Node) -> tuple[str, ...]:
-        """PDBs ("ns/name") that cannot allow evicting all of this node's pods they cover now."""
-        blocked = []
-        for cover in node.pdbs:
-            pdb = self._pdb_index.get(cover.pdb)
-            if pdb is not None and cover.pods > pdb.disruptions_allowed:
-                blocked.append(cover.pdb)
-        return tuple(blocked)
 
     def pools(self) -> Mapping[str, tuple[Member, ...]]:
         """Members of every pool named by a node or machine, sorted by member name.

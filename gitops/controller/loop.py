@@ -163,7 +163,8 @@ class Controller:
         self.metrics = metrics or Metrics()
         self.time_scale = time_scale
         self.clock = clock
-        self.observer = Observer(management)
+        # Sharded, the management cluster's Machines are listed for the owned clusters only.
+        self.observer = Observer(management, selected=None if shards is None else ())
         self.provider = ClusterAPIProvider(management)
         self.store = StateStore(management, state_namespace, time_scale=time_scale)
         # Sharded (``--sharding``): this replica acts on the clusters ``shards`` says it owns;
@@ -280,6 +281,7 @@ class Controller:
                 if self.sharded is not None:
                     self.sharded.forget(gone)
             self._owned = owned
+            self.observer.select(owned)
             self.observer.track((c.name, c.namespace) for c in fleet.clusters if c.name in owned)
             self._tracked = True
 

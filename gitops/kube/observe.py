@@ -2,10 +2,14 @@
 
 Adapter layer. Caches of Cluster API Machines, MachineSets and MachineDeployments in the
 management cluster (in the version it serves best, ``gitops.kube.capi``), and per workload
-cluster (reached through its ``<cluster>-kubeconfig`` Secret) caches of Nodes, Pods and
-PodDisruptionBudgets. After the initial LIST of each, observing costs no request: ``inventory``
-reads the caches. A cluster that cannot be reached is reported as unreachable with the reason,
-and the others are observed as usual.
+cluster (reached through its ``<cluster>-kubeconfig`` Secret) caches of Nodes and
+PodDisruptionBudgets. Every cache keeps compact records (``gitops.kube.translate``), not the
+objects. After the initial LIST of each, observing costs no request: ``inventory`` reads the
+caches. A cluster that cannot be reached is reported as unreachable with the reason, and the
+others are observed as usual.
+
+Pods are not cached: at fleet scale they outnumber everything else, and only a drain needs
+them, for the one node it drains (``gitops.kube.actions.pods_on_node``, by field selector).
 """
 
 from __future__ import annotations
@@ -15,18 +19,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from gitops.errors import GitopsError
 from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
-from gitops.inventory import ClusterInventory, Inventory, MachineOwner, PodDisruptionBudget
+from gitops.inventory import (
+    ClusterInventory,
+    Inventory,
+    Machine,
+    MachineDeployment,
+    MachineOwner,
+    Node,
+    PodDisruptionBudget,
+)
 from gitops.kube import capi, translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import Kube, connect_workload
 from gitops.kube.refs import MachineRef
+from gitops.kube.translate import Managed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECONNECT_SECONDS = 10.0
 
@@ -36,16 +50,20 @@ class _Workload:
     name: str
     namespace: str
     kube: Kube | None = None
-    caches: dict[str, WatchCache] = field(default_factory=dict)
+    nodes: WatchCache[Node] | None = None
+    pdbs: WatchCache[PodDisruptionBudget] | None = None
     error: str = ""
     tried: float = 0.0
     translated: tuple[Any, ClusterInventory] | None = None  # (cache versions, inventory)
-    memo: translate.Memo = field(default_factory=translate.Memo)  # per-object translations
+
+    @property
+    def caches(self) -> list[WatchCache[Any]]:
+        return [c for c in (self.nodes, self.pdbs) if c is not None]
 
     def stop(self) -> None:
-        for cache in self.caches.values():
+        for cache in self.caches:
             cache.stop()
-        _join(self.caches.values())
+        _join(self.caches)
         if self.kube is not None:
             self.kube.close()
 
@@ -53,7 +71,7 @@ class _Workload:
 STOP_JOIN_SECONDS = 2.0
 
 
-def _join(caches: Iterable[WatchCache], timeout: float = STOP_JOIN_SECONDS) -> None:
+def _join(caches: Iterable[WatchCache[Any]], timeout: float = STOP_JOIN_SECONDS) -> None:
     """Wait (a little) for stopped caches' threads to end before their client is closed.
 
     ``WatchCache.stop`` wakes a thread blocked on its stream at once; letting it finish before
@@ -83,8 +101,9 @@ class Observer:
         self,
         management: Kube,
         *,
-        on_change: Callable[[str, str, dict[str, Any]], None] | None = None,
+        on_change: Callable[[str, str, object], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        selected: Iterable[str] | None = None,
     ) -> None:
         self.management = management
         self._on_change = on_change
@@ -96,47 +115,73 @@ class Observer:
         self._workloads: dict[str, _Workload] = {}
         # An unreachable cluster is tried again on the first ``inventory`` after this long.
         self.reconnect_interval = RECONNECT_SECONDS
-        self.machines = WatchCache(
+        # label selector -> the clusters it selects (None: all); see ``select``
+        self._selections: dict[str, frozenset[str] | None] = {"": None}
+        self.machines: WatchCache[Managed[Machine]] = WatchCache(
             "Machines in the management cluster",
             functools.partial(_list_capi, management, "machines"),
             on_change=self._notify(""),
-        ).start()
+            project=translate.managed_machine,
+        )
         # MachineSets and MachineDeployments: their selectors decide which Machines Cluster
         # API would adopt (``gitops.plan.adoption``).
-        self.machinesets = WatchCache(
+        self.machinesets: WatchCache[Managed[MachineOwner]] = WatchCache(
             "MachineSets in the management cluster",
             functools.partial(_list_capi, management, "machinesets"),
             on_change=self._notify(""),
-        ).start()
-        self.deployments = WatchCache(
+            project=translate.managed_owner,
+        )
+        self.deployments: WatchCache[Managed[tuple[MachineOwner, MachineDeployment]]] = WatchCache(
             "MachineDeployments in the management cluster",
             functools.partial(_list_capi, management, "machinedeployments"),
             on_change=self._notify(""),
-        ).start()
+            project=translate.managed_deployment,
+        )
+        if selected is not None:
+            self.select(selected)
+        for cache in self._management_caches():
+            cache.start()
 
-    def _management_caches(self) -> list[WatchCache]:
+    def select(self, clusters: Iterable[str] | None) -> None:
+        """Keep the Machines, MachineSets and MachineDeployments of these clusters only (a
+        sharded replica's own; None: all of them), selected by the API server by their
+        ``cluster.x-k8s.io/cluster-name`` label.
+
+        The caches list again with the new selector; a cluster they have not listed for yet
+        reads as unreachable until they have, so nothing acts on its missing Machines.
+        """
+        chosen = None if clusters is None else frozenset(clusters)
+        selector = cluster_selector(chosen)
+        with self._lock:
+            listed = {c.listed_selector for c in self._management_caches()}
+            self._selections = {k: v for k, v in self._selections.items() if k in listed} | {
+                selector: chosen
+            }
+        for cache in self._management_caches():
+            cache.select(selector)
+
+    def _covers(self, cache: WatchCache[Any], cluster: str) -> bool:
+        if cache.listed_selector is None:
+            return False
+        selected = self._selections.get(cache.listed_selector, frozenset())
+        return selected is None or cluster in selected
+
+    def _management_caches(self) -> list[WatchCache[Any]]:
         return [self.machines, self.machinesets, self.deployments]
 
-    def _notify(self, cluster: str, *, wake: bool = True) -> Callable[[str, dict[str, Any]], None]:
-        def changed(kind: str, obj: dict[str, Any]) -> None:
-            if wake:
-                with self._changed:
-                    self._generation += 1
-                    self._changed.notify_all()
+    def _notify(self, cluster: str) -> Callable[[str, object], None]:
+        def changed(kind: str, record: object) -> None:
+            with self._changed:
+                self._generation += 1
+                self._changed.notify_all()
             if self._on_change is not None:
-                self._on_change(cluster, kind, obj)
+                self._on_change(cluster, kind, record)
 
         return changed
 
     def generation(self) -> int:
-        """Grows with every change of a Machine, Node or PodDisruptionBudget; pass it to
-        ``wait_changed``.
-
-        Pods are left out: where a pod runs decides nothing the executor waits for (a drain
-        waits on the budgets' status, which moves when an evicted pod runs again), and during
-        a rollout they change more often than everything else together. ``inventory`` reads
-        them as they are all the same.
-        """
+        """Grows with every change of a Machine, Node or PodDisruptionBudget that the
+        inventory shows; pass it to ``wait_changed``."""
         return self._generation
 
     def wait_changed(self, since: int, timeout: float, *, nudged_since: int | None = None) -> int:
@@ -197,35 +242,28 @@ class Observer:
             return
         workload.kube, workload.error = kube, ""
         notify = self._notify(workload.name)
-        workload.caches = {
-            "nodes": WatchCache(
-                f"Nodes of {workload.name}",
-                kube.core.list_node,
-                on_change=notify,
-                # kubelets report every Node's status every few minutes: at fleet scale that
-                # is several changes a second that no decision reads
-                quiet=translate.heartbeat_only,
-            ),
-            "pods": WatchCache(
-                f"Pods of {workload.name}",
-                kube.core.list_pod_for_all_namespaces,
-                on_change=self._notify(workload.name, wake=False),
-            ),
-            "pdbs": WatchCache(
-                f"PodDisruptionBudgets of {workload.name}",
-                kube.policy.list_pod_disruption_budget_for_all_namespaces,
-                on_change=notify,
-            ),
-        }
-        for cache in workload.caches.values():
+        workload.nodes = WatchCache(
+            f"Nodes of {workload.name}",
+            kube.core.list_node,
+            on_change=notify,
+            project=translate.node,
+            # kubelets report every Node's status every few minutes: at fleet scale that is
+            # several changes a second that change no record (heartbeat times are not kept)
+            quiet=True,
+        )
+        workload.pdbs = WatchCache(
+            f"PodDisruptionBudgets of {workload.name}",
+            kube.policy.list_pod_disruption_budget_for_all_namespaces,
+            on_change=notify,
+            project=translate.pdb,
+        )
+        for cache in workload.caches:
             cache.start()
 
     def wait_synced(self, timeout: float) -> bool:
         """Wait until every reachable cache has listed once; False when ``timeout`` passed."""
         deadline = self._clock() + timeout
-        caches = self._management_caches() + [
-            c for w in self._workloads.values() for c in w.caches.values()
-        ]
+        caches = self._management_caches() + [c for w in self._workloads.values() for c in w.caches]
         return all(c.wait_synced(max(0.0, deadline - self._clock())) for c in caches)
 
     def inventory(self, clusters: Iterable[str] | None = None) -> Inventory:
@@ -234,20 +272,11 @@ class Observer:
             for workload in self._workloads.values():
                 self._connect(workload)
             names = sorted(self._workloads) if clusters is None else sorted(clusters)
-            machines_by_cluster: dict[str, list[dict[str, Any]]] = {}
-            if self.machines.synced:
-                for obj in self.machines.objects():
-                    meta = obj.get("metadata") or {}
-                    owner = (meta.get("labels") or {}).get(CLUSTER_NAME_LABEL) or (
-                        obj.get("spec") or {}
-                    ).get("clusterName")
-                    machines_by_cluster.setdefault(str(owner), []).append(obj)
+            machines = _by_cluster(self.machines.objects()) if self.machines.synced else {}
             deployments = _by_cluster(self.deployments.objects()) if self.deployments.synced else {}
             return Inventory(
                 tuple(
-                    self._observe(
-                        name, machines_by_cluster.get(name, []), deployments.get(name, [])
-                    )
+                    self._observe(name, machines.get(name, []), deployments.get(name, []))
                     for name in names
                 ),
                 owners=self._owners(),
@@ -256,57 +285,46 @@ class Observer:
     def _owners(self) -> tuple[MachineOwner, ...]:
         """The MachineSets and MachineDeployments, for the adoption guard (none until listed:
         a cluster reads as unreachable until then, so nothing acts on the missing answer)."""
-        return tuple(
-            translate.machine_owner(obj)
-            for cache in (self.machinesets, self.deployments)
-            if cache.synced
-            for obj in cache.objects()
-        )
+        owners = [r.value for r in self.machinesets.objects()] if self.machinesets.synced else []
+        if self.deployments.synced:
+            owners += [r.value[0] for r in self.deployments.objects()]
+        return tuple(owners)
 
     def _observe(
-        self, name: str, machines: list[dict[str, Any]], deployments: list[dict[str, Any]]
+        self,
+        name: str,
+        machines: list[Machine],
+        deployments: list[tuple[MachineOwner, MachineDeployment]],
     ) -> ClusterInventory:
         workload = self._workloads.get(name)
         if workload is None:
             return ClusterInventory.unreachable(name, "not tracked")
-        if workload.kube is None:
+        if workload.kube is None or workload.nodes is None or workload.pdbs is None:
             return ClusterInventory.unreachable(name, workload.error or "not connected yet")
-        for management in self._management_caches():
-            if not management.synced:
-                return ClusterInventory.unreachable(
-                    name, f"{management.what} not listed yet: {management.last_error or 'waiting'}"
-                )
-        for cache in workload.caches.values():
+        for cache in workload.caches:
             if not cache.synced:
                 return ClusterInventory.unreachable(
                     name, f"{cache.what} not listed yet: {cache.last_error or 'waiting'}"
                 )
-        # Translating a cluster costs more than planning it: reuse the last translation while
-        # none of its caches moved and its Machines are the same versions.
-        key = (
-            tuple(workload.caches[k].generation for k in ("nodes", "pods", "pdbs")),
-            tuple(
-                (
-                    (m.get("metadata") or {}).get("name"),
-                    (m.get("metadata") or {}).get("resourceVersion"),
+        for cache in self._management_caches():
+            if not self._covers(cache, name):
+                return ClusterInventory.unreachable(
+                    name,
+                    f"{cache.what} not listed for {name} yet: {cache.last_error or 'waiting'}",
                 )
-                for m in machines + deployments
-            ),
-        )
+        owned = [d for _, d in deployments if d.namespace == workload.namespace]
+        # Building a cluster's inventory costs more than planning it: reuse the last one while
+        # none of its caches moved and its Machines are the same records. A cache replaces a
+        # record whenever its object changes, so comparing the tuples is mostly identity checks.
+        key = (workload.nodes.generation, workload.pdbs.generation, tuple(machines), tuple(owned))
         if workload.translated is not None and workload.translated[0] == key:
             return workload.translated[1]
-        inventory = translate.cluster(
+        inventory = ClusterInventory.build(
             name,
-            nodes=workload.caches["nodes"].objects(),
+            nodes=workload.nodes.objects(),
             machines=machines,
-            pods=workload.caches["pods"].objects(),
-            pdbs=workload.caches["pdbs"].objects(),
-            memo=workload.memo,
-            deployments=[
-                d
-                for d in deployments
-                if (d.get("metadata") or {}).get("namespace") == workload.namespace
-            ],
+            pdbs=workload.pdbs.objects(),
+            deployments=owned,
         )
         workload.translated = (key, inventory)
         return inventory
@@ -315,10 +333,9 @@ class Observer:
         """The PodDisruptionBudget ``key`` ("namespace/name") of ``cluster`` as its cache holds
         it now, or None."""
         workload = self._workloads.get(cluster)
-        cache = workload.caches.get("pdbs") if workload is not None else None
+        cache = workload.pdbs if workload is not None else None
         namespace, _, name = key.partition("/")
-        obj = cache.get(namespace, name) if cache is not None else None
-        return translate.pdb(obj) if obj is not None else None
+        return cache.get(namespace, name) if cache is not None else None
 
     def has_machine(self, ref: MachineRef) -> bool:
         """Whether the Machines cache shows ``ref`` yet."""
@@ -330,9 +347,7 @@ class Observer:
         return workload.kube if workload is not None else None
 
     def stats(self) -> dict[str, int]:
-        caches = self._management_caches() + [
-            c for w in self._workloads.values() for c in w.caches.values()
-        ]
+        caches = self._management_caches() + [c for w in self._workloads.values() for c in w.caches]
         return {
             "lists": sum(c.lists for c in caches),
             "watches": sum(c.watches for c in caches),
@@ -349,11 +364,18 @@ class Observer:
             self._workloads.clear()
 
 
-def _by_cluster(objects: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Management-cluster objects by the workload cluster they belong to (label, else spec)."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        owner = labels.get(CLUSTER_NAME_LABEL) or (obj.get("spec") or {}).get("clusterName")
-        grouped.setdefault(str(owner), []).append(obj)
+def cluster_selector(clusters: frozenset[str] | None) -> str:
+    """The label selector of the management-cluster objects of ``clusters`` ("" for all)."""
+    if clusters is None:
+        return ""
+    if not clusters:  # a requirement that no object meets ("in ()" does not parse)
+        return f"{CLUSTER_NAME_LABEL},!{CLUSTER_NAME_LABEL}"
+    return f"{CLUSTER_NAME_LABEL} in ({','.join(sorted(clusters))})"
+
+
+def _by_cluster(records: Iterable[Managed[T]]) -> dict[str, list[T]]:
+    """Management-cluster records by the workload cluster they belong to."""
+    grouped: dict[str, list[T]] = {}
+    for record in records:
+        grouped.setdefault(record.cluster, []).append(record.value)
     return grouped

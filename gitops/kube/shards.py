@@ -78,7 +78,7 @@ class ShardManager:
         self.clock, self.monotonic, self.on_change = clock, monotonic, on_change
         self.margin = max(2 * renew_period, 0.2 * lease_duration)
         self.member_name = f"gitops-member-{dns_label(identity)}"
-        self.cache = WatchCache(
+        self.cache: WatchCache[dict[str, Any]] = WatchCache(
             f"gitops Leases in {namespace}",
             functools.partial(
                 kube.coordination.list_namespaced_lease, namespace, label_selector=SELECTOR

@@ -1,15 +1,22 @@
 """Kubernetes objects (plain JSON dicts) into ``gitops.inventory`` types.
 
-Adapter layer: the boundary past which no Kubernetes object travels. Pure functions; the
-caches in ``gitops.kube.cache`` supply the dicts.
+Adapter layer: the boundary past which no Kubernetes object travels. Pure functions. The watch
+caches of ``gitops.kube.observe`` call them on every object as it arrives and keep only the
+result (a compact, immutable record: what drift, plan and rollout read, and nothing else), so
+the JSON of a Node or Machine is dropped as soon as it has been read. Strings that repeat from
+object to object (label keys and values, condition reasons, nodeInfo) are interned, so a
+thousand nodes share one copy of each.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from gitops.fleet.wellknown import CLUSTER_NAME_LABEL
 from gitops.inventory import (
     ClusterInventory,
     Condition,
@@ -18,7 +25,6 @@ from gitops.inventory import (
     MachineOwner,
     Node,
     NodeTaint,
-    PdbCover,
     PodDisruptionBudget,
     Requirement,
 )
@@ -26,7 +32,20 @@ from gitops.inventory import selector_matches as inventory_selector_matches
 from gitops.kube import capi
 
 Obj = Mapping[str, Any]
+T = TypeVar("T")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+# Longer strings are seldom shared between objects (a Machine's name in an annotation, a
+# condition's message with a pod count): interning them would only grow the table.
+INTERN_MAX = 96
+
+
+def _interned(text: object) -> str:
+    value = str(text)
+    return sys.intern(value) if len(value) <= INTERN_MAX else value
+
+
+def _strings(mapping: Mapping[str, Any] | None) -> dict[str, str]:
+    return {_interned(k): _interned(v) for k, v in (mapping or {}).items()}
 
 
 def timestamp(text: str | None) -> float:
@@ -39,25 +58,6 @@ def timestamp(text: str | None) -> float:
         return 0.0
 
 
-def heartbeat_only(old: Obj, new: Obj) -> bool:
-    """Whether a Node changed only in what its kubelet's periodic status report stamps: its
-    conditions' ``lastHeartbeatTime`` (with the resourceVersion and managedFields of any
-    write). The inventory keeps no heartbeat time, so such a change decides nothing."""
-
-    def stripped(obj: Obj) -> dict[str, Any]:
-        meta = {
-            k: v for k, v in _meta(obj).items() if k not in ("resourceVersion", "managedFields")
-        }
-        status = dict(obj.get("status") or {})
-        status["conditions"] = [
-            {k: v for k, v in c.items() if k != "lastHeartbeatTime"}
-            for c in status.get("conditions") or []
-        ]
-        return {**obj, "metadata": meta, "status": status}
-
-    return stripped(old) == stripped(new)
-
-
 def _meta(obj: Obj) -> Obj:
     return obj.get("metadata") or {}
 
@@ -66,34 +66,37 @@ def conditions_of(entries: Iterable[Obj] | None) -> tuple[Condition, ...]:
     """A ``status.conditions`` list (a Node's, or a ``metav1.Condition`` list) as values."""
     return tuple(
         Condition(
-            type=str(c.get("type", "")),
-            status=str(c.get("status", "Unknown")),
-            reason=str(c.get("reason") or ""),
-            message=str(c.get("message") or ""),
+            type=_interned(c.get("type", "")),
+            status=_interned(c.get("status", "Unknown")),
+            reason=_interned(c.get("reason") or ""),
+            message=_interned(c.get("message") or ""),
             last_transition=timestamp(c.get("lastTransitionTime")),
         )
         for c in entries or []
     )
 
 
-def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
+def node(obj: Obj) -> Node:
+    """A Node: its identity, nodeInfo facts, labels, annotations, taints, conditions (without
+    the kubelet's heartbeat times, so a status report that changes nothing else compares
+    equal), cordon, creation and deletion."""
     meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
     info = status.get("nodeInfo") or {}
     conditions = conditions_of(status.get("conditions"))
     ready = next((c for c in conditions if c.type == "Ready"), None)
     return Node(
         name=str(meta.get("name", "")),
-        os_image=str(info.get("osImage", "")),
-        kernel_version=str(info.get("kernelVersion", "")),
-        kubelet_version=str(info.get("kubeletVersion", "")),
-        container_runtime_version=str(info.get("containerRuntimeVersion", "")),
-        labels=meta.get("labels") or {},
-        annotations=meta.get("annotations") or {},
+        os_image=_interned(info.get("osImage", "")),
+        kernel_version=_interned(info.get("kernelVersion", "")),
+        kubelet_version=_interned(info.get("kubeletVersion", "")),
+        container_runtime_version=_interned(info.get("containerRuntimeVersion", "")),
+        labels=_strings(meta.get("labels")),
+        annotations=_strings(meta.get("annotations")),
         taints=tuple(
             NodeTaint(
-                key=str(t.get("key", "")),
-                effect=str(t.get("effect", "")),
-                value=str(t.get("value") or ""),
+                key=_interned(t.get("key", "")),
+                effect=_interned(t.get("effect", "")),
+                value=_interned(t.get("value") or ""),
             )
             for t in spec.get("taints") or []
         ),
@@ -103,7 +106,6 @@ def node(obj: Obj, pdbs: tuple[PdbCover, ...] = ()) -> Node:
         unschedulable=bool(spec.get("unschedulable")),
         created=timestamp(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
-        pdbs=pdbs,
     )
 
 
@@ -117,9 +119,9 @@ def machine(obj: Obj) -> Machine:
         phase=str(status.get("phase", "")),
         node=str((status.get("nodeRef") or {}).get("name", "")),
         zone=str(spec.get("failureDomain") or ""),
-        version=str(spec.get("version") or ""),
-        labels=meta.get("labels") or {},
-        annotations=meta.get("annotations") or {},
+        version=_interned(spec.get("version") or ""),
+        labels=_strings(meta.get("labels")),
+        annotations=_strings(meta.get("annotations")),
         created=timestamp(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         infrastructure=capi.object_ref(spec.get("infrastructureRef"), namespace),
@@ -234,79 +236,47 @@ def evictable(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def pdb_covers(pods: Iterable[Obj], pdbs: Iterable[Obj]) -> dict[str, tuple[PdbCover, ...]]:
-    """For each node name, the PDBs covering its evictable pods and how many pods each covers."""
-    by_namespace: dict[str, list[Obj]] = {}
-    for budget in pdbs:
-        by_namespace.setdefault(str(_meta(budget).get("namespace", "")), []).append(budget)
-    counts: dict[str, dict[str, int]] = {}
-    for pod in pods:
-        node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name or not evictable(pod):
-            continue
-        meta = _meta(pod)
-        namespace = str(meta.get("namespace", ""))
-        labels = meta.get("labels") or {}
-        for budget in by_namespace.get(namespace, ()):
-            if selector_matches((budget.get("spec") or {}).get("selector"), labels):
-                key = f"{namespace}/{_meta(budget).get('name')}"
-                per_node = counts.setdefault(node_name, {})
-                per_node[key] = per_node.get(key, 0) + 1
-    return {
-        name: tuple(PdbCover(pdb=k, pods=v) for k, v in sorted(per.items()))
-        for name, per in counts.items()
-    }
+@dataclass(frozen=True, slots=True)
+class Managed(Generic[T]):
+    """A management-cluster object's translation, with the workload cluster it belongs to
+    (its ``cluster.x-k8s.io/cluster-name`` label, else ``spec.clusterName``)."""
+
+    cluster: str
+    value: T
 
 
-class Memo:
-    """Translations of objects that have not changed since the last time, for reuse.
+def cluster_of(obj: Obj) -> str:
+    labels = _meta(obj).get("labels") or {}
+    return _interned(labels.get(CLUSTER_NAME_LABEL) or (obj.get("spec") or {}).get("clusterName"))
 
-    A watch cache replaces an object's dict whenever the object changes and never mutates one,
-    so the same dict (by identity) means the same object: its translation can be reused. A
-    memo lives as long as the cache it serves; each ``cluster`` call keeps only what it used.
-    """
 
-    def __init__(self) -> None:
-        self.nodes: dict[str, tuple[Obj, tuple[PdbCover, ...], Node]] = {}
-        self.machines: dict[tuple[str, str], tuple[Obj, Machine]] = {}
+def managed_machine(obj: Obj) -> Managed[Machine]:
+    return Managed(cluster_of(obj), machine(obj))
+
+
+def managed_owner(obj: Obj) -> Managed[MachineOwner]:
+    """A MachineSet's record: its selector, for the adoption guard."""
+    return Managed(cluster_of(obj), machine_owner(obj))
+
+
+def managed_deployment(obj: Obj) -> Managed[tuple[MachineOwner, MachineDeployment]]:
+    """A MachineDeployment's record: its selector and its rollout's state."""
+    return Managed(cluster_of(obj), (machine_owner(obj), machine_deployment(obj)))
 
 
 def cluster(
     name: str,
     nodes: Iterable[Obj],
     machines: Iterable[Obj],
-    pods: Iterable[Obj],
     pdbs: Iterable[Obj],
-    memo: Memo | None = None,
     deployments: Iterable[Obj] = (),
 ) -> ClusterInventory:
-    """One cluster's inventory from its raw objects (machines already filtered to the cluster).
-
-    With a ``memo``, objects unchanged since the last call with it are not translated again.
-    """
-    pdb_list = list(pdbs)
-    covers = pdb_covers(pods, pdb_list)
-    if memo is None:
-        memo = Memo()
-    seen_nodes: dict[str, tuple[Obj, tuple[PdbCover, ...], Node]] = {}
-    for obj in nodes:
-        node_name = str(_meta(obj).get("name"))
-        cover = covers.get(node_name, ())
-        entry = memo.nodes.get(node_name)
-        if entry is None or entry[0] is not obj or entry[1] != cover:
-            entry = (obj, cover, node(obj, cover))
-        seen_nodes[node_name] = entry
-    seen_machines: dict[tuple[str, str], tuple[Obj, Machine]] = {}
-    for obj in machines:
-        meta = _meta(obj)
-        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-        known = memo.machines.get(key)
-        seen_machines[key] = known if known is not None and known[0] is obj else (obj, machine(obj))
-    memo.nodes, memo.machines = seen_nodes, seen_machines
+    """One cluster's inventory straight from its objects (machines already filtered to the
+    cluster), as the watch caches would make it."""
     return ClusterInventory.build(
         name,
-        nodes=[entry[2] for entry in seen_nodes.values()],
-        machines=[entry[1] for entry in seen_machines.values()],
-        pdbs=[pdb(p) for p in pdb_list],
+        nodes=[node(n) for n in nodes],
+        machines=[machine(m) for m in machines],
+        pdbs=[pdb(p) for p in pdbs],
         deployments=[machine_deployment(d) for d in deployments],
     )

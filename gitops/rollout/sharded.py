@@ -63,7 +63,7 @@ class ShardedStore:
         self._loaded: RolloutState | None = None
         self._coordinating = False  # at the last read of the fleet's record
         self._statuses: dict[str, tuple[str, float]] = {}  # cluster -> (text, when) published
-        self.cache = WatchCache(
+        self.cache: WatchCache[dict[str, Any]] = WatchCache(
             f"rollout records in {namespace}",
             functools.partial(
                 management.core.list_namespaced_config_map, namespace, label_selector=MANAGED

@@ -152,7 +152,7 @@ def test_the_drift_finder_sees_exactly_the_drift_injected() -> None:
     translate = pytest.importorskip("gitops.kube.translate")
     from gitops import drift as finder
     from gitops.inventory import Inventory
-    from gitops.sim.api.resources import PDBS, PODS
+    from gitops.sim.api.resources import PDBS
 
     world, store, _, _ = make_world(drift="kernel:3,label:2,taint:1,unmanaged:1,cordoned:1", seed=9)
     fleet = example_fleet()
@@ -162,7 +162,6 @@ def test_the_drift_finder_sees_exactly_the_drift_injected() -> None:
                 c.name,
                 store.list(c.name, NODES)[0],
                 store.list("", MACHINES, c.namespace)[0],
-                store.list(c.name, PODS)[0],
                 store.list(c.name, PDBS)[0],
             )
             for c in fleet.clusters

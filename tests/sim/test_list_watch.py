@@ -277,3 +277,41 @@ def test_the_official_client_sees_410_for_an_expired_watch(small: tuple[Simulato
         assert info.value.status == 410
     finally:
         api.close()
+
+
+def test_the_watch_cache_lists_in_pages_and_starts_over_when_a_page_expired(
+    small: tuple[Simulator, Hands],
+) -> None:
+    """Pages of ``page_size``; a continue token that expired between two pages (410) makes
+    the cache list again from the first page, never keep a mix of two snapshots."""
+    sim, _ = small
+    store = sim.store
+    for i in range(7):
+        store.create("c1", NODES, node(f"n{i}"))
+    core = k8s.CoreV1Api(api_client(sim.workload_kubeconfig("c1")))
+    raced: list[str] = []
+
+    def list_nodes(**kwargs: Any) -> Any:
+        if kwargs.get("_continue") and not raced:
+            raced.append(kwargs["_continue"])
+            for i in range(7, 19):  # more changes than the window keeps, between two pages
+                store.create("c1", NODES, node(f"n{i}"))
+        return core.list_node(**kwargs)
+
+    cache: WatchCache[Obj] = WatchCache("nodes of c1", list_nodes, page_size=3).start()
+    try:
+        assert cache.wait_synced(10)
+        assert sorted(o["metadata"]["name"] for o in cache.objects()) == sorted(
+            f"n{i}" for i in range(19)
+        )
+        # 1 page, the 410, then 19 nodes in pages of 3: 7 more
+        assert cache.lists == 1 + 7
+        lists = [
+            line
+            for line in read_audit(sim.audit_path or "")
+            if line["kind"] == "request" and line["verb"] == "list"
+        ]
+        assert [line["code"] for line in lists] == [200, 410] + [200] * 7
+    finally:
+        cache.stop()
+        cache.join(5)

@@ -289,7 +289,6 @@ def test_initial_previous_reads_as_a_pending_rollout_not_as_drift() -> None:
                 c.name,
                 store.list(c.name, NODES)[0],
                 store.list("", MACHINES, c.namespace)[0],
-                store.list(c.name, PODS)[0],
                 store.list(c.name, PDBS)[0],
             )
             for c in fleet.clusters

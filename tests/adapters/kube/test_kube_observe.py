@@ -29,7 +29,7 @@ import yaml
 from gitops import __version__
 from gitops.fleet import Fleet, load
 from gitops.fleet.wellknown import MACHINE_ANNOTATION, POOL_LABEL, ZONE_LABEL
-from gitops.inventory import ClusterInventory, Inventory, NodeTaint
+from gitops.inventory import Inventory, Machine, Node, NodeTaint
 from gitops.kube import actions, translate
 from gitops.kube.cache import WatchCache
 from gitops.kube.capi import machines as machine_resource
@@ -38,16 +38,17 @@ from gitops.kube.errors import BadConfig, NotFound
 from gitops.kube.observe import Observer
 from gitops.sim import Simulator, kubeconfig_text
 from gitops.sim.api.audit import read
+from gitops.sim.api.resources import MACHINEDEPLOYMENTS as SIM_MACHINEDEPLOYMENTS
 from gitops.sim.api.resources import MACHINES as SIM_MACHINES
-from gitops.sim.api.resources import NODES, PDBS, PODS, SECRETS
+from gitops.sim.api.resources import NODES, PDBS, SECRETS
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "fleet-repo-example"
 CANARY = "canary-eu-1"
 USER_AGENT = f"gitops/{__version__}"
 SYNC_TIMEOUT = 20.0
-# Per workload cluster: Nodes, Pods and PodDisruptionBudgets; plus Machines in the management.
-CACHES_PER_CLUSTER = 3
+# Per workload cluster: Nodes and PodDisruptionBudgets (never Pods).
+CACHES_PER_CLUSTER = 2
 # In the management cluster: Machines, MachineSets and MachineDeployments.
 MANAGEMENT_CACHES = 3
 
@@ -356,7 +357,7 @@ def test_a_node_without_pool_label_or_machine_annotation_is_joined_to_its_machin
     for key in (POOL_LABEL, ZONE_LABEL):
         del stripped["metadata"]["labels"][key]
     del stripped["metadata"]["annotations"][MACHINE_ANNOTATION]
-    cluster = translate.cluster(CANARY, raw_nodes, raw_machines, pods=[], pdbs=[])
+    cluster = translate.cluster(CANARY, raw_nodes, raw_machines, pdbs=[])
     node = cluster.node(name)
     owner = next(m for m in raw_machines if m["status"]["nodeRef"]["name"] == name)
     assert node is not None
@@ -366,48 +367,77 @@ def test_a_node_without_pool_label_or_machine_annotation_is_joined_to_its_machin
     assert node.pool in {m.node.pool for ms in cluster.pools().values() for m in ms if m.node}
 
 
-def test_pdb_headroom_names_the_budgets_that_block_a_drain(
+def test_the_caches_keep_compact_records_of_the_full_objects_and_never_list_pods(
     synced: tuple[Fixture, Observer],
 ) -> None:
-    """checkout (maxUnavailable 1) blocks a node with two of its pods; DaemonSet pods never do."""
+    """What the observer keeps is the translation of each object as the API serves it (the
+    inventory equals one built from the full objects), never the objects; strings repeated
+    from node to node are one copy; and no Pod is ever listed or watched."""
     fx, observer = synced
-    kube = fx.workload(CANARY)
-    try:
-        # A budget over the DaemonSet's pods that allows nothing: drains skip those pods, so
-        # it must block no node even though it covers a pod on every one.
-        kube.policy.create_namespaced_pod_disruption_budget(
-            "kube-system",
-            {
-                "metadata": {"name": "agents"},
-                "spec": {"selector": {"matchLabels": {"app": "node-agent"}}, "minAvailable": 1000},
-            },
+    inventory = observer.inventory()
+    for c in fx.fleet.clusters:
+        full = translate.cluster(
+            c.name,
+            fx.sim.store.list(c.name, NODES)[0],
+            fx.sim.store.list("", SIM_MACHINES, c.namespace)[0],
+            fx.sim.store.list(c.name, PDBS)[0],
+            fx.sim.store.list("", SIM_MACHINEDEPLOYMENTS, c.namespace)[0],
         )
+        seen = inventory.cluster(c.name)
+        assert seen is not None and seen.nodes and seen.machines and seen.pdbs
+        assert (seen.nodes, seen.machines, seen.pdbs) == (full.nodes, full.machines, full.pdbs)
+        assert seen.deployments == full.deployments
+    workload = observer._workloads[CANARY]
+    assert workload.nodes is not None and workload.pdbs is not None
+    records = workload.nodes.objects()
+    assert len(records) >= 2 and all(isinstance(n, Node) for n in records)
+    first, second = records[0], records[1]
+    assert first.labels[POOL_LABEL] is second.labels[POOL_LABEL] or (first.pool != second.pool)
+    assert first.os_image is second.os_image
+    assert all(isinstance(m.value, Machine) for m in observer.machines.objects())
+    pods = [
+        line
+        for line in read(fx.audit)
+        if line["kind"] == "request"
+        and line.get("resource") == "pods"
+        and line["userAgent"].startswith(USER_AGENT)
+    ]
+    assert pods == []
+
+
+def test_a_selection_keeps_only_the_chosen_clusters_machines(
+    fleet_sim: Callable[..., Fixture],
+) -> None:
+    """A sharded replica's observer: the API server selects the Machines, MachineSets and
+    MachineDeployments of its clusters; a cluster not yet listed for reads unreachable (so
+    nothing acts on its missing Machines) until a new selection has been listed."""
+    fx = fleet_sim()
+    names = sorted(c.name for c in fx.fleet.clusters)
+    first, second = names[0], names[1]
+    observer = Observer(fx.management, selected=[first])
+    observer.track((c.name, c.namespace) for c in fx.fleet.clusters if c.name in (first, second))
+    try:
+        assert observer.wait_synced(SYNC_TIMEOUT)
+        inventory = observer.inventory()
+        assert inventory.cluster(first).reachable and inventory.cluster(first).machines
+        unlisted = inventory.cluster(second)
+        assert not unlisted.reachable and "not listed for" in unlisted.error
+        assert {r.cluster for r in observer.machines.objects()} == {first}
+        assert {r.cluster for r in observer.deployments.objects()} <= {first}
+
+        observer.select([first, second])
+        assert observer.wait_synced(SYNC_TIMEOUT)
+        inventory = observer.inventory()
+        assert all(inventory.cluster(n).reachable for n in (first, second))
+        assert inventory.cluster(second).machines
+        assert {r.cluster for r in observer.machines.objects()} == {first, second}
+
+        observer.select([])
+        assert observer.wait_synced(SYNC_TIMEOUT)
+        assert observer.machines.objects() == []
+        assert not observer.inventory().cluster(first).reachable
     finally:
-        kube.close()
-
-    def observed() -> ClusterInventory | None:
-        cluster = observer.inventory().cluster(CANARY)
-        budget = cluster.pdb("kube-system/agents") if cluster is not None else None
-        return cluster if budget is not None and budget.expected_pods > 0 else None
-
-    cluster = poll(observed, what="the new PDB's status")
-    assert cluster.pdb("kube-system/agents").disruptions_allowed == 0
-    pods, _ = fx.sim.store.list(CANARY, PODS)
-    checkout_on: dict[str, int] = {}
-    for pod in pods:
-        if pod["metadata"]["labels"].get("app") == "checkout" and pod["spec"].get("nodeName"):
-            node_name = pod["spec"]["nodeName"]
-            checkout_on[node_name] = checkout_on.get(node_name, 0) + 1
-    allowed = fx.sim.store.get(CANARY, PDBS, "shop", "checkout")["status"]["disruptionsAllowed"]
-    assert allowed == 1
-    assert max(checkout_on.values()) >= 2, "the canary should pack checkout pods two per node"
-    assert cluster.nodes
-    for node in cluster.nodes:
-        blockers = cluster.drain_blockers(node)
-        assert "kube-system/agents" not in blockers
-        assert ("shop/checkout" in blockers) == (checkout_on.get(node.name, 0) > allowed)
-        covers = dict(node.pdbs)
-        assert covers.get("shop/checkout", 0) == checkout_on.get(node.name, 0)
+        observer.stop()
 
 
 # -- unreachable clusters ---------------------------------------------------------------------
@@ -456,7 +486,7 @@ def test_a_dropped_watch_resumes_without_listing_again(fleet_sim: Callable[..., 
     observer = fx.observer([CANARY])
     try:
         assert observer.wait_synced(SYNC_TIMEOUT)
-        caches = [*observer._management_caches(), *observer._workloads[CANARY].caches.values()]
+        caches = [*observer._management_caches(), *observer._workloads[CANARY].caches]
         poll(lambda: all(c.watches >= 3 for c in caches), timeout=15, what="watches to resume")
         drops = [line for line in requests(fx.audit, "watch") if line["fault"] == "watch-drop"]
         assert len(drops) >= len(caches)

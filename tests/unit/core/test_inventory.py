@@ -21,8 +21,6 @@ from gitops.inventory import (
     Member,
     Node,
     NodeTaint,
-    PdbCover,
-    PodDisruptionBudget,
 )
 from tests.unit.core import factories as f
 
@@ -104,16 +102,6 @@ def test_member_reads_the_controller_annotations() -> None:
     assert q.quarantined
     with pytest.raises(ValueError, match="node or a machine"):
         Member.of(None, None)
-
-
-def test_drain_blockers_name_the_pdbs_without_headroom() -> None:
-    node = Node(name="n", pdbs=(PdbCover("a/web", 2), PdbCover("a/db", 1)))
-    cluster = ClusterInventory.build(
-        "c",
-        [node],
-        pdbs=[PodDisruptionBudget("a", "web", 1), PodDisruptionBudget("a", "db", 1)],
-    )
-    assert cluster.drain_blockers(node) == ("a/web",)
 
 
 def test_digest_ignores_input_order_and_sees_every_change() -> None:
