@@ -73,6 +73,19 @@ def _namespaces(
             )
 
 
+def _log_rate(rate: RateLimit) -> None:
+    """Say once how fast each API server may be asked (an operator tuning --qps looks here)."""
+    if rate.qps <= 0:
+        log.info("Requests to the API servers are not rate-limited (--qps 0).")
+    else:
+        log.info(
+            "Requests to each API server are limited to %g a second after a burst of %d "
+            "(--qps, --burst).",
+            rate.qps,
+            rate.burst,
+        )
+
+
 def _lease_timing(time_scale: float) -> tuple[float, float]:
     """(lease duration, renew period) in seconds: client-go's 15 s and 2 s, shortened with a
     small --time-scale so that demos and tests fail over quickly."""
@@ -167,6 +180,7 @@ def run(options: RunOptions) -> None:
     )
     try:
         management = connect(o.kubeconfig, o.context, rate=rate)
+        _log_rate(rate)
         probe(management, o.request_timeout)
         _namespaces(management, o.lease_namespace, o.state_namespace, pod_namespace(o.kubeconfig))
         mirror = Mirror(cache / "fleet", remote)
