@@ -111,7 +111,8 @@ def _finish(configuration: k8s.Configuration, name: str, rate: RateLimit | None)
     if bucket is not None:
         # Every request of the official client (reads, writes, a watch as it opens) goes
         # through this one method of its REST client, whatever API class made it.
-        api.rest_client.request = _limited(api.rest_client.request, bucket)  # type: ignore[method-assign]
+        rest = api.rest_client
+        rest.request = _limited(rest.request, bucket)  # type: ignore[method-assign]
     return Kube(api, name, rate=rate, bucket=bucket)
 
 
@@ -133,9 +134,10 @@ def connect(
 ) -> Kube:
     """The management cluster: from ``kubeconfig`` (and ``context``), else in-cluster config.
 
-    ``rate`` limits the requests of this client and of every workload cluster's client made
-    from it (``connect_workload``), each its own token bucket; None, no limit. With neither a kubeconfig nor a service account, the default kubeconfig (``$KUBECONFIG`` or
-    ``~/.kube/config``) is used, as kubectl does.
+    With neither a kubeconfig nor a service account, the default kubeconfig (``$KUBECONFIG`` or
+    ``~/.kube/config``) is used, as kubectl does. ``rate`` limits the requests of this client
+    and of every workload cluster's client made from it (``connect_workload``), each with a
+    token bucket of its own; None, no limit.
     """
     if kubeconfig is not None and not os.path.exists(kubeconfig):
         raise BadConfig(
