@@ -112,6 +112,21 @@ from gitops.cli.forge_options import forge_flags, forge_options
     help="This replica's name in the Leases and in its user agent (default: $POD_NAME, "
     "else <hostname>-<pid>).",
 )
+@click.option(
+    "--qps",
+    type=click.FloatRange(min=0.0),
+    default=50.0,
+    show_default=True,
+    help="Requests a second each API server (management and every workload cluster) is sent "
+    "at most, after a burst; 0 for no limit.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests each API server may be sent at once before --qps paces them.",
+)
 @forge_options(controller=True)
 def run(
     repo: str,
@@ -136,6 +151,8 @@ def run(
     log_format: str,
     sharding: bool,
     replica_id: str,
+    qps: float,
+    burst: int,
     **forge: Any,
 ) -> None:
     """Run the controller: pull the fleet repository, reconcile, write status to git.
@@ -174,6 +191,8 @@ def run(
         log_format=log_format,
         sharding=sharding,
         replica_id=replica_id,
+        qps=qps,
+        burst=burst,
         forge=forge_flags(forge),
         announce=lambda line: click.echo(line, err=True),
     )

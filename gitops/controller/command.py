@@ -33,6 +33,7 @@ from gitops.kube.client import USER_AGENT, Kube, connect, pod_namespace, probe
 from gitops.kube.errors import Forbidden
 from gitops.kube.fence import ClusterFence
 from gitops.kube.lease import LeaderElector
+from gitops.kube.ratelimit import DEFAULT_BURST, DEFAULT_QPS, RateLimit
 from gitops.kube.shards import ShardManager
 from gitops.signals import stop_on_signals
 
@@ -70,6 +71,19 @@ def _namespaces(
                 namespace,
                 " and the ".join(uses),
             )
+
+
+def _log_rate(rate: RateLimit) -> None:
+    """Say once how fast each API server may be asked (an operator tuning --qps looks here)."""
+    if rate.qps <= 0:
+        log.info("Requests to the API servers are not rate-limited (--qps 0).")
+    else:
+        log.info(
+            "Requests to each API server are limited to %g a second after a burst of %d "
+            "(--qps, --burst).",
+            rate.qps,
+            rate.burst,
+        )
 
 
 def _lease_timing(time_scale: float) -> tuple[float, float]:
@@ -135,6 +149,10 @@ class RunOptions:
     # the holder of the Lease gitops-controller coordinates besides.
     sharding: bool = False
     replica_id: str = ""  # default: $POD_NAME, else <hostname>-<pid>
+    # ``--qps``/``--burst``: every API server's client (the management cluster's and each
+    # workload cluster's) sends at most this many requests a second after a burst; 0, no limit.
+    qps: float = DEFAULT_QPS
+    burst: int = DEFAULT_BURST
     announce: Callable[[str], None] = field(default=lambda line: None, compare=False)
 
 
@@ -154,8 +172,15 @@ def run(options: RunOptions) -> None:
         token_file=o.token_file, ssh_key_file=o.ssh_key, known_hosts_file=o.known_hosts
     )
     remote = Remote(o.repo, branch=o.branch, credentials=credentials)
+    metrics = Metrics()
+    rate = RateLimit(
+        o.qps,
+        o.burst,
+        on_wait=lambda cluster, seconds: metrics.kube_rate_limited.labels(cluster).inc(seconds),
+    )
     try:
-        management = connect(o.kubeconfig, o.context)
+        management = connect(o.kubeconfig, o.context, rate=rate)
+        _log_rate(rate)
         probe(management, o.request_timeout)
         _namespaces(management, o.lease_namespace, o.state_namespace, pod_namespace(o.kubeconfig))
         mirror = Mirror(cache / "fleet", remote)
@@ -168,7 +193,6 @@ def run(options: RunOptions) -> None:
     except ValueError as err:
         raise Stalled(str(err)) from err
     trust = TrustStore(o.verify_signatures, cache / "trust") if o.verify_signatures else None
-    metrics = Metrics()
     trigger = Trigger(o.branch)
     identity = o.replica_id or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     shards = _shards(o, management, identity, trigger) if o.sharding else None

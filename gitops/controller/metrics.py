@@ -81,3 +81,10 @@ class Metrics:
             "Writes this replica did not make because a cluster's fence refused them.",
             registry=r,
         )
+        self.kube_rate_limited = Counter(
+            "gitops_kube_rate_limited_seconds",
+            "Seconds requests waited for the client-side rate limit (--qps, --burst), by "
+            'cluster ("" the management cluster).',
+            ["cluster"],
+            registry=r,
+        )

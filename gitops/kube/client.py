@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitops import __version__
 from gitops.kube.errors import BadConfig, Unreachable, read_json, translate
+from gitops.kube.ratelimit import RateLimit, TokenBucket
 
 USER_AGENT = f"gitops/{__version__}"
 SERVICEACCOUNT_DIR_ENV = "GITOPS_SERVICEACCOUNT_DIR"
@@ -37,7 +38,10 @@ DEFAULT_PROBE_TIMEOUT = 10.0  # seconds for the first answer of the management c
 # urllib3 retries a refused or reset connection this many times, silently (its "Retrying"
 # warnings are muted by the commands): bounded, so a dead server fails in seconds, while a
 # blink of the network is still absorbed. The adapters' own retries (``errors.read``, the
-# caches' relists) sit above this.
+# caches' relists) sit above this. urllib3 would also retry a GET answered 429 with a
+# Retry-After, sleeping that long itself, unseen and past the rate limit; the answer comes up
+# instead, and ``errors.read`` waits the Retry-After (through an injectable sleep) and asks again
+# through the token bucket.
 CONNECTION_RETRIES = 1
 # Every watch holds a connection and the executor works several clusters at once; the client's
 # default pool (5 per CPU) is smaller than that on small machines, and urllib3 then drops the
@@ -54,6 +58,10 @@ class Kube:
     # The cluster.x-k8s.io version this server is spoken to in, once discovered
     # (``gitops.kube.capi.version``); "" until then.
     capi_version: str = ""
+    # The limit this client's requests pass through (``gitops.kube.ratelimit``); a workload
+    # cluster's client gets a bucket of its own under the management cluster's settings.
+    rate: RateLimit | None = None
+    bucket: TokenBucket | None = None
 
     @property
     def core(self) -> k8s.CoreV1Api:
@@ -78,16 +86,34 @@ class Kube:
         self.api.close()
 
 
-def _finish(configuration: k8s.Configuration, name: str) -> Kube:
+def _limited(request: Callable[..., Any], bucket: TokenBucket) -> Callable[..., Any]:
+    """The REST layer's ``request``, taking a token before each request is sent."""
+
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        bucket.take()
+        return request(*args, **kwargs)
+
+    return limited
+
+
+def _finish(configuration: k8s.Configuration, name: str, rate: RateLimit | None) -> Kube:
     # Pin the proxy the environment gave at load time. Left to the environment, the client
     # resolves it again whenever the host is set, and a token kubeconfig's refresh hook sets
     # the host before every request: a scan of os.environ, ~0.4 ms of CPU per request.
     configuration.proxy = configuration.proxy
-    configuration.retries = CONNECTION_RETRIES
+    configuration.retries = urllib3.Retry(
+        total=CONNECTION_RETRIES, respect_retry_after_header=False
+    )
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, POOL_SIZE)
     api = k8s.ApiClient(configuration)
     api.user_agent = USER_AGENT
-    return Kube(api, name)
+    bucket = rate.bucket(name) if rate is not None else None
+    if bucket is not None:
+        # Every request of the official client (reads, writes, a watch as it opens) goes
+        # through this one method of its REST client, whatever API class made it.
+        rest = api.rest_client
+        rest.request = _limited(rest.request, bucket)  # type: ignore[method-assign]
+    return Kube(api, name, rate=rate, bucket=bucket)
 
 
 @contextmanager
@@ -103,11 +129,15 @@ def _malformed(source: str) -> Iterator[None]:
         raise BadConfig(f"{source} is not a usable kubeconfig: {err}") from err
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
+def connect(
+    kubeconfig: str | None = None, context: str | None = None, *, rate: RateLimit | None = None
+) -> Kube:
     """The management cluster: from ``kubeconfig`` (and ``context``), else in-cluster config.
 
     With neither a kubeconfig nor a service account, the default kubeconfig (``$KUBECONFIG`` or
-    ``~/.kube/config``) is used, as kubectl does.
+    ``~/.kube/config``) is used, as kubectl does. ``rate`` limits the requests of this client
+    and of every workload cluster's client made from it (``connect_workload``), each with a
+    token bucket of its own; None, no limit.
     """
     if kubeconfig is not None and not os.path.exists(kubeconfig):
         raise BadConfig(
@@ -141,7 +171,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
                 client_configuration=configuration,
                 persist_config=False,
             )
-    return _finish(configuration, "")
+    return _finish(configuration, "", rate)
 
 
 def pod_namespace(kubeconfig: str | None = None) -> str | None:
@@ -200,7 +230,8 @@ _CONNECTION_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")
 
 
 def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
-    """A workload cluster, from the Secret ``<cluster>-kubeconfig`` in ``namespace``."""
+    """A workload cluster, from the Secret ``<cluster>-kubeconfig`` in ``namespace``; its
+    requests are limited as the management cluster's are, by a token bucket of its own."""
     secret_name = f"{cluster}-kubeconfig"
     secret = read_json(
         f"reading Secret {namespace}/{secret_name}",
@@ -225,6 +256,6 @@ def connect_workload(management: Kube, cluster: str, namespace: str) -> Kube:
     ):
         loader = k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig)
         loader.load_and_set(configuration)
-    kube = _finish(configuration, cluster)
+    kube = _finish(configuration, cluster, management.rate)
     kube.api.user_agent = management.api.user_agent  # a sharded replica names itself in it
     return kube

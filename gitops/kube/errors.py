@@ -8,6 +8,8 @@ own message, and never an ``ApiException`` or a urllib3 error.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -60,7 +62,11 @@ class Gone(KubeError, Transient):
 
 
 class TooManyRequests(KubeError, Transient):
-    """429: throttled, or an eviction refused by a PodDisruptionBudget (``details`` names it)."""
+    """429: throttled, or an eviction refused by a PodDisruptionBudget (``details`` names it).
+
+    ``retry_after``: the seconds the server asked us to wait (its ``Retry-After``, capped at
+    ``MAX_RETRY_AFTER``; 1 when it named none). Reads wait at least that long before retrying.
+    """
 
     code = 429
 
@@ -83,6 +89,24 @@ class BadRequest(KubeError, Stalled):
 
 class BadConfig(KubeError, Stalled):
     """The kubeconfig or in-cluster configuration cannot be used."""
+
+
+#: A server's Retry-After is honoured up to this many seconds: a longer (or absurd) one would
+#: hold a read, and the worker or watch thread making it, for longer than a pass of the loop.
+MAX_RETRY_AFTER = 30.0
+
+
+def retry_after_seconds(value: object) -> float:
+    """The seconds a ``Retry-After`` header asks for, within [0, ``MAX_RETRY_AFTER``]; 1 when
+    it is missing or not a number of seconds (the API server sends whole seconds; an HTTP date
+    is read as "soon" rather than failing the request)."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return 1.0
+    if math.isnan(seconds):
+        return 1.0
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 _BY_CODE: dict[int, type[KubeError]] = {
@@ -112,7 +136,7 @@ def from_api_exception(err: ApiException, what: str) -> KubeError:
     cls = _BY_CODE.get(status) or (BadRequest if 400 <= status < 500 else Unavailable)
     if cls is TooManyRequests:
         headers = err.headers or {}
-        retry_after = float(headers.get("Retry-After", 1) or 1)
+        retry_after = retry_after_seconds(headers.get("Retry-After", 1))
         return TooManyRequests(text, retry_after=retry_after, reason=reason, details=details)
     error = cls(text, reason=reason, details=details)
     if cls is Unavailable or cls is BadRequest:
@@ -157,24 +181,50 @@ def call_json(what: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -
         return body
 
 
-def read(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def read(
+    what: str,
+    fn: Callable[..., T],
+    *args: Any,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> T:
     """Like ``call``, for a read: a passing failure (5xx, 429, a dropped connection) is retried
-    a few times with jittered backoff before it is raised. Writes are not retried here: their
-    callers decide, because a write that timed out may have happened."""
-    result: T = _retrying()(call, what, fn, *args, **kwargs)
+    a few times with jittered backoff before it is raised; after a 429, no sooner than its
+    ``Retry-After``. Writes are not retried here: their callers decide, because a write that
+    timed out may have happened. ``sleep`` is injected for tests."""
+    result: T = _retrying(sleep)(call, what, fn, *args, **kwargs)
     return result
 
 
-def read_json(what: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> dict[str, Any]:
+def read_json(
+    what: str,
+    fn: Callable[..., object],
+    *args: Any,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """``call_json`` retried as ``read`` retries."""
-    body: dict[str, Any] = _retrying()(call_json, what, fn, *args, **kwargs)
+    body: dict[str, Any] = _retrying(sleep)(call_json, what, fn, *args, **kwargs)
     return body
 
 
-def _retrying() -> tenacity.Retrying:
+_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0)
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    """The jittered backoff, or the server's Retry-After when a 429 asked for longer."""
+    backoff = float(_BACKOFF(state))
+    error = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(error, TooManyRequests):
+        return max(backoff, error.retry_after)
+    return backoff
+
+
+def _retrying(sleep: Callable[[float], None]) -> tenacity.Retrying:
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type((Unavailable, TooManyRequests)),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0),
+        wait=_wait,
         stop=tenacity.stop_after_attempt(4),
+        sleep=sleep,
         reraise=True,
     )

@@ -1,0 +1,59 @@
+"""A 429's ``Retry-After`` read into ``TooManyRequests`` and honoured by reads' retries.
+
+Unit tier: the failures are the client's own ``ApiException``s raised by a local function, and
+the retries' sleep is a recorder, so nothing waits.
+"""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from gitops.kube import errors
+from gitops.kube.errors import MAX_RETRY_AFTER, TooManyRequests, Unavailable
+
+
+def throttled(retry_after: str | None) -> ApiException:
+    err = ApiException(status=429, reason="Too Many Requests")
+    err.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return err
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("2", 2.0), ("0", 0.0), ("3600", MAX_RETRY_AFTER), (None, 1.0), ("soon", 1.0), ("nan", 1.0)],
+    ids=["seconds", "zero", "capped", "missing", "not-a-number", "nan"],
+)
+def test_retry_after_is_read_capped_and_never_fails_the_translation(
+    header: str | None, seconds: float
+) -> None:
+    error = errors.from_api_exception(throttled(header), "listing Nodes")
+    assert isinstance(error, TooManyRequests)
+    assert error.retry_after == seconds
+
+
+def test_a_read_waits_at_least_retry_after_before_trying_again() -> None:
+    answers: list[Exception | str] = [throttled("2"), throttled("5"), "ok"]
+    slept: list[float] = []
+
+    def flaky() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert errors.read("listing Nodes", flaky, sleep=slept.append) == "ok"
+    assert len(slept) == 2
+    assert slept[0] >= 2.0 and slept[1] >= 5.0
+
+
+def test_other_passing_failures_keep_their_short_jittered_backoff() -> None:
+    slept: list[float] = []
+
+    def down(**kwargs: object) -> str:
+        raise ApiException(status=503)
+
+    with pytest.raises(Unavailable):
+        errors.read_json("listing Nodes", down, sleep=slept.append)
+    assert len(slept) == 3
+    assert all(0 <= s <= 1.0 for s in slept)  # the backoff's own cap, not a timing bound
