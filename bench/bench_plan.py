@@ -49,11 +49,11 @@ WAVES = (
 )
 
 
-def cluster_spec(name: str, ring: str) -> ClusterSpec:
+def cluster_spec(name: str, ring: str, nodes_per_pool: int = NODES_PER_POOL) -> ClusterSpec:
     pools = tuple(
         PoolSpec(
             f"pool-{p}",
-            NODES_PER_POOL,
+            nodes_per_pool,
             labels={"example.com/pool": f"pool-{p}"},
             taints=(
                 {"key": "example.com/dedicated", "value": f"pool-{p}", "effect": "NoSchedule"},
@@ -66,10 +66,12 @@ def cluster_spec(name: str, ring: str) -> ClusterSpec:
     return ClusterSpec(name, ring, pools)
 
 
-def build_fleet(clusters: int, root: Path) -> Fleet:
+def build_fleet(clusters: int, root: Path, nodes_per_pool: int = NODES_PER_POOL) -> Fleet:
     specs = [
         cluster_spec(
-            f"c-{i:03d}", "canary" if i == 0 else "early" if i < max(2, clusters // 10) else "prod"
+            f"c-{i:03d}",
+            "canary" if i == 0 else "early" if i < max(2, clusters // 10) else "prod",
+            nodes_per_pool,
         )
         for i in range(clusters)
     ]
