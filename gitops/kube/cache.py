@@ -195,7 +195,8 @@ class WatchCache(Generic[R]):
                 established = self._streamed or self._opened
                 attempt = 1 if established else attempt + 1
                 self.last_error = str(err)
-                delay = self._backoff(_state(attempt))
+                # and never sooner than a 429's Retry-After asks
+                delay = max(self._backoff(_state(attempt)), getattr(err, "retry_after", 0.0))
                 # A dropped watch is routine (servers end them, proxies cut them): say so
                 # quietly the first time, loudly when it keeps failing.
                 level = logging.INFO if attempt == 1 else logging.WARNING

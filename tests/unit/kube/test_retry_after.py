@@ -6,10 +6,14 @@ the retries' sleep is a recorder, so nothing waits.
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import pytest
 from kubernetes.client.exceptions import ApiException
 
 from gitops.kube import errors
+from gitops.kube.cache import WatchCache
 from gitops.kube.errors import MAX_RETRY_AFTER, TooManyRequests, Unavailable
 
 
@@ -57,3 +61,28 @@ def test_other_passing_failures_keep_their_short_jittered_backoff() -> None:
         errors.read_json("listing Nodes", down, sleep=slept.append)
     assert len(slept) == 3
     assert all(0 <= s <= 1.0 for s in slept)  # the backoff's own cap, not a timing bound
+
+
+def test_a_watch_cache_throttled_on_its_list_waits_the_retry_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cache's relist backoff is never shorter than what the server asked for."""
+    asked = threading.Event()
+
+    def list_nodes(**kwargs: object) -> object:
+        asked.set()
+        raise throttled("7")
+
+    cache: WatchCache[dict[str, object]] = WatchCache("Nodes", list_nodes)
+    with caplog.at_level(logging.INFO, logger="gitops.kube.cache"):
+        cache.start()
+        assert asked.wait(10)
+        deadline = threading.Event()
+        for _ in range(200):
+            if any("retrying in" in r.getMessage() for r in caplog.records):
+                break
+            deadline.wait(0.01)
+        cache.stop()
+        cache.join(5)
+    (message,) = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert message.endswith("retrying in 7.0s.")
