@@ -95,7 +95,7 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
+def serve(root: str, workdir: str, ready: Any, stop: Any, heartbeats: bool = True) -> None:
     """The simulator, in its own process (so that it does not share a GIL with anything)."""
     sim = Simulator(
         root,
@@ -103,6 +103,7 @@ def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
         initial="declared",
         audit_log=Path(workdir) / "audit.jsonl",
         kubeconfig_out=Path(workdir) / "kubeconfig",
+        world_options={"heartbeats": heartbeats},
     )
     sim.start()
     ready.set()

@@ -89,7 +89,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench_controller import git, metrics, peak_rss_mb, wait_for
+from bench_controller import git, metrics, peak_rss_mb, serve, wait_for
 from bench_plan import build_fleet, build_inventory
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -104,7 +104,6 @@ from gitops.kube.translate import node as node_record
 from gitops.placement import balance, moved, place
 from gitops.plan import RolloutState, make
 from gitops.plan.shard import ClusterSummary, Shard
-from gitops.sim import Simulator
 from gitops.sim.api.audit import read as read_audit
 from gitops.sim.world.synthetic import IMAGES, ClusterSpec, PoolSpec, WaveSpec, write_specs
 
@@ -136,22 +135,6 @@ def write_varied_fleet(path: Path, clusters: int, mean: int) -> Path:
         specs.append(ClusterSpec(f"cluster-{i:03d}", ring, pools))
     rings = ("canary", "staging", "prod")[: min(clusters, 3)]
     return write_specs(path, specs, [WaveSpec(r) for r in rings], images=IMAGES)
-
-
-def serve(root: str, workdir: str, ready: Any, stop: Any) -> None:
-    """The simulator, in its own process; node heartbeats off (see the module docstring)."""
-    sim = Simulator(
-        root,
-        seed=1,
-        initial="declared",
-        audit_log=Path(workdir) / "audit.jsonl",
-        kubeconfig_out=Path(workdir) / "kubeconfig",
-        world_options={"heartbeats": False},
-    )
-    sim.start()
-    ready.set()
-    stop.wait()
-    sim.stop()
 
 
 class Replica:
@@ -466,7 +449,8 @@ def run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Event(), context.Event()
-    server = context.Process(target=serve, args=(str(work), str(workdir), ready, stop))
+    # node heartbeats off (see the module docstring)
+    server = context.Process(target=serve, args=(str(work), str(workdir), ready, stop, False))
     server.start()
     replicas: dict[str, Replica] = {}
     watch: LeaseWatch | None = None

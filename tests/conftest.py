@@ -46,3 +46,19 @@ def fleet_remote(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
         return bare, work
 
     return make
+
+
+class FakeTime:
+    """A clock that moves only when told to (``now``) or when something sleeps on it; the
+    sleeps are recorded, never slept."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

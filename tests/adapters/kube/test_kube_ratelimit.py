@@ -19,21 +19,7 @@ from gitops.kube.ratelimit import RateLimit
 from gitops.sim import Simulator, kubeconfig_text
 from gitops.sim.api.audit import read as read_audit
 from gitops.sim.api.resources import NAMESPACES, SECRETS
-
-
-class FakeTime:
-    """A clock that moves only when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.conftest import FakeTime
 
 
 def _node_lists(audit: Path, cluster: str = "") -> int:

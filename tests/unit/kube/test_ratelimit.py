@@ -11,21 +11,7 @@ import threading
 import pytest
 
 from gitops.kube.ratelimit import RateLimit, TokenBucket
-
-
-class FakeTime:
-    """A clock that moves only when told to or when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.conftest import FakeTime
 
 
 def test_a_full_bucket_lets_the_burst_through_then_paces_at_the_rate() -> None:
