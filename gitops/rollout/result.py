@@ -40,6 +40,8 @@ class StepOutcome:
     step failed (it is retried). ``failed_node``: a machine counted against the wave's
     failure budget. ``created``: the Machine the step created, expected in the caches soon.
     ``terminating``: a drain waiting for evicted pods to be gone (their grace period).
+    ``retry_after``: the least wait before trying again that the API server asked for (a
+    429's ``Retry-After``; 0 when it asked none).
     """
 
     settled: bool
@@ -49,6 +51,7 @@ class StepOutcome:
     failed_node: Failure | None = None
     created: MachineRef | None = None
     terminating: bool = False
+    retry_after: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ class Scheduler:
             # The cache already shows room again (an evicted pod is back, or the refusal is
             # not in the cache yet), so no newer version may come to wake the step.
             delay = 0.0
-        self.not_before[key] = now + delay
+        self.not_before[key] = now + max(delay, outcome.retry_after)  # never sooner than asked
         if budgets:
             self.blocked[key] = Blocked(
                 action.cluster, {k: b.resource_version if b else "" for k, b in budgets.items()}

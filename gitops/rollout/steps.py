@@ -33,7 +33,7 @@ from gitops.fleet.wellknown import (
 from gitops.inventory import Inventory, Node
 from gitops.kube import actions
 from gitops.kube.client import Kube
-from gitops.kube.errors import NotFound
+from gitops.kube.errors import NotFound, TooManyRequests
 from gitops.plan import (
     AbandonMachine,
     AnyAction,
@@ -84,7 +84,11 @@ class Context:
 def failed(action: AnyAction, err: GitopsError) -> StepOutcome:
     """The outcome of a step that failed: tried again after its backoff."""
     message = f"{action.kind} failed: {err}"
-    return StepOutcome(False, failure=Failure(action.cluster, action.pool, action.subject, message))
+    return StepOutcome(
+        False,
+        failure=Failure(action.cluster, action.pool, action.subject, message),
+        retry_after=err.retry_after if isinstance(err, TooManyRequests) else 0.0,
+    )
 
 
 def perform(ctx: Context, action: AnyAction, slot: int, state: RolloutState) -> StepOutcome:

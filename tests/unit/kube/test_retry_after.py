@@ -15,6 +15,8 @@ from kubernetes.client.exceptions import ApiException
 from gitops.kube import errors
 from gitops.kube.cache import WatchCache
 from gitops.kube.errors import MAX_RETRY_AFTER, TooManyRequests, Unavailable
+from gitops.plan import RetireNode
+from gitops.rollout import steps
 
 
 def throttled(retry_after: str | None) -> ApiException:
@@ -86,3 +88,10 @@ def test_a_watch_cache_throttled_on_its_list_waits_the_retry_after(
         cache.join(5)
     (message,) = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert message.endswith("retrying in 7.0s.")
+
+
+def test_a_step_failed_by_a_429_carries_its_retry_after() -> None:
+    action = RetireNode(cluster="c1", pool="p", reason="outdated", node="n1", machine="m-n1")
+    throttled_step = steps.failed(action, errors.from_api_exception(throttled("4"), "cordon"))
+    assert throttled_step.retry_after == 4.0 and throttled_step.failure is not None
+    assert steps.failed(action, Unavailable("down")).retry_after == 0.0

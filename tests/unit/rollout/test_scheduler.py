@@ -356,3 +356,15 @@ def test_the_scheduler_runs_on_the_clock_it_is_given() -> None:
     assert scheduler.next_retry() == pytest.approx(T0 + INTERVAL / 16)
     clock.advance(1000.0)
     assert scheduler.next_retry() is None  # virtual time passed the backoff
+
+
+def test_a_step_throttled_by_the_server_waits_at_least_its_retry_after() -> None:
+    scheduler, clock = make()
+    step = retire()
+    scheduler.start([step])
+    scheduler.settle(step, StepOutcome(False, retry_after=5.0), no_budgets)
+    assert scheduler.next_retry() == pytest.approx(clock.t + 5.0)  # not INTERVAL / 16
+    clock.advance(4.9)
+    assert due_keys(scheduler, [step]) == []
+    clock.advance(0.2)
+    assert due_keys(scheduler, [step]) == [step.key]
