@@ -261,7 +261,8 @@ class Observer:
             cache.start()
 
     def wait_synced(self, timeout: float) -> bool:
-        """Wait until every reachable cache has listed once; False when ``timeout`` passed."""
+        """Wait until every reachable cache has listed (the management caches with their current
+        selection); False when ``timeout`` passed."""
         deadline = self._clock() + timeout
         caches = self._management_caches() + [c for w in self._workloads.values() for c in w.caches]
         return all(c.wait_synced(max(0.0, deadline - self._clock())) for c in caches)
