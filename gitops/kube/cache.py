@@ -29,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from gitops.errors import Transient
-from gitops.kube.errors import Gone, KubeError, call, translate
+from gitops.kube.errors import Gone, KubeError, call, retry_after_of, translate
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class WatchCache(Generic[R]):
                 attempt = 1 if established else attempt + 1
                 self.last_error = str(err)
                 # and never sooner than a 429's Retry-After asks
-                delay = max(self._backoff(_state(attempt)), getattr(err, "retry_after", 0.0))
+                delay = max(self._backoff(_state(attempt)), retry_after_of(err))
                 # A dropped watch is routine (servers end them, proxies cut them): say so
                 # quietly the first time, loudly when it keeps failing.
                 level = logging.INFO if attempt == 1 else logging.WARNING

@@ -109,6 +109,13 @@ def retry_after_seconds(value: object) -> float:
     return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
+def retry_after_of(error: BaseException | None) -> float:
+    """The least wait before asking again that ``error`` carries: a 429's ``Retry-After``,
+    else 0. Every backoff that may follow a 429 (reads, the caches' relists, the executor's
+    steps) waits at least this long."""
+    return error.retry_after if isinstance(error, TooManyRequests) else 0.0
+
+
 _BY_CODE: dict[int, type[KubeError]] = {
     404: NotFound,
     403: Forbidden,
@@ -213,11 +220,8 @@ _BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0)
 
 def _wait(state: tenacity.RetryCallState) -> float:
     """The jittered backoff, or the server's Retry-After when a 429 asked for longer."""
-    backoff = float(_BACKOFF(state))
     error = state.outcome.exception() if state.outcome is not None else None
-    if isinstance(error, TooManyRequests):
-        return max(backoff, error.retry_after)
-    return backoff
+    return max(float(_BACKOFF(state)), retry_after_of(error))
 
 
 def _retrying(sleep: Callable[[float], None]) -> tenacity.Retrying:

@@ -33,7 +33,7 @@ from gitops.fleet.wellknown import (
 from gitops.inventory import Inventory, Node
 from gitops.kube import actions
 from gitops.kube.client import Kube
-from gitops.kube.errors import NotFound, TooManyRequests
+from gitops.kube.errors import NotFound, retry_after_of
 from gitops.plan import (
     AbandonMachine,
     AnyAction,
@@ -87,7 +87,7 @@ def failed(action: AnyAction, err: GitopsError) -> StepOutcome:
     return StepOutcome(
         False,
         failure=Failure(action.cluster, action.pool, action.subject, message),
-        retry_after=err.retry_after if isinstance(err, TooManyRequests) else 0.0,
+        retry_after=retry_after_of(err),
     )
 
 
