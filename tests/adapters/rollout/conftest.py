@@ -21,6 +21,7 @@ from gitops.kube.observe import Observer
 from gitops.plan import Plan
 from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.rollout.executor import Event, Executor
+from gitops.rollout.sharded import ShardedStore
 from gitops.rollout.store import StateStore
 from gitops.sim import Simulator
 from gitops.sim.world import synthetic
@@ -82,7 +83,11 @@ class Rollout:
     management: Kube
     events: list[Event]
 
-    def executor(self, **kwargs: Any) -> tuple[Executor, Observer]:
+    def executor(
+        self, *, store: StateStore | ShardedStore | None = None, **kwargs: Any
+    ) -> tuple[Executor, Observer]:
+        """An executor over a fresh, synced observer; its durable state in ``store`` (default:
+        the single-replica ConfigMap)."""
         observer = Observer(self.management)
         observer.track((c.name, c.namespace) for c in self.fleet.clusters)
         assert observer.wait_synced(20)
@@ -90,7 +95,7 @@ class Rollout:
             self.fleet,
             observer,
             ClusterAPIProvider(self.management),
-            StateStore(self.management, "gitops-system"),
+            store or StateStore(self.management, "gitops-system"),
             time_scale=POLICY_SCALE,
             on_event=self.events.append,
             **kwargs,

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from gitops.kube.fence import ClusterFence
 from gitops.kube.observe import Observer
-from gitops.providers.clusterapi import ClusterAPIProvider
 from gitops.rollout.executor import Executor
 from gitops.rollout.sharded import ShardedStore
 from tests.adapters.rollout.conftest import POLICY_SCALE, Rollout
@@ -34,17 +33,7 @@ def sharded(r: Rollout, fence: ClusterFence) -> tuple[Executor, Observer, Sharde
         time_scale=POLICY_SCALE,
     )
     assert store.cache.wait_synced(20)
-    observer = Observer(r.management)
-    observer.track((c.name, c.namespace) for c in r.fleet.clusters)
-    assert observer.wait_synced(20)
-    executor = Executor(
-        r.fleet,
-        observer,
-        ClusterAPIProvider(r.management),
-        store,
-        time_scale=POLICY_SCALE,
-        fence=fence.check,
-    )
+    executor, observer = r.executor(store=store, fence=fence.check)
     return executor, observer, store
 
 
