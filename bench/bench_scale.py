@@ -89,6 +89,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -432,6 +433,26 @@ def bytes_per_cached_node(kubeconfig: Path, clusters: dict[str, str]) -> float:
 # -- the live run ----------------------------------------------------------------------------
 
 
+@dataclass
+class Bench:
+    """What every phase of the live run reads: the fleet, the processes, the Lease watch, and
+    the JSON being filled in."""
+
+    workdir: Path
+    args: argparse.Namespace
+    clusters: list[str]
+    weights: dict[str, int]  # cluster -> declared nodes
+    namespaces: dict[str, str]  # cluster -> namespace
+    lease: float
+    out: dict[str, Any]
+    watch: LeaseWatch
+    replicas: dict[str, Replica] = field(default_factory=dict)
+
+    @property
+    def by_namespace(self) -> dict[str, str]:
+        return {n: c for c, n in self.namespaces.items()}
+
+
 def run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = plan_at_fleet_scale(args.plan_clusters)
     srv, work = workdir / "srv", workdir / "work"
@@ -446,7 +467,6 @@ def run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     fleet = load(work)
     clusters = sorted(c.name for c in fleet.clusters)
     weights = {c.name: sum(p.replicas for p in c.spec.node_pools) for c in fleet.clusters}
-    by_namespace = {c.namespace: c.name for c in fleet.clusters}
     lease, _ = _lease_timing(args.time_scale)
     out.update(
         nodes=sum(weights.values()),
@@ -465,165 +485,146 @@ def run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     # node heartbeats off (see the module docstring)
     server = context.Process(target=serve, args=(str(work), str(workdir), ready, stop, False))
     server.start()
-    replicas: dict[str, Replica] = {}
-    watch: LeaseWatch | None = None
+    bench: Bench | None = None
     try:
         started = time.monotonic()
         if not ready.wait(600):
             raise SystemExit("the simulator did not start in 600 s")
         out["simulator_start_seconds"] = round(time.monotonic() - started, 1)
-        watch = LeaseWatch(workdir / "kubeconfig").start()
-        live(workdir, args, replicas, watch, clusters, weights, bare, out)
-        scale(workdir, args, replicas, watch, clusters, weights, out)
-        failover(workdir, args, replicas, watch, clusters, by_namespace, lease, out)
-        stale(workdir, args, replicas, watch, clusters, by_namespace, lease, out)
-        out["max_unowned_seconds"] = round(watch.max_unowned(out.pop("_synced_at"), clusters), 2)
-        out["lease_polls"] = len(watch.samples)
+        bench = Bench(
+            workdir,
+            args,
+            clusters,
+            weights,
+            {c.name: c.namespace for c in fleet.clusters},
+            lease,
+            out,
+            LeaseWatch(workdir / "kubeconfig").start(),
+        )
+        live(bench, bare)
+        scale(bench)
+        failover(bench)
+        stale(bench)
+        out["max_unowned_seconds"] = round(
+            bench.watch.max_unowned(out.pop("_synced_at"), clusters), 2
+        )
+        out["lease_polls"] = len(bench.watch.samples)
     finally:
-        if watch is not None:
-            watch.stop()
-        for replica in replicas.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(replica.proc.pid, signal.SIGCONT)
-            replica.stop()
+        if bench is not None:
+            bench.watch.stop()
+            for replica in bench.replicas.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(replica.proc.pid, signal.SIGCONT)
+                replica.stop()
         stop.set()
         server.join(60)
     return out
 
 
-def live(
-    workdir: Path,
-    args: argparse.Namespace,
-    replicas: dict[str, Replica],
-    watch: LeaseWatch,
-    clusters: list[str],
-    weights: dict[str, int],
-    bare: Path,
-    out: dict[str, Any],
-) -> None:
+def live(b: Bench, bare: Path) -> None:
     """Start the replicas; initial sync, cache bytes per node, the idle window, RSS, balance."""
     repo = f"file://{bare}"
     started = time.monotonic()
-    for i in range(1, args.replicas + 1):
+    for i in range(1, b.args.replicas + 1):
         name = f"r{i}"
-        replicas[name] = Replica(workdir, name, repo, args.time_scale)
-    names = set(replicas)
+        b.replicas[name] = Replica(b.workdir, name, repo, b.args.time_scale)
+    names = set(b.replicas)
     wait_for(
-        lambda: all(watch.owners().get(c) in watch.live() & names for c in clusters),
+        lambda: all(b.watch.owners().get(c) in b.watch.live() & names for c in b.clusters),
         600,
         "every cluster owned",
     )
     owned_at = time.monotonic() - started
-    wait_for(lambda: all(r.plan_ok() for r in replicas.values()), 600, "every plan phase ok")
+    wait_for(lambda: all(r.plan_ok() for r in b.replicas.values()), 600, "every plan phase ok")
     planned_at = time.monotonic() - started
     wait_for(
         lambda: "gitops/status" in git(bare, "for-each-ref", "--format=%(refname:short)"),
         600,
         "the coordinator's first status commit",
     )
-    out["initial_sync_seconds"] = round(time.monotonic() - started, 2)
-    out["initial_sync_detail"] = {
+    b.out["initial_sync_seconds"] = round(time.monotonic() - started, 2)
+    b.out["initial_sync_detail"] = {
         "every_cluster_owned": round(owned_at, 2),
         "every_plan_ok": round(planned_at, 2),
     }
-    out["_synced_at"] = time.time()
-    owners = settled(watch, clusters, names, 120)
-    mine = {c: n for c, n in _namespaces(workdir).items() if owners.get(c) == "r1"}
-    out["bytes_per_cached_node"] = bytes_per_cached_node(workdir / "kubeconfig", mine)
+    b.out["_synced_at"] = time.time()
+    owners = settled(b.watch, b.clusters, names, 120)
+    mine = {c: n for c, n in b.namespaces.items() if owners.get(c) == "r1"}
+    b.out["bytes_per_cached_node"] = bytes_per_cached_node(b.workdir / "kubeconfig", mine)
 
-    idle = max(30.0, args.idle)
+    idle = max(30.0, b.args.idle)
     idle_from = time.time()
     time.sleep(idle)  # the measurement itself: idle replicas, left alone
     idle_to = time.time()
     lists = [
         e
-        for e in read_audit(workdir / "audit.jsonl")
+        for e in read_audit(b.workdir / "audit.jsonl")
         if e["kind"] == "request"
         and e["verb"] == "list"
         and str(e["userAgent"]).startswith("gitops/")
         and idle_from <= e["time"] < idle_to
     ]
-    out["idle_seconds"] = idle
-    out["idle_list_requests_per_minute"] = round(len(lists) * 60 / (idle_to - idle_from), 2)
-    out["rss_mb_per_replica"] = {n: peak_rss_mb(r.proc.pid) for n, r in sorted(replicas.items())}
-    out["rss_mb_per_replica_max"] = max(out["rss_mb_per_replica"].values())
-    owners = watch.owners()
-    out["balance_max_over_mean"] = round(balance(owners, weights, sorted(names)), 3)
-    out["nodes_per_replica"] = {
-        n: sum(weights[c] for c, o in owners.items() if o == n) for n in sorted(names)
+    b.out["idle_seconds"] = idle
+    b.out["idle_list_requests_per_minute"] = round(len(lists) * 60 / (idle_to - idle_from), 2)
+    b.out["rss_mb_per_replica"] = {
+        n: peak_rss_mb(r.proc.pid) for n, r in sorted(b.replicas.items())
     }
-    out["placement_matches_place"] = owners == place(weights, sorted(names))
+    b.out["rss_mb_per_replica_max"] = max(b.out["rss_mb_per_replica"].values())
+    owners = b.watch.owners()
+    b.out["balance_max_over_mean"] = round(balance(owners, b.weights, sorted(names)), 3)
+    b.out["nodes_per_replica"] = {
+        n: sum(b.weights[c] for c, o in owners.items() if o == n) for n in sorted(names)
+    }
+    b.out["placement_matches_place"] = owners == place(b.weights, sorted(names))
 
 
-def _namespaces(workdir: Path) -> dict[str, str]:
-    fleet = load(workdir / "work")
-    return {c.name: c.namespace for c in fleet.clusters}
-
-
-def scale(
-    workdir: Path,
-    args: argparse.Namespace,
-    replicas: dict[str, Replica],
-    watch: LeaseWatch,
-    clusters: list[str],
-    weights: dict[str, int],
-    out: dict[str, Any],
-) -> None:
+def scale(b: Bench) -> None:
     """3 -> 4 -> 3 replicas: what moved, and the graceful hand-off of the fourth."""
-    names = sorted(replicas)
+    names = sorted(b.replicas)
     extra = f"r{len(names) + 1}"
-    before = settled(watch, clusters, set(names), 120)
-    replicas[extra] = Replica(workdir, extra, replicas[names[0]].repo, args.time_scale)
-    grown = settled(watch, clusters, {*names, extra}, 180)
+    before = settled(b.watch, b.clusters, set(names), 120)
+    b.replicas[extra] = Replica(b.workdir, extra, b.replicas[names[0]].repo, b.args.time_scale)
+    grown = settled(b.watch, b.clusters, {*names, extra}, 180)
     given = sorted(c for c, o in grown.items() if o == extra)
     terminated = time.monotonic()
-    replicas[extra].proc.send_signal(signal.SIGTERM)
+    b.replicas[extra].proc.send_signal(signal.SIGTERM)
     wait_for(
-        lambda: all(watch.owners().get(c) in set(names) for c in given),
+        lambda: all(b.watch.owners().get(c) in set(names) for c in given),
         120,
         "the fourth replica's clusters held by the others",
     )
-    out["graceful_handoff_seconds"] = round(time.monotonic() - terminated, 2)
-    replicas[extra].proc.wait(60)
-    del replicas[extra]
-    after = settled(watch, clusters, set(names), 120)
-    out["clusters_moved_on_scale_change"] = moved(before, grown) + moved(grown, after)
-    out["scale_change_detail"] = {
+    b.out["graceful_handoff_seconds"] = round(time.monotonic() - terminated, 2)
+    b.replicas[extra].proc.wait(60)
+    del b.replicas[extra]
+    after = settled(b.watch, b.clusters, set(names), 120)
+    b.out["clusters_moved_on_scale_change"] = moved(before, grown) + moved(grown, after)
+    b.out["scale_change_detail"] = {
         "moved_up": moved(before, grown),
         "moved_down": moved(grown, after),
-        "fair_share": round(len(clusters) / (len(names) + 1), 2),
-        "aim_at_most": round(2 * len(clusters) / (len(names) + 1), 2),
+        "fair_share": round(len(b.clusters) / (len(names) + 1), 2),
+        "aim_at_most": round(2 * len(b.clusters) / (len(names) + 1), 2),
         "matches_place": [
-            before == place(weights, names),
-            grown == place(weights, [*names, extra]),
-            after == place(weights, names),
+            before == place(b.weights, names),
+            grown == place(b.weights, [*names, extra]),
+            after == place(b.weights, names),
         ],
         "handed_off_gracefully": len(given),
     }
 
 
-def failover(
-    workdir: Path,
-    args: argparse.Namespace,
-    replicas: dict[str, Replica],
-    watch: LeaseWatch,
-    clusters: list[str],
-    by_namespace: dict[str, str],
-    lease: float,
-    out: dict[str, Any],
-) -> None:
+def failover(b: Bench) -> None:
     """SIGKILL the replica owning most clusters: time to the first write on each by another."""
-    owners = settled(watch, clusters, set(replicas), 120)
-    victim = max(sorted(replicas), key=lambda n: sum(1 for o in owners.values() if o == n))
+    owners = settled(b.watch, b.clusters, set(b.replicas), 120)
+    victim = max(sorted(b.replicas), key=lambda n: sum(1 for o in owners.values() if o == n))
     lost = sorted(c for c, o in owners.items() if o == victim)
     killed = time.time()
-    replicas[victim].proc.send_signal(signal.SIGKILL)
-    replicas[victim].proc.wait(10)
+    b.replicas[victim].proc.send_signal(signal.SIGKILL)
+    b.replicas[victim].proc.wait(10)
 
     def first_writes() -> dict[str, float] | None:
         seen: dict[str, float] = {}
-        for e in accepted_writes(workdir / "audit.jsonl", killed):
-            cluster = cluster_of(e, by_namespace)
+        for e in accepted_writes(b.workdir / "audit.jsonl", killed):
+            cluster = cluster_of(e, b.by_namespace)
             if cluster in lost and replica_of(e) != victim and cluster not in seen:
                 seen[cluster] = float(e["time"]) - killed
         return seen if len(seen) == len(lost) else None
@@ -631,53 +632,48 @@ def failover(
     seconds = sorted(
         wait_for(first_writes, 300, "another replica's write on every lost cluster").values()
     )
-    out["failover_seconds_p99"] = round(p99(seconds), 2)
-    out["failover_p99_in_lease_durations"] = round(p99(seconds) / lease, 2)
-    out["failover_detail"] = {
+    b.out["failover_seconds_p99"] = round(p99(seconds), 2)
+    b.out["failover_p99_in_lease_durations"] = round(p99(seconds) / b.lease, 2)
+    b.out["failover_detail"] = {
         "clusters": len(seconds),
         "min": round(seconds[0], 2),
         "median": round(seconds[len(seconds) // 2], 2),
         "max": round(seconds[-1], 2),
-        "killed_was_coordinator": victim == watch.coordinator,
+        "killed_was_coordinator": victim == b.watch.coordinator,
     }
-    replicas[victim] = Replica(workdir, victim, replicas[victim].repo, args.time_scale)  # restarted
-    settled(watch, clusters, set(replicas), 180)
+    b.replicas[victim] = Replica(
+        b.workdir, victim, b.replicas[victim].repo, b.args.time_scale
+    )  # restarted
+    settled(b.watch, b.clusters, set(b.replicas), 180)
 
 
-def stale(
-    workdir: Path,
-    args: argparse.Namespace,
-    replicas: dict[str, Replica],
-    watch: LeaseWatch,
-    clusters: list[str],
-    by_namespace: dict[str, str],
-    lease: float,
-    out: dict[str, Any],
-) -> None:
+def stale(b: Bench) -> None:
     """SIGSTOP an owner past its Lease, SIGCONT: what the API accepted from it afterwards."""
-    owners = settled(watch, clusters, set(replicas), 120)
-    candidates = [n for n in sorted(replicas) if n != watch.coordinator and n in owners.values()]
+    owners = settled(b.watch, b.clusters, set(b.replicas), 120)
+    candidates = [
+        n for n in sorted(b.replicas) if n != b.watch.coordinator and n in owners.values()
+    ]
     victim = candidates[0]
     held = sorted(c for c, o in owners.items() if o == victim)
-    proc = replicas[victim].proc
+    proc = b.replicas[victim].proc
     paused = time.monotonic()
     os.kill(proc.pid, signal.SIGSTOP)
     try:
         wait_for(
-            lambda: all(watch.owners().get(c) not in ("", victim) for c in held),
+            lambda: all(b.watch.owners().get(c) not in ("", victim) for c in held),
             300,
             "the others to take the paused replica's clusters",
         )
-        time.sleep(max(0.0, lease - (time.monotonic() - paused)))  # past its Lease, surely
+        time.sleep(max(0.0, b.lease - (time.monotonic() - paused)))  # past its Lease, surely
     finally:
         woke = time.time()
         os.kill(proc.pid, signal.SIGCONT)
-    time.sleep(2 * lease)  # let it wake, find itself fenced out, and rejoin
+    time.sleep(2 * b.lease)  # let it wake, find itself fenced out, and rejoin
     retaken: set[str] = set()
     accepted: list[dict[str, Any]] = []
     refused = 0
     member = f"gitops-member-{victim}"
-    for e in read_audit(workdir / "audit.jsonl"):
+    for e in read_audit(b.workdir / "audit.jsonl"):
         if e["kind"] != "request" or e["time"] < woke or replica_of(e) != victim:
             continue
         if e["verb"] not in WRITES or e.get("name") == member:
@@ -685,19 +681,19 @@ def stale(
         if e["code"] >= 400:
             refused += 1
             continue
-        cluster = cluster_of(e, by_namespace)
+        cluster = cluster_of(e, b.by_namespace)
         if (
             e["resource"] == "configmaps"
             and cluster
-            and watch.owned_by(cluster, e["time"]) == victim
+            and b.watch.owned_by(cluster, e["time"]) == victim
         ):
             retaken.add(cluster)  # an accepted fenced write: it legitimately took the cluster
         elif not (cluster and cluster in retaken):
             accepted.append(e)
-    out["stale_owner_writes"] = len(accepted)
-    out["stale_owner_detail"] = {
+    b.out["stale_owner_writes"] = len(accepted)
+    b.out["stale_owner_detail"] = {
         "paused_clusters": len(held),
-        "paused_seconds": round(time.monotonic() - paused - 2 * lease, 2),
+        "paused_seconds": round(time.monotonic() - paused - 2 * b.lease, 2),
         "writes_refused": refused,
         "retaken_clusters": len(retaken),
         "first_accepted": [
