@@ -399,6 +399,7 @@ def _cluster(
     members = observed.pools()
     declared_names = ", ".join(sorted(pools)) or "(none)"
     replacements: dict[str, dict[str, Member]] = {}  # per declared pool, computed once
+    known = facts_.cluster_facts(observed, catalog.keys)  # every node's facts
     for pool_name, pool_members in members.items():
         pool = pools.get(pool_name)
         if pool is None:
@@ -446,7 +447,7 @@ def _cluster(
                     )
                 )
         for node_name, fact, common, seen in facts_.divergent(
-            pool_members, catalog.keys, check.image_of, catalog.images
+            pool_members, known, check.image_of, catalog.images
         ):
             out.append(
                 Finding(

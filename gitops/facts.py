@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from gitops.fleet import Fleet, Image
 from gitops.fleet.wellknown import FACT_LABEL_PREFIXES
-from gitops.inventory import Inventory, Member, Node
+from gitops.inventory import ClusterInventory, Inventory, Member, Node
 
 NODE_INFO = ("osImage", "kernelVersion", "kubeletVersion", "containerRuntimeVersion")
 MISSING = "(missing)"
@@ -52,12 +52,16 @@ class Keys:
 
     @classmethod
     def of(cls, fleet: Fleet) -> Keys:
+        """The fleet's keys; equal keys are one object, so that what is remembered per
+        cluster for them (``cluster_facts``) is found again whoever asks."""
         labels = {k for image in fleet.images.values() for k in image.facts.labels}
         annotations = {k for image in fleet.images.values() for k in image.facts.annotations}
-        return cls(frozenset(labels), tuple(sorted(annotations)))
+        keys = cls(frozenset(labels), tuple(sorted(annotations)))
+        return _KEYS.setdefault(keys, keys)
 
 
 NO_FACT_KEYS = Keys(frozenset(), ())
+_KEYS: dict[Keys, Keys] = {NO_FACT_KEYS: NO_FACT_KEYS}
 
 
 def node_facts(node: Node, keys: Keys) -> Facts:
@@ -73,6 +77,14 @@ def node_facts(node: Node, keys: Keys) -> Facts:
         if value is not None:
             out.append((f"annotation {key}", value))
     return tuple(out)
+
+
+def cluster_facts(seen: ClusterInventory, keys: Keys) -> Mapping[str, Facts]:
+    """Every node's facts in ``seen``, by node name: computed once per observation of the
+    cluster, for the drift finder (``divergent``) and the plan's fingerprints alike."""
+    return seen.derived(
+        "facts", (keys,), lambda: {node.name: node_facts(node, keys) for node in seen.nodes}
+    )
 
 
 def fingerprint(facts: Facts) -> str:
@@ -110,10 +122,11 @@ class PoolFingerprints:
 
 
 def pool_fingerprints(
-    cluster: str, pool: str, members: Iterable[Member], keys: Keys
+    cluster: str, pool: str, members: Iterable[Member], facts: Mapping[str, Facts]
 ) -> PoolFingerprints:
-    """The fingerprints of the pool's nodes (members without a node do not count)."""
-    by_node = {m.node.name: node_facts(m.node, keys) for m in members if m.node is not None}
+    """The fingerprints of the pool's nodes (members without a node do not count); ``facts``:
+    the cluster's, by node (``cluster_facts``)."""
+    by_node = {m.name: facts[m.name] for m in members if m.node is not None}
     tally = Counter(by_node.values())
     if not tally:
         return PoolFingerprints(cluster, pool, 0, ())
@@ -141,35 +154,39 @@ def _differs(
 
 
 def divergent(
-    members: Iterable[Member], keys: Keys, image_of: Mapping[str, str], images: Mapping[str, Image]
+    members: Iterable[Member],
+    facts: Mapping[str, Facts],
+    image_of: Mapping[str, str],
+    images: Mapping[str, Image],
 ) -> list[tuple[str, str, str, str]]:
     """(node, fact, commonest value, node's value) for facts no image declares that differ
     between nodes of one pool running the same image (``image_of``: node -> catalog image).
 
     Nodes on different images differ by design during a rollout; declared facts and nodeInfo
     are the drift finder's ImageMismatch. Only groups of two or more nodes are compared.
+    ``facts``: the cluster's, by node (``cluster_facts``).
     """
     groups: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for m in members:
         if m.node is not None:
-            facts = dict(node_facts(m.node, keys)[len(NODE_INFO) :])
-            groups.setdefault(image_of.get(m.node.name, ""), []).append((m.node.name, facts))
+            mine = dict(facts[m.name][len(NODE_INFO) :])
+            groups.setdefault(image_of.get(m.name, ""), []).append((m.name, mine))
     out: list[tuple[str, str, str, str]] = []
     for image_name, nodes in sorted(groups.items()):
         if len(nodes) < 2:
             continue
         image = images.get(image_name)
         skip = {fact for fact, _ in declared(image)} if image is not None else set()
-        names = sorted({f for _, facts in nodes for f in facts} - skip)
+        names = sorted({f for _, seen in nodes for f in seen} - skip)
         for fact in names:
-            values = Counter(facts.get(fact, MISSING) for _, facts in nodes)
+            values = Counter(seen.get(fact, MISSING) for _, seen in nodes)
             if len(values) < 2:
                 continue
             common = min(values, key=lambda v: (-values[v], v))
             out += [
-                (node, fact, common, facts.get(fact, MISSING))
-                for node, facts in nodes
-                if facts.get(fact, MISSING) != common
+                (node, fact, common, seen.get(fact, MISSING))
+                for node, seen in nodes
+                if seen.get(fact, MISSING) != common
             ]
     return sorted(out)
 
@@ -182,6 +199,7 @@ def fleet_fingerprints(fleet: Fleet, inventory: Inventory) -> tuple[PoolFingerpr
         seen = inventory.cluster(cluster.name)
         if seen is None or not seen.reachable:
             continue
+        facts = cluster_facts(seen, keys)
         for pool in sorted(cluster.spec.node_pools, key=lambda p: p.name):
-            out.append(pool_fingerprints(cluster.name, pool.name, seen.members(pool.name), keys))
+            out.append(pool_fingerprints(cluster.name, pool.name, seen.members(pool.name), facts))
     return tuple(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 
 from gitops.fleet.spec import (
@@ -63,7 +64,12 @@ class Fleet:
         return self.document.spec.images
 
     def cluster(self, name: str) -> ClusterDocument | None:
-        return next((c for c in self.clusters if c.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, ClusterDocument]:
+        # The planner asks for clusters by name once per cluster and pool of the fleet.
+        return {c.name: c for c in reversed(self.clusters)}  # the first of a name wins
 
     def wave_of(self, cluster: str) -> int:
         """Index of the wave that selects ``cluster``; ValueError when none does."""

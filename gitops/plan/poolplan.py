@@ -117,7 +117,7 @@ def _pool_plan(
 ) -> PoolPlan:
     """The pool's plan as either mode lays it out, with its nodes' fingerprints."""
     pool = work.pool
-    prints = pool_fingerprints(work.cluster, pool.name, work.members, ctx.fact_keys)
+    prints = pool_fingerprints(work.cluster, pool.name, work.members, work.facts)
     return PoolPlan(
         name=pool.name,
         image=pool.image,

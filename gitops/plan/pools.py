@@ -9,10 +9,12 @@ written here, once: ``retire_key``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gitops import drift
 from gitops.drift import Finding
+from gitops.facts import Facts, cluster_facts
 from gitops.fleet import ClusterDocument, NodePool
 from gitops.fleet.wellknown import IMAGE_ANNOTATION
 from gitops.inventory import ClusterInventory, MachineDeployment, Member
@@ -43,6 +45,7 @@ class PoolWork:
     cluster: str
     pool: NodePool
     members: tuple[Member, ...]
+    facts: Mapping[str, Facts]  # every node's of the cluster (``facts.cluster_facts``)
     abandon: list[Member] = field(default_factory=list)
     deleting: list[Member] = field(default_factory=list)
     leaving: list[Member] = field(default_factory=list)
@@ -110,7 +113,12 @@ def analysed(
 
 def analyse(ctx: Context, doc: ClusterDocument, pool: NodePool, seen: ClusterInventory) -> PoolWork:
     """Sort the pool's members: abandoned, paired with a replacement, leaving, due, ..."""
-    work = PoolWork(cluster=doc.name, pool=pool, members=seen.members(pool.name))
+    work = PoolWork(
+        cluster=doc.name,
+        pool=pool,
+        members=seen.members(pool.name),
+        facts=cluster_facts(seen, ctx.fact_keys),
+    )
     ref = pool.machine_deployment
     if ref is not None:
         work.deployment = (

@@ -172,6 +172,32 @@ def test_each_pool_gets_a_fingerprint_and_names_its_odd_nodes_out() -> None:
     assert "c1-gpu-000" in table and f"label {KERNEL_LABEL}: (missing) (most nodes: x)" in table
 
 
+def test_a_clusters_node_facts_are_read_once_per_observation_by_drift_and_plan() -> None:
+    """The drift finder and the plan's fingerprints share one reading of every node's facts,
+    remembered on the observed cluster for the fleet's fact keys (equal keys: one object)."""
+    f = gpu_fleet()
+    inv = declared(f, hook=lambda c, p, i, n: with_labels(n, **{KERNEL_LABEL: "x"}) if i else n)
+    (seen,) = inv.clusters
+    keys = facts.Keys.of(f)
+    assert facts.Keys.of(gpu_fleet()) is keys
+    calls: list[str] = []
+    real = facts.node_facts
+
+    def counted(node: Node, k: facts.Keys) -> facts.Facts:
+        calls.append(node.name)
+        return real(node, k)
+
+    facts.node_facts = counted  # type: ignore[assignment]
+    try:
+        plan = planner.make(f, inv, RolloutState(), T0)
+        assert facts.fleet_fingerprints(f, inv)[0].distinct == 2
+    finally:
+        facts.node_facts = real  # type: ignore[assignment]
+    assert sorted(calls) == sorted(n.name for n in seen.nodes)  # each node once, in all
+    assert facts.cluster_facts(seen, keys) is facts.cluster_facts(seen, keys)
+    assert plan.waves[0].clusters[0].pools[0].odd_nodes == ("c1-gpu-000",)
+
+
 def test_the_fingerprint_covers_the_facts_only() -> None:
     """A label no labeller publishes (a team label) does not split the fingerprint."""
     f = gpu_fleet()
