@@ -65,18 +65,41 @@ _KEYS: dict[Keys, Keys] = {NO_FACT_KEYS: NO_FACT_KEYS}
 
 
 def node_facts(node: Node, keys: Keys) -> Facts:
-    """Every fact ``node`` reports, sorted: nodeInfo, fact labels, declared annotations."""
-    out = list(zip(NODE_INFO, node.facts, strict=True))
-    out += sorted(
-        (f"label {k}", v)
+    """Every fact ``node`` reports, sorted: nodeInfo, fact labels, declared annotations.
+
+    Nodes that report the same facts share one tuple (``_SAME``): a pool's nodes nearly always
+    do, and the plan of a large fleet then holds a handful of these rather than one per node.
+    """
+    fact_labels = keys.labels
+    extra = [
+        ("label " + k, v)
         for k, v in node.labels.items()
-        if k in keys.labels or k.startswith(FACT_LABEL_PREFIXES)
-    )
+        if k in fact_labels or k.startswith(FACT_LABEL_PREFIXES)
+    ]
+    extra.sort()
     for key in keys.annotations:
         value = node.annotations.get(key)
         if value is not None:
-            out.append((f"annotation {key}", value))
-    return tuple(out)
+            extra.append(("annotation " + key, value))
+    facts = (
+        (NODE_INFO[0], node.os_image),
+        (NODE_INFO[1], node.kernel_version),
+        (NODE_INFO[2], node.kubelet_version),
+        (NODE_INFO[3], node.container_runtime_version),
+        *extra,
+    )
+    same = _SAME.get(facts)
+    if same is not None:
+        return same
+    if len(_SAME) >= _SAME_MAX:
+        _SAME.clear()
+    _SAME[facts] = facts
+    return facts
+
+
+# Facts tuples seen lately, each its own key; cleared when full (only sharing is lost).
+_SAME: dict[Facts, Facts] = {}
+_SAME_MAX = 4096
 
 
 def cluster_facts(seen: ClusterInventory, keys: Keys) -> Mapping[str, Facts]:

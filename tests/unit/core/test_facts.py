@@ -198,6 +198,16 @@ def test_a_clusters_node_facts_are_read_once_per_observation_by_drift_and_plan()
     assert plan.waves[0].clusters[0].pools[0].odd_nodes == ("c1-gpu-000",)
 
 
+def test_nodes_reporting_the_same_facts_share_one_facts_tuple() -> None:
+    f = gpu_fleet()
+    inv = declared(f, hook=lambda c, p, i, n: with_labels(n, **{KERNEL_LABEL: "x"}) if i else n)
+    keys = facts.Keys.of(f)
+    first, second, third = inv.clusters[0].nodes
+    assert facts.node_facts(second, keys) is facts.node_facts(third, keys)
+    assert facts.node_facts(first, keys) != facts.node_facts(second, keys)
+    assert (f"label {KERNEL_LABEL}", "x") in facts.node_facts(second, keys)
+
+
 def test_the_fingerprint_covers_the_facts_only() -> None:
     """A label no labeller publishes (a team label) does not split the fingerprint."""
     f = gpu_fleet()
