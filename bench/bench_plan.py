@@ -79,8 +79,9 @@ def build_fleet(clusters: int, root: Path, nodes_per_pool: int = NODES_PER_POOL)
     return load(root).with_revision("bench")
 
 
-def build_inventory(fleet: Fleet) -> Inventory:
-    old = fleet.images["os-1"]
+def build_inventory(fleet: Fleet, image: str = "os-1") -> Inventory:
+    """Every declared node observed on ``image`` (the default, os-1: all outdated)."""
+    old = fleet.images[image]
     out = []
     for doc in fleet.clusters:
         nodes, machines = [], []
@@ -109,7 +110,7 @@ def build_inventory(fleet: Fleet) -> Inventory:
                         name=f"m-{name}",
                         namespace=doc.name,
                         labels={POOL_LABEL: pool.name},
-                        annotations={IMAGE_ANNOTATION: "os-1"},
+                        annotations={IMAGE_ANNOTATION: image},
                         node=name,
                         zone=zone,
                         created=T0 - 86400 + i,
