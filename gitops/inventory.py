@@ -104,7 +104,23 @@ def _pdb(p: PodDisruptionBudget) -> tuple[Any, ...]:
 def _content(canonical: tuple[Any, ...]) -> str:
     # The repr of plain tuples, strings, numbers and (sorted) dicts is deterministic and built
     # in C: far cheaper than JSON or a dataclass repr.
-    return hashlib.sha256(repr(canonical).encode()).hexdigest()
+    return sha256_hex(repr(canonical))
+
+
+# hashlib lets go of the interpreter lock to hash more than 2,047 bytes at once; taking it
+# back waits for whichever thread got it (up to the 5 ms switch interval), so one digest of
+# a cluster in the executor's loop cost milliseconds whenever a watch or a step was busy.
+# Fed in pieces below that size, it keeps the lock and costs what the hashing costs.
+_GIL_FREE_CHUNK = 2047
+
+
+def sha256_hex(text: str) -> str:
+    """The hex SHA-256 of ``text`` (UTF-8), computed without releasing the interpreter lock."""
+    data = memoryview(text.encode())
+    digest = hashlib.sha256()
+    for start in range(0, len(data), _GIL_FREE_CHUNK):
+        digest.update(data[start : start + _GIL_FREE_CHUNK])
+    return digest.hexdigest()
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -671,7 +687,7 @@ class ClusterInventory:
             parts += [m.content for m in self.machines]
             parts += [repr(_pdb(p)) for p in self.pdbs]
             parts += [d.content for d in self.deployments]
-            self._digest.append(hashlib.sha256("\n".join(parts).encode()).hexdigest())
+            self._digest.append(sha256_hex("\n".join(parts)))
         return self._digest[0]
 
     def pdb(self, key: str) -> PodDisruptionBudget | None:
@@ -815,7 +831,7 @@ class Inventory:
             text = "\n".join(f"{c.name} {c.digest()}" for c in self.clusters)
             if self.owners:  # absent from a fleet without any: its digests stay as they were
                 text += "\n" + "\n".join(repr(o.canonical()) for o in self.owners)
-            self._digest.append(hashlib.sha256(text.encode()).hexdigest())
+            self._digest.append(sha256_hex(text))
         return self._digest[0]
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import FrozenInstanceError, replace
 
 import pytest
@@ -21,6 +22,7 @@ from gitops.inventory import (
     Member,
     Node,
     NodeTaint,
+    sha256_hex,
 )
 from tests.unit.core import factories as f
 
@@ -138,6 +140,13 @@ def test_digest_ignores_input_order_and_sees_every_change() -> None:
     relabelled = replace(first.nodes[0], labels={**first.nodes[0].labels, "x": "y"})
     assert relabelled.content != first.nodes[0].content
     assert len(inv.digest()) == 64
+
+
+@pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 4095, 50_000])
+def test_digests_are_the_sha256_of_the_text_whatever_its_length(size: int) -> None:
+    """Digests are hashed in pieces (the interpreter lock stays held): the same SHA-256."""
+    text = ("é" * size)[: size // 2] + "x" * size
+    assert sha256_hex(text) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_unreachable_cluster_keeps_only_its_reason() -> None:
