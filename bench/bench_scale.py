@@ -15,7 +15,9 @@ Method, in order:
 
 1. ``plan_seconds_fleet``: in-process, before anything else runs, ``gitops.plan.make`` on
    ``bench_plan``'s fully outdated fleet at 500 clusters x 200 nodes (100,000 nodes), best of
-   two (200,000 actions); ``plan_seconds_fleet_converged``: the same fleet at rest, every
+   two (200,000 actions); ``plan_objects_seconds``: building that plan's 100,000 findings and
+   200,000 actions again from their final field values, the floor under any plan that holds
+   them; ``plan_seconds_fleet_converged``: the same fleet at rest, every
    node on its declared image (no finding, no action); ``plan_seconds_shard``: one replica of three planning the clusters ``place`` gives it
    in full and the others from ``ClusterSummary``s (``gitops.plan.shard.Shard``);
    ``plan_seconds_fleet_next_pass``: the whole fleet planned again 30 s later with one
@@ -78,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import multiprocessing
@@ -101,13 +104,14 @@ from kubernetes import config as k8s_config
 
 from gitops.controller.command import _lease_timing
 from gitops.fleet import load
+from gitops.gcpause import collector_paused
 from gitops.inventory import Inventory
 from gitops.kube.cache import WatchCache
 from gitops.kube.client import connect, connect_workload
 from gitops.kube.lease import parse_time
 from gitops.kube.translate import node as node_record
 from gitops.placement import balance, moved, place
-from gitops.plan import RolloutState, make
+from gitops.plan import Plan, RolloutState, make
 from gitops.plan.shard import ClusterSummary, Shard
 from gitops.sim.api.audit import read as read_audit
 from gitops.sim.world.synthetic import IMAGES, ClusterSpec, PoolSpec, WaveSpec, write_specs
@@ -346,12 +350,28 @@ def p99(values: list[float]) -> float:
 # -- the in-process parts --------------------------------------------------------------------
 
 
+def objects_seconds(plan: Plan) -> float:
+    """How long building the plan's findings and actions takes from their final field values
+    alone (no decision, no hashing): a floor under any plan that holds them."""
+    objects = [*plan.findings, *plan.actions()]
+    fields = [
+        (type(o), {f.name: getattr(o, f.name) for f in dataclasses.fields(o) if f.init})
+        for o in objects
+    ]
+    gc.collect()
+    with collector_paused():
+        start = time.perf_counter()
+        for cls, values in fields:
+            cls(**values)
+        return time.perf_counter() - start
+
+
 def plan_at_fleet_scale(clusters: int) -> dict[str, Any]:
     """``plan.make`` at ``clusters`` x 200 nodes (500: 100,000 nodes), whole and as one
     replica of three."""
     with tempfile.TemporaryDirectory() as tmp:
         fleet = build_fleet(clusters, Path(tmp), nodes_per_pool=40)
-    whole = shard = float("inf")
+    whole = shard = floor = float("inf")
     actions = 0
     for _ in range(2):
         # A fresh inventory each run: its digest and pool index are cached on the object.
@@ -361,6 +381,7 @@ def plan_at_fleet_scale(clusters: int) -> dict[str, Any]:
         plan = make(fleet, inventory, RolloutState(), T0)
         whole = min(whole, time.perf_counter() - start)
         actions = sum(1 for _ in plan.actions())
+        floor = min(floor, objects_seconds(plan))
         del plan
     # The same fleet at rest (every node on its declared image): no findings, no actions.
     target = fleet.clusters[0].spec.node_pools[0].image
@@ -407,6 +428,7 @@ def plan_at_fleet_scale(clusters: int) -> dict[str, Any]:
         "plan_clusters": len(fleet.clusters),
         "plan_seconds_fleet": round(whole, 3),
         "plan_actions": actions,
+        "plan_objects_seconds": round(floor, 3),
         "plan_seconds_fleet_converged": round(converged, 3),
         "plan_seconds_fleet_next_pass": round(incremental, 3),
         "plan_seconds_shard": round(shard, 3),
