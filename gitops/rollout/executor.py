@@ -257,6 +257,7 @@ class Executor:
                 self._emit("", "", "", f"reconcile failed, retrying: {err}", "warning")
                 self.stopping.wait(poll)
                 continue
+            took = self.clock.now() - started
             first = False
             if on_plan is not None:
                 on_plan(plan)
@@ -271,12 +272,19 @@ class Executor:
             )
             timeout = poll if wake is None else max(0.02, min(poll, wake - self.clock.now()))
             self.observer.wait_changed(generation, timeout, nudged_since=nudges)
-            # While steps are in flight, let changes gather for as long as the last pass took:
-            # in a burst (a big batch turning Ready at once, each step's own writes coming back
-            # as events) passes would otherwise run back to back and starve the steps' threads
-            # of the interpreter. With nothing in flight the loop answers at once.
-            if self.scheduler.busy:
-                self.stopping.wait(min(self.clock.now() - started, self.coalesce_max))
+            if (pause := self.gather(took)) > 0:
+                self.stopping.wait(pause)
+
+    def gather(self, took: float) -> float:
+        """Seconds to let changes gather before the next pass, the last one having taken
+        ``took``: while steps are in flight, as long as that pass took (at most
+        ``coalesce_max``). In a burst (a big batch turning Ready at once, each step's own
+        writes coming back as events) passes would otherwise run back to back and starve the
+        steps' threads of the interpreter. With nothing in flight the loop answers at once;
+        the time spent waiting for the change itself never counts."""
+        with self._book:
+            busy = self.scheduler.busy
+        return min(took, self.coalesce_max) if busy else 0.0
 
     def close(self) -> None:
         """Wait for the steps in flight to finish (each leaves the fleet consistent)."""
