@@ -94,6 +94,18 @@ machine (load 7-13 on 2 vCPUs): ``scaled`` 146.0 s (1.058) before, 159.9 s (1.15
 1 s of grace (168.0 s, 1.217, with the seeded pods' own 2 s); ``fast`` 37.0-44.0 s before,
 37.8 s (1.671) after with no grace (49.6-55.2 s with 2 s). What grew is the grace period, which
 the minimum leaves out: heartbeats and the machine drain cost nothing measurable here.
+
+``fast`` since the planner and the executor's loop were made leaner (node facts read once,
+digests hashed without letting go of the interpreter lock, changes gathered only for as long
+as a pass took): 1.25-1.35 here, against 1.48-1.51 for the code before lean observation
+measured back to back. Where the rest goes (audit log, a trace of the executor, and the
+simulator's scheduler): the controller cordons an old node about 40 ms (median) after its
+replacement turns Ready in the simulator (6 ms to see the event, 10 to start the pass, 15 to
+start the step, 10 for the request); the simulated world runs its scheduled actions 57 ms late
+at the median and 390 ms at the 90th percentile, its physics thread busy about 20 s of a
+32 s run, so a batch of 25 machines turns Ready over 0.2 to 0.5 s instead of at once (machine
+to Ready: median 1.2 s for 1.0 s of latencies; Machine deletion to Node gone: 0.3 s for
+0.15 s).
 """
 
 from __future__ import annotations
