@@ -152,3 +152,35 @@ def test_eviction_over_http_blocked_by_a_pdb_then_allowed(tmp_path: Path) -> Non
         assert status.expected_pods == 6
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert sum('"event":"pod-evicted"' in line for line in lines) == 2
+
+
+def test_an_eviction_reads_the_namespace_without_copying_it_and_leaves_it_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The eviction runs under the world lock: it must read the namespace's pods, budgets and
+    # scales as stored (read-only), not deep-copy them all to read a few fields.
+    from gitops.sim.api import store as store_module
+
+    _, store, _, _ = make_world()
+    _, (first, _) = crowded_checkout(store)
+    pods = store.list(CLUSTER, PODS, "shop")[0]
+    assert len(pods) > 2
+    others = {p["metadata"]["name"]: p for p in pods if p["metadata"]["name"] != first}
+    copied: list[str] = []
+    real_copy = store_module.copy_obj
+
+    def counting_copy(value: Any) -> Any:
+        if isinstance(value, dict) and "containers" in (value.get("spec") or {}):
+            copied.append(value["metadata"]["name"])
+        return real_copy(value)
+
+    monkeypatch.setattr(store_module, "copy_obj", counting_copy)
+    assert evict(store, first)["status"] == "Success"
+    assert not set(copied) & set(others)  # no other pod of the namespace was copied
+    monkeypatch.undo()
+    # and nothing the eviction read changed: the other pods are as they were
+    assert {
+        p["metadata"]["name"]: p
+        for p in store.list(CLUSTER, PODS, "shop")[0]
+        if p["metadata"]["name"] != first
+    } == others

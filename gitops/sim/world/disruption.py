@@ -69,14 +69,15 @@ class Disruption(PhysicsBase):
 
     def _live_scales(self, cluster: str, namespace: str) -> dict[str, tuple[str, int]]:
         c = ClusterCache()
-        for rs in self.store.list(cluster, REPLICASETS, namespace)[0]:
+        # Read-only views of the stored objects: only their scale fields are read here.
+        for rs in self.store.list(cluster, REPLICASETS, namespace, copy=False)[0]:
             c.replicasets[key_of(rs)] = rs
-        for d in self.store.list(cluster, DEPLOYMENTS, namespace)[0]:
+        for d in self.store.list(cluster, DEPLOYMENTS, namespace, copy=False)[0]:
             c.deployments[key_of(d)] = d
         return self._scales(c, namespace)
 
     def _check_budget(self, cluster: str, namespace: str, budget: Obj, pod: Obj) -> None:
-        pods = self.store.list(cluster, PODS, namespace)[0]
+        pods = self.store.list(cluster, PODS, namespace, copy=False)[0]
         live = wl.pdb_status(budget, pods, self._live_scales(cluster, namespace), self.clock.now())
         name = budget["metadata"]["name"]
         policy = (budget.get("spec") or {}).get("unhealthyPodEvictionPolicy") or "IfHealthyBudget"
@@ -111,8 +112,11 @@ class Disruption(PhysicsBase):
             )
         options = body.get("deleteOptions") or {}
         grace = options.get("gracePeriodSeconds")
+        # Everything read under the world lock is a read-only view of the stored objects (the
+        # store replaces objects, never changes them in place): copying the namespace's pods
+        # and budgets to read a few fields held the lock long enough to stall a burst.
         with self.lock:
-            pod = self.store.get(cluster, PODS, namespace, name)
+            pod = self.store.get(cluster, PODS, namespace, name, copy=False)
             phase = (pod.get("status") or {}).get("phase")
             budget = None
             if not pod["metadata"].get("deletionTimestamp") and phase not in (
@@ -123,7 +127,7 @@ class Disruption(PhysicsBase):
                 labels = pod["metadata"].get("labels") or {}
                 budgets = [
                     b
-                    for b in self.store.list(cluster, PDBS, namespace)[0]
+                    for b in self.store.list(cluster, PDBS, namespace, copy=False)[0]
                     if selector_matches((b.get("spec") or {}).get("selector"), labels)
                 ]
                 if len(budgets) > 1:
@@ -143,7 +147,7 @@ class Disruption(PhysicsBase):
             if budget is not None:
                 # The eviction decrements the budget at once (the API server writes it before
                 # deleting), so a client reading the PDB next sees the disruption counted.
-                pods = self.store.list(cluster, PODS, namespace)[0]
+                pods = self.store.list(cluster, PODS, namespace, copy=False)[0]
                 status = wl.pdb_status(
                     budget, pods, self._live_scales(cluster, namespace), self.clock.now()
                 )

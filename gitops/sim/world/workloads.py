@@ -646,11 +646,14 @@ class WorkloadControllers(PhysicsBase):
     """The Deployment, ReplicaSet and DaemonSet controllers (replicas, pods, status)."""
 
     def _owned(self, c: ClusterCache, uid: str) -> list[tuple[Key, Obj]]:
-        return [
+        # Filter, then sort the few owned pods: sorting every pod of the cluster on each
+        # ReplicaSet reconcile was most of its cost in a burst (keys are unique, same order).
+        owned = [
             (k, p)
-            for k, p in sorted(c.pods.items())
+            for k, p in c.pods.items()
             if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
         ]
+        return sorted(owned, key=lambda kp: kp[0])
 
     def _reconcile_deployment(self, cluster: str, k: Key) -> None:
         c = self.cluster(cluster)
