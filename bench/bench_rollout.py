@@ -87,15 +87,6 @@ in the burst of a 25-node batch (~620 requests in 3 s).
 34.4 s (1.52): with a batch squeezed into one second, the API traffic of each batch (about
 eight requests per replaced node) is most of what remains.
 
-Simulator overhead (issue #17), back to back under the bench lock, before / after the
-eviction stopped deep-copying the namespace's pods, budgets and scales under the world lock
-and the ReplicaSet controller stopped sorting every pod of the cluster, three runs each:
-29.1-30.7 s (ratio 1.29-1.36) / 27.4-30.6 s (1.21-1.35), 5,300-5,420 requests; the world's
-own lag from the audit log (Machine DELETE to ``node-removed`` minus ``D``;
-``machine-created`` to ``node-ready`` minus ``P + B``), median / p90: 162-186 / 543-667 ms
-and 181-234 / 461-599 ms before, 152-158 / 412-638 ms and 136-222 / 383-583 ms after. The
-ratio's spread on this shared machine is as large as the change; 1.05 is not reached.
-
 Since the simulator models graceful pod deletion (an evicted pod stays Terminating for its
 grace period, ``POD_GRACE``, and the drain waits for it), node heartbeats and node Leases, and
 Cluster API draining a deleted Machine, measured back to back with the code before on a busy
@@ -115,6 +106,15 @@ at the median and 390 ms at the 90th percentile, its physics thread busy about 2
 32 s run, so a batch of 25 machines turns Ready over 0.2 to 0.5 s instead of at once (machine
 to Ready: median 1.2 s for 1.0 s of latencies; Machine deletion to Node gone: 0.3 s for
 0.15 s).
+
+The simulator's own overhead, back to back under the bench lock, before / after the
+eviction stopped deep-copying the namespace's pods, budgets and scales under the world lock
+and the ReplicaSet controller stopped sorting every pod of the cluster, three runs each:
+29.1-30.7 s (ratio 1.29-1.36) / 27.4-30.6 s (1.21-1.35), 5,300-5,420 requests; the world's
+own lag from the audit log (Machine DELETE to ``node-removed`` minus ``D``;
+``machine-created`` to ``node-ready`` minus ``P + B``), median / p90: 162-186 / 543-667 ms
+and 181-234 / 461-599 ms before, 152-158 / 412-638 ms and 136-222 / 383-583 ms after. The
+ratio's spread on this shared machine is as large as the change; 1.05 is not reached.
 """
 
 from __future__ import annotations
