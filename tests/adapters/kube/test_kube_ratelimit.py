@@ -51,32 +51,29 @@ def served(tmp_path: Path) -> Iterator[Simulator]:
         yield sim
 
 
-def test_requests_beyond_the_burst_wait_for_the_bucket(served: Simulator, tmp_path: Path) -> None:
-    t = FakeTime()
-    kube = connect(served.kubeconfig_path, rate=RateLimit(2.0, 3, clock=t.clock, sleep=t.sleep))
+def _list_nodes(served: Simulator, times: int, rate: RateLimit | None = None) -> Kube:
+    """List the management cluster's Nodes ``times`` through a client limited by ``rate``;
+    the (closed) client."""
+    kube = connect(served.kubeconfig_path, rate=rate)
     try:
-        for _ in range(7):
+        for _ in range(times):
             read_json("listing Nodes", kube.core.list_node)
     finally:
         kube.close()
+    return kube
+
+
+def test_requests_beyond_the_burst_wait_for_the_bucket(served: Simulator, tmp_path: Path) -> None:
+    t = FakeTime()
+    _list_nodes(served, 7, RateLimit(2.0, 3, clock=t.clock, sleep=t.sleep))
     assert _node_lists(tmp_path / "audit.jsonl") == 7  # every one was really sent
     assert t.slept == pytest.approx([0.5, 0.5, 0.5, 0.5])  # the burst of 3, then 1/qps each
 
 
 def test_without_a_limit_nothing_waits(served: Simulator) -> None:
-    kube = connect(served.kubeconfig_path)
-    try:
-        assert kube.bucket is None
-        read_json("listing Nodes", kube.core.list_node)
-    finally:
-        kube.close()
+    assert _list_nodes(served, 1).bucket is None
     t = FakeTime()
-    kube = connect(served.kubeconfig_path, rate=RateLimit(0.0, 1, clock=t.clock, sleep=t.sleep))
-    try:
-        for _ in range(3):
-            read_json("listing Nodes", kube.core.list_node)
-    finally:
-        kube.close()
+    kube = _list_nodes(served, 3, RateLimit(0.0, 1, clock=t.clock, sleep=t.sleep))
     assert kube.bucket is None and t.slept == []
 
 
