@@ -65,7 +65,7 @@ from gitops.facts import Keys
 from gitops.fleet import Fleet
 from gitops.fleet.windows import Calendar, local
 from gitops.gcpause import collector_paused
-from gitops.inventory import Inventory
+from gitops.inventory import Inventory, sha256_hex
 from gitops.plan import adoption
 from gitops.plan.context import Context
 from gitops.plan.model import PLANNER_VERSION, Plan, PlanStatus, WavePlan
@@ -91,7 +91,7 @@ def fleet_identity(fleet: Fleet) -> str:
     docs = [fleet.document.model_dump(mode="json", by_alias=True)]
     docs += [c.model_dump(mode="json", by_alias=True) for c in fleet.clusters]
     content = json.dumps(docs, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
+    return "sha256:" + sha256_hex(content)
 
 
 def make(
