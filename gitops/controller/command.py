@@ -156,6 +156,38 @@ class RunOptions:
     announce: Callable[[str], None] = field(default=lambda line: None, compare=False)
 
 
+class Gate:
+    """What starts the reconcile loop, shut for good when the process begins to stop.
+
+    Leader election wins the Lease on its own thread. A Lease won while the process stops
+    (its request was in flight, or waiting on the rate limit, when SIGTERM came) must start
+    nothing: the shutdown has already passed the point where it waits for loops, so such a
+    loop would act unfenced after the last status flush and run on into the interpreter's
+    exit, where its daemon thread can abort the process (seen: exit status -6 on SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    def enter(self, start: Callable[[], threading.Thread | None]) -> bool:
+        """Run ``start`` (keeping the thread it returns) unless closed; whether it ran."""
+        with self._lock:
+            if self._closed:
+                return False
+            thread = start()
+            if thread is not None:
+                self._threads.append(thread)
+            return True
+
+    def close(self) -> list[threading.Thread]:
+        """Shut the gate (a ``start`` under way finishes first); the threads started."""
+        with self._lock:
+            self._closed = True
+            return list(self._threads)
+
+
 def run(options: RunOptions) -> None:
     """Run the controller until SIGTERM or SIGINT: pull, reconcile, write status to git.
 
@@ -221,25 +253,28 @@ def run(options: RunOptions) -> None:
         webhook_secret=secret,
         board=controller.board,
     ).start()
-    loop_thread: list[threading.Thread] = []
+    gate = Gate()
 
-    def start_loop() -> None:
+    def start_loop() -> threading.Thread:
         thread = threading.Thread(
             target=lambda: controller.run(interval=o.interval, trigger=trigger),
             name="reconcile",
             daemon=True,
         )
-        loop_thread.append(thread)
         thread.start()
+        return thread
 
-    def lead() -> None:
+    def won() -> threading.Thread | None:
         metrics.leader.set(1)
         if shards is not None:  # the loop runs anyway: leading adds the coordinator's share
             controller.coordinating = True
             trigger.poke()
-            return
+            return None
         controller.resume()
-        start_loop()
+        return start_loop()
+
+    def lead() -> None:
+        gate.enter(won)
 
     def follow() -> None:
         metrics.leader.set(0)
@@ -271,13 +306,14 @@ def run(options: RunOptions) -> None:
         elector.start()
         if shards is not None:
             shards.start()
-            start_loop()
+            gate.enter(start_loop)
         stop.wait()
         log.info("Stopping: finishing the current step, flushing status, releasing the Lease.")
+        loops = gate.close()  # a Lease won from now on starts nothing
         if watcher is not None:
             watcher.stop()
         controller.pause()
-        for thread in loop_thread:
+        for thread in loops:
             thread.join(30)
         if shards is not None:
             if controller.executor is not None:

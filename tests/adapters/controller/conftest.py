@@ -312,7 +312,8 @@ def gitops_run(world: World) -> Iterator[Launch]:
                 run_argv(world, name, *extra, repo=repo),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # a fatal error (SIGABRT, SIGSEGV) prints every thread's stack into the log
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
             )
         run = RunProcess(name, proc, log_path)
         started.append(run)
