@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +106,7 @@ class Stage:
     forge: FakeGitHub | None = None
     controller: subprocess.Popen[bytes] | None = None
     fleet: Fleet | None = None
+    _status_read: tuple[str, dict[str, Any]] = field(default=("", {}), repr=False)
 
     @property
     def bare(self) -> Path:
@@ -247,16 +248,24 @@ class Stage:
         )
 
     def status_files(self) -> dict[str, Any]:
-        """The YAML files of the status branch, parsed, by path."""
-        listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", STATUS_BRANCH)
-        if not listing:
+        """The YAML files of the status branch, parsed, by path.
+
+        Read again only when the branch moved: the story polls this ten times a second, and
+        reading a dozen files through git each time took a core from the controller it watches.
+        """
+        tip = _git_or_none(self.bare, "rev-parse", "--verify", "-q", STATUS_BRANCH)
+        if not tip:
             return {}
+        if self._status_read[0] == tip:
+            return self._status_read[1]
+        listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", tip.strip()) or ""
         files: dict[str, Any] = {}
         for name in listing.split():
             if name.endswith(".yaml"):
-                text = _git_or_none(self.bare, "show", f"{STATUS_BRANCH}:{name}")
+                text = _git_or_none(self.bare, "show", f"{tip.strip()}:{name}")
                 if text:
                     files[name] = YAML(typ="safe").load(text)
+        self._status_read = (tip, files)
         return files
 
     def status_commits(self) -> list[str]:

@@ -16,6 +16,7 @@ Conditions (one table, as Flux and Cluster API declare theirs):
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import NotRequired, TypedDict
@@ -227,7 +228,25 @@ def cluster_status(
     }
 
 
+#: The last rendering of each cluster's status: (its document as compact JSON, its YAML). The
+#: controller renders every cluster's status after every pass, and between two passes most
+#: clusters' documents are equal; ruamel's dumper costs about a hundred times the C JSON
+#: encoder, so an equal document is answered from here. One entry per cluster name.
+_RENDERED: dict[str, tuple[str, str]] = {}
+
+
 def render_yaml(document: ClusterReport) -> str:
+    """The status file of one cluster: a comment line, then the document as block YAML."""
+    key = json.dumps(document, separators=(",", ":"))
+    last = _RENDERED.get(document["cluster"])
+    if last is not None and last[0] == key:
+        return last[1]
+    text = _dump(document)
+    _RENDERED[document["cluster"]] = (key, text)
+    return text
+
+
+def _dump(document: ClusterReport) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096

@@ -6,7 +6,7 @@ from ruamel.yaml import YAML
 
 from gitops import plan as planner
 from gitops.inventory import Node
-from gitops.report.status import cluster_status, files
+from gitops.report.status import cluster_status, files, render_yaml
 from tests.unit.core.factories import T0, declared, example
 
 
@@ -133,3 +133,19 @@ def test_status_files_carry_each_pools_fingerprints_and_its_odd_nodes() -> None:
         f"label {driver}",
         "550.144.03",
     )
+
+
+def test_an_unchanged_cluster_status_is_not_dumped_again_and_a_changed_one_is() -> None:
+    fleet = example().with_revision("abc123")
+    inventory = declared(fleet)
+    plan = planner.make(fleet, inventory, planner.RolloutState(), T0)
+    document = cluster_status(fleet, inventory, plan, "prod-eu-1")
+    first = render_yaml(document)
+    # an equal document (built again, not the same object) is answered with the same text
+    again = render_yaml(cluster_status(fleet, inventory, plan, "prod-eu-1"))
+    assert again is first
+    moved = fleet.with_revision("def456")
+    replanned = planner.make(moved, inventory, planner.RolloutState(), T0)
+    changed = render_yaml(cluster_status(moved, inventory, replanned, "prod-eu-1"))
+    assert changed is not first and _yaml(changed)["fleetRevision"] == "def456"
+    assert render_yaml(document) == first  # and back: the text the document always had
