@@ -30,8 +30,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Three workers on two cores: a third of the suite's wall time is tests waiting on simulated
+# latencies, maintenance windows and child processes (measured: 7 min 44 s at -n 3 against
+# 8 min 52 s to 9 min 42 s at -n 2, on an idle two-core machine).
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 test-fast: $(STAMP)
 	GITOPS_TESTS=fast $(BIN)/python -m pytest -q -n 4 --dist loadfile -m "not slow"
