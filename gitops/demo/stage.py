@@ -253,16 +253,16 @@ class Stage:
         Read again only when the branch moved: the story polls this ten times a second, and
         reading a dozen files through git each time took a core from the controller it watches.
         """
-        tip = _git_or_none(self.bare, "rev-parse", "--verify", "-q", STATUS_BRANCH)
+        tip = (_git_or_none(self.bare, "rev-parse", "--verify", "-q", STATUS_BRANCH) or "").strip()
         if not tip:
             return {}
         if self._status_read[0] == tip:
             return self._status_read[1]
-        listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", tip.strip()) or ""
+        listing = _git_or_none(self.bare, "ls-tree", "-r", "--name-only", tip) or ""
         files: dict[str, Any] = {}
         for name in listing.split():
             if name.endswith(".yaml"):
-                text = _git_or_none(self.bare, "show", f"{tip.strip()}:{name}")
+                text = _git_or_none(self.bare, "show", f"{tip}:{name}")
                 if text:
                     files[name] = YAML(typ="safe").load(text)
         self._status_read = (tip, files)

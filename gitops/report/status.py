@@ -2,7 +2,8 @@
 
 Shell layer, report phase; pure functions of (fleet, inventory, plan). They hold no clock and
 no heartbeat: the same fleet state renders the same bytes, so the writer commits only when
-something a reader cares about changed.
+something a reader cares about changed. ``render_yaml`` remembers each cluster's last file, so
+an unchanged status costs a JSON encoding, not a YAML dump.
 
 Conditions (one table, as Flux and Cluster API declare theirs):
 
